@@ -1,0 +1,452 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// FallbackDelay is how long a connect attempt runs before the next address
+// is tried in parallel (RFC 8305 "Happy Eyeballs" connection attempt delay).
+const FallbackDelay = 300 * time.Millisecond
+
+// Dialer runs the shared first phases of a probe — dns, connect — and
+// records them into the Recorder and the Result. One Dialer serves one
+// probe; it is not safe for concurrent use.
+type Dialer struct {
+	Opts *Options
+	Rec  *Recorder
+	Res  *Result
+}
+
+// Resolve looks host up (phase dns) unless it is an IP literal or pinned
+// with --resolve, honouring --dns-server and --ipv4/--ipv6. It fills
+// Result.DNS.
+func (d *Dialer) Resolve(ctx context.Context, host string, port int) ([]netip.Addr, error) {
+	o := d.Opts
+	if ip, err := netip.ParseAddr(host); err == nil {
+		d.Res.DNS = nil
+		return filterFamily([]netip.Addr{ip.Unmap()}, o)
+	}
+	for _, e := range o.Resolve {
+		if strings.EqualFold(e.Host, host) && e.Port == port {
+			d.Res.DNS = &DNSInfo{Name: host, Source: "resolve", Addrs: addrStrings(e.Addrs)}
+			return filterFamily(e.Addrs, o)
+		}
+	}
+	info := &DNSInfo{Name: host}
+	d.Res.DNS = info
+	d.Rec.Begin(PhaseDNS)
+	var addrs []netip.Addr
+	var err error
+	if o.DNSServer != "" {
+		info.Source, info.Server = "dns", o.DNSServer
+		var rcode int
+		addrs, rcode, err = lookupVia(ctx, o.DNSServer, host, o)
+		info.Rcode = dns.RcodeToString[rcode]
+	} else {
+		info.Source, info.Server = "system", "system"
+		addrs, err = lookupSystem(ctx, host, o)
+		switch {
+		case err == nil:
+			info.Rcode = "NOERROR"
+		case isNotFound(err):
+			info.Rcode = "NXDOMAIN"
+		}
+	}
+	d.Rec.End(PhaseDNS)
+	info.Addrs = addrStrings(addrs)
+	if err != nil {
+		return nil, Classify(ctx, PhaseDNS, ClassDNS, err)
+	}
+	if len(addrs) == 0 {
+		return nil, Errorf(PhaseDNS, ClassDNS, "no_address", "%s has no %s address", host, familyWord(o))
+	}
+	return addrs, nil
+}
+
+func familyWord(o *Options) string {
+	switch {
+	case o.IPv4Only:
+		return "IPv4"
+	case o.IPv6Only:
+		return "IPv6"
+	}
+	return "IPv4 or IPv6"
+}
+
+func isNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
+}
+
+func lookupSystem(ctx context.Context, host string, o *Options) ([]netip.Addr, error) {
+	network := "ip"
+	if o.IPv4Only {
+		network = "ip4"
+	} else if o.IPv6Only {
+		network = "ip6"
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, network, host)
+	if err != nil {
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			return nil, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: "nxdomain", Err: err}
+		}
+		if errors.As(err, &de) && de.IsTimeout && ctx.Err() == nil {
+			return nil, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: "timeout", Err: err}
+		}
+		return nil, err
+	}
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	return addrs, nil
+}
+
+// lookupVia asks server for A and AAAA in parallel and merges the answers,
+// A first (the order the connect phase will try them, interleaved).
+func lookupVia(ctx context.Context, server, host string, o *Options) ([]netip.Addr, int, error) {
+	var types []uint16
+	if !o.IPv6Only {
+		types = append(types, dns.TypeA)
+	}
+	if !o.IPv4Only {
+		types = append(types, dns.TypeAAAA)
+	}
+	type answer struct {
+		msg *dns.Msg
+		err error
+	}
+	answers := make([]answer, len(types))
+	var wg sync.WaitGroup
+	for i, qt := range types {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := Exchange(ctx, server, host, qt)
+			answers[i] = answer{m, err}
+		}()
+	}
+	wg.Wait()
+	var addrs []netip.Addr
+	rcode := dns.RcodeSuccess
+	var firstErr error
+	for _, a := range answers {
+		if a.err != nil {
+			if firstErr == nil {
+				firstErr = a.err
+			}
+			continue
+		}
+		if a.msg.Rcode != dns.RcodeSuccess {
+			rcode = a.msg.Rcode
+			continue
+		}
+		for _, rr := range a.msg.Answer {
+			switch v := rr.(type) {
+			case *dns.A:
+				if ip, ok := netip.AddrFromSlice(v.A); ok {
+					addrs = append(addrs, ip.Unmap())
+				}
+			case *dns.AAAA:
+				if ip, ok := netip.AddrFromSlice(v.AAAA); ok {
+					addrs = append(addrs, ip)
+				}
+			}
+		}
+	}
+	if len(addrs) > 0 {
+		return addrs, dns.RcodeSuccess, nil
+	}
+	if rcode != dns.RcodeSuccess {
+		cause := strings.ToLower(dns.RcodeToString[rcode])
+		return nil, rcode, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: cause,
+			Err: fmt.Errorf("%s: %s from %s", host, dns.RcodeToString[rcode], server)}
+	}
+	if firstErr != nil {
+		if ctx.Err() == nil && isTimeout(firstErr) {
+			return nil, rcode, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: "timeout", Err: fmt.Errorf("%s: no answer from %s: %w", host, server, firstErr)}
+		}
+		return nil, rcode, firstErr
+	}
+	return nil, rcode, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// MaxDNSMessage caps the size of a DNS answer accepted over TCP.
+const MaxDNSMessage = 64 << 10
+
+// Exchange sends one query for name/qtype to server over UDP (with EDNS0),
+// retrying over TCP when the answer is truncated. It is bounded by ctx.
+func Exchange(ctx context.Context, server, name string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.SetEdns0(1232, false)
+	c := &dns.Client{Net: "udp", UDPSize: 1232}
+	if dl, ok := ctx.Deadline(); ok {
+		c.Timeout = time.Until(dl)
+	}
+	r, _, err := c.ExchangeContext(ctx, m, server)
+	if err == nil && r.Truncated {
+		c.Net = "tcp"
+		r, _, err = c.ExchangeContext(ctx, m, server)
+	}
+	return r, err
+}
+
+func filterFamily(addrs []netip.Addr, o *Options) ([]netip.Addr, error) {
+	if !o.IPv4Only && !o.IPv6Only {
+		return addrs, nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if (o.IPv4Only && a.Is4()) || (o.IPv6Only && a.Is6()) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return nil, Errorf(PhaseDNS, ClassDNS, "no_address", "no %s address among %v", familyWord(o), addrs)
+	}
+	return out, nil
+}
+
+func addrStrings(a []netip.Addr) []string {
+	out := make([]string, len(a))
+	for i, x := range a {
+		out[i] = x.String()
+	}
+	return out
+}
+
+// interleave orders addresses by alternating families, starting with the
+// family of the first address (RFC 8305 §4).
+func interleave(addrs []netip.Addr) []netip.Addr {
+	if len(addrs) < 2 {
+		return addrs
+	}
+	first := addrs[0].Is4()
+	var a, b []netip.Addr
+	for _, x := range addrs {
+		if x.Is4() == first {
+			a = append(a, x)
+		} else {
+			b = append(b, x)
+		}
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for len(a) > 0 || len(b) > 0 {
+		if len(a) > 0 {
+			out, a = append(out, a[0]), a[1:]
+		}
+		if len(b) > 0 {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
+}
+
+// Connect opens a TCP connection to one of addrs (phase connect), racing
+// attempts Happy-Eyeballs style: the next address starts when the previous
+// one fails or after FallbackDelay. Every attempt is recorded in
+// Result.Conn.Attempts. All attempt goroutines have ended when it returns.
+func (d *Dialer) Connect(ctx context.Context, addrs []netip.Addr, port int) (*Conn, error) {
+	addrs = interleave(addrs)
+	d.Rec.Begin(PhaseConnect)
+	info := d.conn()
+	base := len(info.Attempts)
+
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type outcome struct {
+		i    int
+		c    net.Conn
+		err  error
+		done time.Time
+	}
+	results := make(chan outcome, len(addrs))
+	starts := make([]time.Time, len(addrs))
+	next, inflight := 0, 0
+	start := func() {
+		i := next
+		next++
+		inflight++
+		starts[i] = d.Rec.Now()
+		info.Attempts = append(info.Attempts, ConnectAttempt{Addr: netip.AddrPortFrom(addrs[i], uint16(port)).String(), StartMS: d.Rec.Since(starts[i])})
+		go func() {
+			var nd net.Dialer
+			c, err := nd.DialContext(actx, "tcp", netip.AddrPortFrom(addrs[i], uint16(port)).String())
+			results <- outcome{i, c, err, d.Rec.Now()}
+		}()
+	}
+	start()
+	timer := time.NewTimer(FallbackDelay)
+	defer timer.Stop()
+
+	var winner net.Conn
+	var lastErr error
+	record := func(o outcome) {
+		a := &info.Attempts[base+o.i]
+		a.DurationMS = ms(o.done.Sub(starts[o.i]))
+		if o.err != nil {
+			if winner != nil || (errors.Is(o.err, context.Canceled) && ctx.Err() == nil) {
+				a.Canceled = true
+			}
+			a.Error = shortErr(o.err)
+		}
+	}
+	for winner == nil && inflight > 0 {
+		select {
+		case o := <-results:
+			inflight--
+			record(o)
+			if o.err == nil {
+				winner = o.c
+				break
+			}
+			lastErr = o.err
+			if next < len(addrs) && ctx.Err() == nil {
+				start()
+				timer.Reset(FallbackDelay)
+			}
+		case <-timer.C:
+			if next < len(addrs) {
+				start()
+				timer.Reset(FallbackDelay)
+			}
+		}
+	}
+	// Stop the losers and wait for them: no goroutine outlives Connect.
+	cancel()
+	for ; inflight > 0; inflight-- {
+		o := <-results
+		if o.err == nil {
+			o.c.Close()
+			o.err = errors.New("lost the race")
+		}
+		record(o)
+		info.Attempts[base+o.i].Canceled = true
+	}
+	if winner == nil {
+		d.Rec.End(PhaseConnect)
+		if lastErr == nil {
+			lastErr = ctx.Err()
+		}
+		return nil, Classify(ctx, PhaseConnect, ClassConnect, lastErr)
+	}
+	d.Rec.End(PhaseConnect)
+	c := NewConn(winner, d.Opts.wireCap())
+	info.RemoteAddr = winner.RemoteAddr().String()
+	info.LocalAddr = winner.LocalAddr().String()
+	if ap, err := netip.ParseAddrPort(info.RemoteAddr); err == nil && ap.Addr().Is6() && !ap.Addr().Is4In6() {
+		info.IPVersion = 6
+	} else {
+		info.IPVersion = 4
+	}
+	return c, nil
+}
+
+func (d *Dialer) conn() *ConnInfo {
+	if d.Res.Conn == nil {
+		d.Res.Conn = &ConnInfo{}
+	}
+	return d.Res.Conn
+}
+
+// DialTCP resolves host and connects to it: the dns and connect phases.
+func (d *Dialer) DialTCP(ctx context.Context, host string, port int) (*Conn, error) {
+	addrs, err := d.Resolve(ctx, host, port)
+	if err != nil {
+		return nil, err
+	}
+	return d.Connect(ctx, addrs, port)
+}
+
+func shortErr(err error) string {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err.Error()
+	}
+	return err.Error()
+}
+
+func (o *Options) wireCap() int64 {
+	return 2*o.maxBody() + 64<<20
+}
+
+// ErrReadCap is returned when a connection has read more bytes than the
+// probe allows (a hostile or runaway peer).
+var ErrReadCap = errors.New("read cap reached: the server sent more than the probe allows")
+
+// Conn wraps a net.Conn to count bytes and timestamp the first read, and
+// to stop reading past a cap so a hostile server cannot grow memory
+// without bound.
+type Conn struct {
+	net.Conn
+	cap      int64
+	read     atomic.Int64
+	written  atomic.Int64
+	firstMu  sync.Mutex
+	first    time.Time
+	lastRead atomic.Int64 // unix nanos of the last read
+}
+
+// NewConn wraps c with a read cap (0 = unlimited).
+func NewConn(c net.Conn, cap int64) *Conn { return &Conn{Conn: c, cap: cap} }
+
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.cap > 0 {
+		left := c.cap - c.read.Load()
+		if left <= 0 {
+			return 0, ErrReadCap
+		}
+		if int64(len(p)) > left {
+			p = p[:left]
+		}
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		now := time.Now()
+		c.read.Add(int64(n))
+		c.lastRead.Store(now.UnixNano())
+		c.firstMu.Lock()
+		if c.first.IsZero() {
+			c.first = now
+		}
+		c.firstMu.Unlock()
+	}
+	return n, err
+}
+
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// BytesRead and BytesWritten count the wire bytes so far.
+func (c *Conn) BytesRead() int64 { return c.read.Load() }
+
+// BytesWritten counts bytes written to the connection.
+func (c *Conn) BytesWritten() int64 { return c.written.Load() }
+
+// AddrPortString formats host and port for dialing.
+func AddrPortString(host string, port int) string {
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// ConnInfo returns Result.Conn, creating it when absent.
+func (d *Dialer) ConnInfo() *ConnInfo { return d.conn() }

@@ -1,0 +1,454 @@
+// Package httpx probes http:// and https:// targets. It dials itself
+// (probe.Dialer: dns, connect, tls) and hands the connection to
+// net/http (HTTP/1.1) or golang.org/x/net/http2 (HTTP/2 by ALPN or h2c
+// prior knowledge), timing request, wait and transfer with httptrace.
+// Redirects are followed by hand so every hop is recorded; the body is read
+// through a cap.
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pathlens/pathlens/probe"
+	"golang.org/x/net/http2"
+)
+
+// Version is sent in the User-Agent header.
+var Version = "dev"
+
+// MaxRedirectBody is how much of a redirect response's body is read
+// before the connection is released.
+const MaxRedirectBody = 64 << 10
+
+func init() { probe.Register(probe.ProberFunc(Probe), "http", "https") }
+
+type proberKey struct{}
+
+// prober is the state of one probe run.
+type prober struct {
+	opts *probe.Options
+	rec  *probe.Recorder
+	res  *probe.Result
+	d    *probe.Dialer
+
+	mu      sync.Mutex
+	tlsCfg  *tls.Config // of the last fresh TLS connection, for the resumption check
+	tlsAddr string
+	fresh   bool     // the final hop used a connection dialed by this probe
+	closers []func() // connections and transports to release at the end
+}
+
+// Probe runs one HTTP(S) probe: every hop until a non-redirect answer,
+// then the body through the MaxBody cap, then the resumption check.
+func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Recorder, r *probe.Result) error {
+	p := &prober{opts: o, rec: rec, res: r}
+	p.d = &probe.Dialer{Opts: o, Rec: rec, Res: r}
+	defer p.release()
+	ctx = context.WithValue(ctx, proberKey{}, p)
+
+	info := &probe.HTTPInfo{ContentLength: -1, Redirects: []probe.Redirect{}, MaxBody: o.EffectiveMaxBody()}
+	info.ValidStatus = rangesString(o.EffectiveValidStatus())
+	r.HTTP = info
+
+	method := o.Method
+	if method == "" {
+		method = http.MethodGet
+		if len(o.Body) > 0 {
+			method = http.MethodPost
+		}
+	}
+	body := o.Body
+	u := *t.URL
+	header := o.Header.Clone()
+	var firstHopStart time.Time
+
+	for hop := 0; ; hop++ {
+		hopStart := rec.Now()
+		if hop == 0 {
+			firstHopStart = hopStart
+		}
+		r.DNS, r.Conn, r.TLS = nil, nil, nil
+		resp, err := p.exchange(ctx, method, &u, header, body)
+		if err != nil {
+			return err
+		}
+		if loc := resp.Header.Get("Location"); isRedirect(resp.StatusCode) && loc != "" && o.EffectiveMaxRedirects() > 0 {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxRedirectBody))
+			resp.Body.Close()
+			end := rec.Now()
+			next, perr := u.Parse(loc)
+			hopRec := probe.Redirect{URL: u.String(), Status: resp.StatusCode, Location: loc,
+				StartMS: rec.Since(hopStart), TotalMS: probe.MS(end.Sub(hopStart)), Reused: r.Conn != nil && r.Conn.Reused,
+				Phases: rec.Reset(end)}
+			info.Redirects = append(info.Redirects, hopRec)
+			if perr != nil {
+				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "bad_redirect", "redirect to unparsable Location %q: %v", loc, perr)
+			}
+			if len(info.Redirects) > o.EffectiveMaxRedirects() {
+				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "too_many_redirects", "stopped after %d redirects (limit %d)", len(info.Redirects), o.EffectiveMaxRedirects())
+			}
+			if next.Scheme != "http" && next.Scheme != "https" {
+				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "bad_redirect", "redirect to unsupported scheme %q", next.Scheme)
+			}
+			if next.Host != u.Host {
+				header.Del("Authorization") // never send credentials to another host
+				header.Del("Cookie")
+			}
+			if resp.StatusCode == http.StatusSeeOther || ((resp.StatusCode == 301 || resp.StatusCode == 302) && method == http.MethodPost) {
+				method, body = http.MethodGet, nil
+			}
+			u = *next
+			continue
+		}
+		if hop > 0 {
+			rec.AddSpan(probe.PhaseRedirect, firstHopStart, hopStart)
+		}
+		return p.finish(ctx, resp)
+	}
+}
+
+func isRedirect(code int) bool {
+	switch code {
+	case 301, 302, 303, 307, 308:
+		return true
+	}
+	return false
+}
+
+// exchange sends one request and returns the response with headers read
+// (phases up to wait are recorded; transfer begins at the first byte).
+func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header http.Header, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, probe.Errorf("", probe.ClassConfig, "request", "building request: %v", err)
+	}
+	if body != nil {
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.ContentLength = int64(len(body))
+	}
+	for k, vs := range header {
+		if strings.EqualFold(k, "Host") {
+			req.Host = vs[0]
+			continue
+		}
+		req.Header[k] = vs
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "pathlens/"+Version)
+	}
+	rec := p.rec
+	trace := &httptrace.ClientTrace{
+		GotConn: func(gi httptrace.GotConnInfo) {
+			if gi.Reused {
+				c := p.d.ConnInfo()
+				c.Reused = true
+				c.IdleMS = probe.MS(gi.IdleTime)
+				c.RemoteAddr = gi.Conn.RemoteAddr().String()
+				c.LocalAddr = gi.Conn.LocalAddr().String()
+			}
+			if rec.InFlight() != probe.PhaseRequest {
+				rec.Begin(probe.PhaseRequest)
+			}
+		},
+		WroteRequest:         func(httptrace.WroteRequestInfo) { rec.Begin(probe.PhaseWait) },
+		GotFirstResponseByte: func() { rec.Begin(probe.PhaseTransfer) },
+	}
+	req = req.WithContext(httptrace.WithClientTrace(ctx, trace))
+
+	rt, err := p.roundTripper(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := rt.(*http2.ClientConn); ok {
+		// ClientConn.RoundTrip does not report GotConn: the connection is ready now.
+		rec.Begin(probe.PhaseRequest)
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, classifyHTTP(ctx, rec, err)
+	}
+	// A reply with no body (HEAD, 204) may never fire GotFirstResponseByte
+	// on h2 before RoundTrip returns; make sure transfer is open.
+	if rec.InFlight() != probe.PhaseTransfer {
+		rec.Begin(probe.PhaseTransfer)
+	}
+	return resp, nil
+}
+
+// roundTripper finds or makes the connection for u: a reused one from the
+// session (with --reuse), else a fresh dial handed to HTTP/2 or HTTP/1.1.
+func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTripper, error) {
+	o := p.opts
+	key := u.Scheme + "://" + u.Host
+	if o.Session != nil {
+		if v, ok := o.Session.Load(key); ok {
+			switch c := v.(type) {
+			case *http2.ClientConn:
+				if c.CanTakeNewRequest() {
+					ci := p.d.ConnInfo()
+					ci.Reused = true
+					p.fresh = false
+					return c, nil
+				}
+			case *http.Transport:
+				p.fresh = false
+				return c, nil
+			}
+		}
+	}
+	conn, alpn, err := p.dial(ctx, u, p.alpnFor(u))
+	if err != nil {
+		return nil, err
+	}
+	p.fresh = true
+	if alpn == "h2" || (u.Scheme == "http" && o.H2C) {
+		t2 := &http2.Transport{
+			AllowHTTP:          true,
+			MaxHeaderListSize:  probe.DefaultMaxHeader,
+			DisableCompression: false,
+			ReadIdleTimeout:    0,
+		}
+		cc, err := t2.NewClientConn(conn)
+		if err != nil {
+			conn.Close()
+			return nil, probe.Classify(ctx, probe.PhaseRequest, probe.ClassProtocol, err)
+		}
+		if o.Session != nil {
+			o.Session.Store(key, cc)
+		} else {
+			p.closers = append(p.closers, func() { cc.Close() })
+		}
+		return cc, nil
+	}
+	tr := p.h1Transport(conn)
+	if o.Session != nil {
+		o.Session.Store(key, tr)
+	} else {
+		p.closers = append(p.closers, func() { tr.CloseIdleConnections(); conn.Close() })
+	}
+	return tr, nil
+}
+
+func (p *prober) alpnFor(u *url.URL) []string {
+	switch {
+	case u.Scheme != "https":
+		return nil
+	case p.opts.HTTP1Only:
+		return []string{"http/1.1"}
+	case p.opts.HTTP2Only:
+		return []string{"h2"}
+	}
+	return []string{"h2", "http/1.1"}
+}
+
+// h1Transport returns an HTTP/1.1-only transport whose first dial returns
+// first and whose later dials (after the server closed it, with --reuse)
+// are made and timed by the prober of the request's context.
+func (p *prober) h1Transport(first net.Conn) *http.Transport {
+	var mu sync.Mutex
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		c := first
+		first = nil
+		mu.Unlock()
+		if c != nil {
+			return c, nil
+		}
+		cur, _ := ctx.Value(proberKey{}).(*prober)
+		if cur == nil {
+			return nil, errors.New("pathlens: dial outside a probe")
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		u := &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
+		if network == "tls" {
+			u.Scheme = "https"
+		}
+		cur.fresh = true
+		conn, _, err := cur.dial(ctx, u, []string{"http/1.1"})
+		return conn, err
+	}
+	return &http.Transport{
+		Proxy:       nil,
+		DialContext: dial,
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dial(ctx, "tls", addr)
+		},
+		TLSNextProto:           map[string]func(string, *tls.Conn) http.RoundTripper{}, // h2 is handled by x/net/http2
+		MaxResponseHeaderBytes: probe.DefaultMaxHeader,
+		MaxIdleConnsPerHost:    1,
+		IdleConnTimeout:        90 * time.Second,
+	}
+}
+
+// dial runs dns, connect and (for https) tls, returning the connection
+// and the negotiated ALPN protocol.
+func (p *prober) dial(ctx context.Context, u *url.URL, alpn []string) (net.Conn, string, error) {
+	host := u.Hostname()
+	port := 80
+	if u.Scheme == "https" {
+		port = 443
+	}
+	if ps := u.Port(); ps != "" {
+		n, err := strconv.Atoi(ps)
+		if err != nil {
+			return nil, "", probe.Errorf("", probe.ClassConfig, "target", "bad port %q", ps)
+		}
+		port = n
+	}
+	c, err := p.d.DialTCP(ctx, host, port)
+	if err != nil {
+		return nil, "", err
+	}
+	if u.Scheme != "https" {
+		return c, "", nil
+	}
+	name := host
+	if p.opts.ServerName != "" {
+		name = p.opts.ServerName
+	}
+	cfg := p.d.TLSConfig(name, alpn)
+	tc, err := p.d.Handshake(ctx, c, cfg)
+	if err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	p.mu.Lock()
+	p.tlsCfg, p.tlsAddr = cfg, c.RemoteAddr().String()
+	p.mu.Unlock()
+	return tc, tc.ConnectionState().NegotiatedProtocol, nil
+}
+
+// finish reads the final response's body through the cap and records the
+// HTTP facts, then runs the resumption check.
+func (p *prober) finish(ctx context.Context, resp *http.Response) error {
+	info := p.res.HTTP
+	info.Status = resp.StatusCode
+	info.Proto = resp.Proto
+	info.ContentLength = resp.ContentLength
+	info.HeadersBytes = headerBytes(resp)
+	info.KeepAlive = !resp.Close
+	if resp.Uncompressed {
+		info.ContentEncoding = "gzip"
+		info.ContentLength = -1
+	} else if ce := resp.Header.Get("Content-Encoding"); ce != "" {
+		info.ContentEncoding = ce
+	}
+	max := p.opts.EffectiveMaxBody()
+	n, rerr := io.Copy(io.Discard, io.LimitReader(resp.Body, max+1))
+	if n > max {
+		info.BodyLimited = true
+		n = max
+	}
+	info.BodyBytes = n
+	resp.Body.Close()
+	p.rec.End(probe.PhaseTransfer)
+	if rerr != nil {
+		pe := classifyHTTP(ctx, p.rec, rerr)
+		if pe.Class != probe.ClassTimeout && pe.Class != probe.ClassCanceled {
+			info.Truncated = true
+			pe.Phase, pe.Class, pe.Cause = probe.PhaseTransfer, probe.ClassHTTP, "truncated"
+			pe.Err = fmt.Errorf("body ended after %d bytes%s: %w", n, ofLength(resp.ContentLength), rerr)
+		}
+		return pe
+	}
+	if resp.ContentLength >= 0 && !resp.Uncompressed && n < resp.ContentLength && !info.BodyLimited {
+		info.Truncated = true
+		return probe.Errorf(probe.PhaseTransfer, probe.ClassHTTP, "truncated", "body ended after %d of %d bytes", n, resp.ContentLength)
+	}
+	if p.fresh && p.tlsCfg != nil && !p.opts.SkipResumptionCheck {
+		p.d.CheckResumption(ctx, p.tlsAddr, p.tlsCfg)
+	}
+	if !statusValid(resp.StatusCode, p.opts.EffectiveValidStatus()) {
+		return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "status", "status %d is not in %s", resp.StatusCode, info.ValidStatus)
+	}
+	return nil
+}
+
+func ofLength(cl int64) string {
+	if cl < 0 {
+		return ""
+	}
+	return fmt.Sprintf(" of %d", cl)
+}
+
+func statusValid(code int, ranges []probe.StatusRange) bool {
+	for _, r := range ranges {
+		if code >= r.Lo && code <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+func rangesString(rs []probe.StatusRange) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// headerBytes is the size of the response header block as parsed: status
+// line plus "Key: value\r\n" per field plus the blank line.
+func headerBytes(resp *http.Response) int {
+	n := len(resp.Proto) + 1 + len(resp.Status) + 2
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	return n + 2
+}
+
+// classifyHTTP maps an HTTP-layer error to a PhaseError. net/http exports
+// no types for these errors, so the two limits pathlens sets are
+// recognised by their fixed messages.
+func classifyHTTP(ctx context.Context, rec *probe.Recorder, err error) *probe.PhaseError {
+	phase := rec.InFlight()
+	if phase == "" {
+		phase = probe.PhaseWait
+	}
+	pe := probe.Classify(ctx, phase, probe.ClassHTTP, err)
+	if pe.Class == probe.ClassTimeout || pe.Class == probe.ClassCanceled {
+		return pe
+	}
+	msg := err.Error()
+	switch {
+	case errors.Is(err, probe.ErrReadCap):
+		pe.Cause = "read_cap"
+	case strings.Contains(msg, "server response headers exceeded"), strings.Contains(msg, "header list larger than"):
+		pe.Cause = "headers_too_large"
+	case strings.Contains(msg, "malformed HTTP"), strings.Contains(msg, "unsupported protocol version"):
+		pe.Cause = "malformed"
+		pe.Class = probe.ClassProtocol
+	case strings.Contains(msg, "server sent GOAWAY"), strings.Contains(msg, "stream error"):
+		pe.Class = probe.ClassProtocol
+		if pe.Cause == "" {
+			pe.Cause = "h2"
+		}
+	}
+	return pe
+}
+
+func (p *prober) release() {
+	for _, c := range p.closers {
+		c()
+	}
+}

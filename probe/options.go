@@ -1,0 +1,171 @@
+package probe
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults for Options fields left at their zero value.
+const (
+	DefaultTimeout      = 10 * time.Second
+	DefaultMaxBody      = 10 << 20 // 10 MiB, CONTRACT §3 HTTP_BODY_TOO_LARGE
+	DefaultMaxRedirects = 10
+	DefaultMaxHeader    = 1 << 20 // response header block cap
+)
+
+// Options are the knobs every probe kind understands, plus the HTTP ones.
+// The zero value probes with the defaults above, the system resolver and
+// the system trust store.
+type Options struct {
+	// Timeout is the whole probe's budget (default 10 s).
+	Timeout time.Duration
+	// Resolve pins host:port to addresses, like curl's --resolve; a pinned
+	// name has no dns phase.
+	Resolve []ResolveEntry
+	// DNSServer ("addr:port") answers every name lookup; "" = system resolver.
+	DNSServer string
+	// IPv4Only / IPv6Only restrict the address family.
+	IPv4Only, IPv6Only bool
+
+	// RootCAs is the trust store; nil = the system roots. CAFile names it
+	// in the Result.
+	RootCAs *x509.CertPool
+	CAFile  string
+	// ClientCert is presented when the server asks for one.
+	ClientCert *tls.Certificate
+	// Insecure records verification problems but does not fail on them.
+	Insecure bool
+	// ServerName overrides SNI and the name verified.
+	ServerName string
+	// SkipResumptionCheck skips the second TLS connection that tests
+	// session resumption (TLS_NO_RESUMPTION).
+	SkipResumptionCheck bool
+
+	// HTTP.
+	Method       string      // default GET (POST when Body is set)
+	Header       http.Header // extra request headers
+	Body         []byte
+	HTTP1Only    bool // offer only http/1.1 in ALPN
+	HTTP2Only    bool // offer only h2 in ALPN
+	H2C          bool // HTTP/2 over cleartext with prior knowledge
+	MaxBody      int64
+	MaxRedirects int // 0 = default 10; negative = do not follow
+	ValidStatus  []StatusRange
+
+	// Session carries state between runs (connection reuse with --reuse);
+	// nil means every run starts fresh.
+	Session *Session
+}
+
+// ResolveEntry pins Host:Port to Addrs.
+type ResolveEntry struct {
+	Host  string
+	Port  int
+	Addrs []netip.Addr
+}
+
+// ParseResolve parses curl's host:port:addr[,addr…] form.
+func ParseResolve(s string) (ResolveEntry, error) {
+	host, rest, ok := strings.Cut(s, ":")
+	if !ok || host == "" {
+		return ResolveEntry{}, fmt.Errorf("--resolve %q: want host:port:addr", s)
+	}
+	portStr, addrs, ok := strings.Cut(rest, ":")
+	if !ok {
+		return ResolveEntry{}, fmt.Errorf("--resolve %q: want host:port:addr", s)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 1 || port > 65535 {
+		return ResolveEntry{}, fmt.Errorf("--resolve %q: bad port %q", s, portStr)
+	}
+	e := ResolveEntry{Host: strings.ToLower(host), Port: port}
+	for _, a := range strings.Split(addrs, ",") {
+		a = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(a), "["), "]")
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return ResolveEntry{}, fmt.Errorf("--resolve %q: bad address %q", s, a)
+		}
+		e.Addrs = append(e.Addrs, ip.Unmap())
+	}
+	return e, nil
+}
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Lo, Hi int }
+
+func (r StatusRange) String() string {
+	if r.Lo == r.Hi {
+		return strconv.Itoa(r.Lo)
+	}
+	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
+}
+
+// ParseStatusRanges parses "200-399,404" into ranges.
+func ParseStatusRanges(s string) ([]StatusRange, error) {
+	var out []StatusRange
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 100 || b > 599 || a > b {
+			return nil, fmt.Errorf("bad status range %q (want e.g. 200-399 or 404)", part)
+		}
+		out = append(out, StatusRange{a, b})
+	}
+	return out, nil
+}
+
+// DefaultValidStatus is 200-399, as in blackbox_exporter's 2xx plus redirects.
+var DefaultValidStatus = []StatusRange{{200, 399}}
+
+func (o *Options) timeout() time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (o *Options) maxBody() int64 {
+	if o.MaxBody > 0 {
+		return o.MaxBody
+	}
+	return DefaultMaxBody
+}
+
+func (o *Options) maxRedirects() int {
+	switch {
+	case o.MaxRedirects < 0:
+		return 0
+	case o.MaxRedirects == 0:
+		return DefaultMaxRedirects
+	}
+	return o.MaxRedirects
+}
+
+// EffectiveTimeout, EffectiveMaxBody and EffectiveMaxRedirects apply the defaults.
+func (o *Options) EffectiveTimeout() time.Duration { return o.timeout() }
+
+// EffectiveMaxBody is MaxBody or its default.
+func (o *Options) EffectiveMaxBody() int64 { return o.maxBody() }
+
+// EffectiveMaxRedirects is MaxRedirects or its default (0 when redirects are off).
+func (o *Options) EffectiveMaxRedirects() int { return o.maxRedirects() }
+
+// EffectiveValidStatus is ValidStatus or 200-399.
+func (o *Options) EffectiveValidStatus() []StatusRange {
+	if len(o.ValidStatus) > 0 {
+		return o.ValidStatus
+	}
+	return DefaultValidStatus
+}

@@ -1,0 +1,283 @@
+// Package probe holds the Result every probe produces (CONTRACT §2), the
+// phase recorder that times it, the options every probe kind understands,
+// and the shared dial path (resolve → connect → TLS) that the per-protocol
+// probers build on. Probers never touch metrics, storage or templates: each
+// consumer derives its own view from a Result.
+package probe
+
+import "time"
+
+// Schema is the value of Result.Schema; it changes only on a breaking change.
+const Schema = "pathlens/v1"
+
+// Phase names used in Result.Phases (CONTRACT §2).
+const (
+	PhaseRedirect = "redirect" // all redirect hops before the final request (like curl's time_redirect)
+	PhaseDNS      = "dns"
+	PhaseConnect  = "connect"
+	PhaseTLS      = "tls"
+	PhaseRequest  = "request"
+	PhaseWait     = "wait"
+	PhaseTransfer = "transfer"
+	PhaseQuery    = "query"
+	PhaseEcho     = "echo"
+	PhaseStream   = "stream"
+	PhaseUpgrade  = "upgrade"
+	PhaseHold     = "hold"
+)
+
+// Severity ranks a Finding. Higher is worse.
+type Severity string
+
+// Severities, from least to most serious.
+const (
+	SeverityInfo     Severity = "info"
+	SeverityWarning  Severity = "warning"
+	SeverityCritical Severity = "critical"
+)
+
+// Rank orders severities for sorting and exit codes: info 1, warning 2,
+// critical 3, anything unknown 0.
+func (s Severity) Rank() int {
+	switch s {
+	case SeverityInfo:
+		return 1
+	case SeverityWarning:
+		return 2
+	case SeverityCritical:
+		return 3
+	}
+	return 0
+}
+
+// Finding is one diagnosis: what is wrong, the measured facts behind it and
+// what to change. IDs are fixed by the contract's catalogue (docs/findings.md).
+type Finding struct {
+	ID       string         `json:"id"`
+	Severity Severity       `json:"severity"`
+	Phase    string         `json:"phase,omitempty"`
+	Summary  string         `json:"summary"`
+	Evidence map[string]any `json:"evidence,omitempty"`
+	Advice   string         `json:"advice"`
+}
+
+// Result is everything one probe measured. It is a plain value: probers
+// fill it, diagnose adds Findings, and output, storage, metrics and the UI
+// each read it. Blocks that do not apply to the probe kind are nil and
+// omitted from JSON.
+type Result struct {
+	Schema    string     `json:"schema"`
+	Target    string     `json:"target"`
+	Kind      string     `json:"kind"`
+	StartedAt time.Time  `json:"started_at"`
+	Success   bool       `json:"success"`
+	Error     *ErrorInfo `json:"error"` // nil (JSON null) on success
+	TotalMS   float64    `json:"total_ms"`
+	// TimeoutMS is the probe's whole budget, so a timeout can say how
+	// much time it had.
+	TimeoutMS float64 `json:"timeout_ms,omitempty"`
+	Phases    []Phase    `json:"phases"`
+
+	DNS  *DNSInfo  `json:"dns,omitempty"`
+	Conn *ConnInfo `json:"conn,omitempty"`
+	TLS  *TLSInfo  `json:"tls,omitempty"`
+	HTTP *HTTPInfo `json:"http,omitempty"`
+
+	Findings []Finding `json:"findings"`
+}
+
+// Phase is one timed step of a probe, in milliseconds relative to
+// Result.StartedAt, measured on the monotonic clock.
+type Phase struct {
+	Name       string  `json:"name"`
+	StartMS    float64 `json:"start_ms"`
+	DurationMS float64 `json:"duration_ms"`
+	// Incomplete is true when the phase was still in flight as the probe
+	// ended (timeout, cancel or error); DurationMS is then the time spent so far.
+	Incomplete bool `json:"incomplete,omitempty"`
+}
+
+// ErrorInfo is the JSON form of a failed probe's error (CONTRACT §2).
+type ErrorInfo struct {
+	Class   ErrorClass `json:"class"`
+	Phase   string     `json:"phase,omitempty"`
+	Message string     `json:"message"`
+	// Cause is a short machine-readable cause where one is known, e.g.
+	// "nxdomain", "refused", "unknown_authority", "headers_too_large".
+	Cause string `json:"cause,omitempty"`
+}
+
+// DNSInfo describes the name resolution of the probe (or, for dns probes,
+// the query itself).
+type DNSInfo struct {
+	Name   string   `json:"name"`
+	Server string   `json:"server,omitempty"` // "system" when the system resolver was used
+	Type   string   `json:"type,omitempty"`   // query type for dns probes
+	Rcode  string   `json:"rcode,omitempty"`  // NOERROR, NXDOMAIN, SERVFAIL, …
+	Addrs  []string `json:"addrs,omitempty"`
+	// Answers holds the answer records in presentation format (dns probes).
+	Answers []string `json:"answers,omitempty"`
+	// Source is "literal" (target was an IP), "resolve" (--resolve), "dns"
+	// (--dns-server) or "system".
+	Source string `json:"source,omitempty"`
+}
+
+// ConnInfo describes the transport connection that carried the probe.
+type ConnInfo struct {
+	RemoteAddr string `json:"remote_addr,omitempty"`
+	LocalAddr  string `json:"local_addr,omitempty"`
+	Reused     bool   `json:"reused"`
+	IPVersion  int    `json:"ip_version,omitempty"`
+	// Attempts lists every connect attempt in start order; dual-stack
+	// fallback shows up as two or more attempts.
+	Attempts []ConnectAttempt `json:"attempts,omitempty"`
+	// IdleMS is how long a reused connection had been idle (0 when fresh).
+	IdleMS float64 `json:"idle_ms,omitempty"`
+}
+
+// ConnectAttempt is one TCP connect to one address.
+type ConnectAttempt struct {
+	Addr       string  `json:"addr"`
+	StartMS    float64 `json:"start_ms"`
+	DurationMS float64 `json:"duration_ms"`
+	Error      string  `json:"error,omitempty"` // empty when this attempt connected
+	Canceled   bool    `json:"canceled,omitempty"`
+}
+
+// TLSInfo holds the negotiated TLS facts and the certificate chain.
+type TLSInfo struct {
+	Version     string `json:"version,omitempty"`
+	Cipher      string `json:"cipher,omitempty"`
+	ALPN        string `json:"alpn"`
+	SNI         string `json:"sni,omitempty"`
+	Resumed     bool   `json:"resumed"`
+	OCSPStapled bool   `json:"ocsp_stapled"`
+	Verified    bool   `json:"verified"`
+	// OfferedALPN is what the client offered.
+	OfferedALPN []string `json:"offered_alpn,omitempty"`
+	// Chain is the certificate chain exactly as the server sent it, order kept.
+	Chain []Cert `json:"chain"`
+	// VerifiedChain is the chain as verified against the trust store in use
+	// (leaf first, root last); empty when verification failed.
+	VerifiedChain []Cert `json:"verified_chain,omitempty"`
+	// TrustStore names the roots used: "system" or the --ca file.
+	TrustStore string `json:"trust_store,omitempty"`
+	// VerifyError is why verification failed; VerifyReason is the class:
+	// hostname, expired, not_yet_valid, unknown_authority, other.
+	VerifyError  string `json:"verify_error,omitempty"`
+	VerifyReason string `json:"verify_reason,omitempty"`
+	// Analysis is pathlens's own reading of the sent chain (Go accepts
+	// misordered chains and never fetches missing intermediates).
+	Analysis *ChainAnalysis `json:"analysis,omitempty"`
+	// Alert is the TLS alert or low-level cause of a failed handshake.
+	Alert string `json:"alert,omitempty"`
+	// HostnameError is set when the certificate does not cover the name
+	// asked for, even where verification failed for another reason first.
+	HostnameError string `json:"hostname_error,omitempty"`
+	// Resumption is the result of a second connection that tried to resume
+	// the session; nil when the check was not run.
+	Resumption *ResumptionCheck `json:"resumption,omitempty"`
+}
+
+// Cert is one certificate's facts.
+type Cert struct {
+	Subject    string    `json:"subject"`
+	Issuer     string    `json:"issuer"`
+	NotBefore  time.Time `json:"not_before"`
+	NotAfter   time.Time `json:"not_after"`
+	SHA256     string    `json:"sha256"`
+	IsCA       bool      `json:"is_ca"`
+	SelfSigned bool      `json:"self_signed,omitempty"`
+	DNSNames   []string  `json:"dns_names,omitempty"`
+	IPs        []string  `json:"ips,omitempty"`
+}
+
+// ChainAnalysis is what pathlens worked out from the certificates the
+// server sent, independent of Go's verifier.
+type ChainAnalysis struct {
+	// OrderOK is false when some certificate is not followed by its issuer.
+	OrderOK bool `json:"order_ok"`
+	// MisorderedAt is the index of the first certificate whose successor
+	// is not its issuer (when OrderOK is false).
+	MisorderedAt int `json:"misordered_at,omitempty"`
+	// PathLen is how many sent certificates chain up from the leaf.
+	PathLen int `json:"path_len"`
+	// EndsAt is the subject of the last certificate on that path.
+	EndsAt string `json:"ends_at,omitempty"`
+	// EndsSelfSigned is true when that path ends at a self-signed certificate.
+	EndsSelfSigned bool `json:"ends_self_signed"`
+	// MissingIssuer is the issuer of the last certificate on the path when
+	// that issuer was neither sent nor found in the trust store.
+	MissingIssuer string `json:"missing_issuer,omitempty"`
+	// IssuerInStore is true when the last certificate's issuer was found in
+	// the trust store in use.
+	IssuerInStore bool `json:"issuer_in_store"`
+	// AIA holds the issuing-certificate URLs of the last certificate.
+	AIA []string `json:"aia,omitempty"`
+}
+
+// ResumptionCheck is the outcome of a second TLS connection with the first
+// connection's session cache.
+type ResumptionCheck struct {
+	Tested      bool    `json:"tested"`
+	Resumed     bool    `json:"resumed"`
+	HandshakeMS float64 `json:"handshake_ms,omitempty"`
+	Error       string  `json:"error,omitempty"`
+}
+
+// HTTPInfo describes the HTTP exchange of the final hop.
+type HTTPInfo struct {
+	Status        int        `json:"status"`
+	Proto         string     `json:"proto"`
+	HeadersBytes  int        `json:"headers_bytes"`
+	BodyBytes     int64      `json:"body_bytes"`
+	ContentLength int64      `json:"content_length"` // -1 when unknown
+	Redirects     []Redirect `json:"redirects"`
+	// KeepAlive is false when the server closed, or said it would close,
+	// the connection after the response.
+	KeepAlive bool `json:"keep_alive"`
+	// Truncated is true when the body ended before Content-Length or the
+	// connection closed mid-body.
+	Truncated bool `json:"truncated,omitempty"`
+	// BodyLimited is true when reading stopped at MaxBody.
+	BodyLimited bool  `json:"body_limited,omitempty"`
+	MaxBody     int64 `json:"max_body,omitempty"`
+	// ContentEncoding is the encoding the server used (the body is counted decoded).
+	ContentEncoding string `json:"content_encoding,omitempty"`
+	// ValidStatus is the accepted status range, e.g. "200-399".
+	ValidStatus string `json:"valid_status,omitempty"`
+}
+
+// Redirect is one hop that answered with a redirect.
+type Redirect struct {
+	URL      string  `json:"url"`
+	Status   int     `json:"status"`
+	Location string  `json:"location"`
+	StartMS  float64 `json:"start_ms"`
+	TotalMS  float64 `json:"total_ms"`
+	Reused   bool    `json:"reused"`
+	Phases   []Phase `json:"phases,omitempty"`
+}
+
+// PhaseDuration returns the duration in ms of the named phase and whether
+// it is present.
+func (r *Result) PhaseDuration(name string) (float64, bool) {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return p.DurationMS, true
+		}
+	}
+	return 0, false
+}
+
+// WorstSeverity returns the most serious severity among the findings, or
+// "" when there are none.
+func (r *Result) WorstSeverity() Severity {
+	var worst Severity
+	for _, f := range r.Findings {
+		if f.Severity.Rank() > worst.Rank() {
+			worst = f.Severity
+		}
+	}
+	return worst
+}

@@ -1,0 +1,52 @@
+// Package tcpx probes tcp:// targets (dns, connect) and tls:// targets
+// (dns, connect, tls handshake, certificate chain, resumption).
+package tcpx
+
+import (
+	"context"
+
+	"github.com/pathlens/pathlens/probe"
+)
+
+func init() {
+	probe.Register(probe.ProberFunc(ProbeTCP), "tcp")
+	probe.Register(probe.ProberFunc(ProbeTLS), "tls")
+}
+
+// ProbeTCP resolves the target and opens one TCP connection.
+func ProbeTCP(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Recorder, r *probe.Result) error {
+	d := &probe.Dialer{Opts: o, Rec: rec, Res: r}
+	c, err := d.DialTCP(ctx, t.Host, t.Port)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// ProbeTLS connects and completes a TLS handshake; ALPN offers h2 and
+// http/1.1 so the server's preference is visible. After the handshake it
+// reads briefly so TLS 1.3 session tickets arrive, then tests resumption
+// on a second connection.
+func ProbeTLS(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Recorder, r *probe.Result) error {
+	d := &probe.Dialer{Opts: o, Rec: rec, Res: r}
+	c, err := d.DialTCP(ctx, t.Host, t.Port)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	name := t.Host
+	if o.ServerName != "" {
+		name = o.ServerName
+	}
+	cfg := d.TLSConfig(name, []string{"h2", "http/1.1"})
+	tc, err := d.Handshake(ctx, c, cfg)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if !o.SkipResumptionCheck {
+		probe.DrainTickets(ctx, tc, probe.TicketWait)
+		d.CheckResumption(ctx, c.RemoteAddr().String(), cfg)
+	}
+	return nil
+}

@@ -1,0 +1,336 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// TLSConfig builds the client config for a probe. Verification is done by
+// pathlens itself in VerifyConnection (so every fact is recorded even when
+// it fails); with Insecure the failure is recorded but not fatal. TLS 1.0
+// is allowed so old servers can be reached and reported (TLS_OLD_VERSION).
+func (d *Dialer) TLSConfig(serverName string, alpn []string) *tls.Config {
+	o := d.Opts
+	info := d.tlsInfo()
+	info.SNI = serverName
+	info.OfferedALPN = alpn
+	info.TrustStore = "system"
+	if o.CAFile != "" {
+		info.TrustStore = o.CAFile
+	} else if o.RootCAs != nil {
+		info.TrustStore = "custom"
+	}
+	cfg := &tls.Config{
+		ServerName:         serverName,
+		NextProtos:         alpn,
+		MinVersion:         tls.VersionTLS10,
+		InsecureSkipVerify: true, // verified below, by VerifyConnection
+		ClientSessionCache: tls.NewLRUClientSessionCache(8),
+	}
+	if ip, err := netip.ParseAddr(serverName); err == nil && ip.IsValid() {
+		cfg.ServerName = "" // no SNI for IP literals (RFC 6066)
+		info.SNI = ""
+	}
+	if o.ClientCert != nil {
+		cert := o.ClientCert
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	verifyName := serverName
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		return d.verify(cs, verifyName)
+	}
+	return cfg
+}
+
+func (d *Dialer) tlsInfo() *TLSInfo {
+	if d.Res.TLS == nil {
+		d.Res.TLS = &TLSInfo{Chain: []Cert{}}
+	}
+	return d.Res.TLS
+}
+
+// ErrVerify marks a handshake that failed pathlens's certificate verification.
+var ErrVerify = errors.New("certificate verification failed")
+
+func (d *Dialer) verify(cs tls.ConnectionState, name string) error {
+	info := d.tlsInfo()
+	if cs.DidResume && len(cs.PeerCertificates) == 0 {
+		return nil
+	}
+	sent := cs.PeerCertificates
+	info.Chain = certsOf(sent)
+	now := time.Now()
+	roots := d.Opts.RootCAs
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), CurrentTime: now}
+	if ip, err := netip.ParseAddr(name); err == nil {
+		opts.DNSName = ip.String()
+	} else {
+		opts.DNSName = name
+	}
+	for _, c := range sent[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	info.Analysis = analyzeChain(sent, roots, now)
+	if len(sent) == 0 {
+		info.VerifyReason, info.VerifyError = "other", "server sent no certificate"
+		return d.verifyFailed(errors.New(info.VerifyError))
+	}
+	chains, err := sent[0].Verify(opts)
+	if err == nil {
+		info.Verified = true
+		info.VerifiedChain = certsOf(chains[0])
+		info.VerifyError, info.VerifyReason = "", ""
+		return nil
+	}
+	info.Verified = false
+	info.VerifyError = err.Error()
+	info.VerifyReason = verifyReason(err)
+	// Verify reports one reason; expiry anywhere in the chain is checked
+	// by diagnosis from the dates, and a name mismatch hides behind an
+	// unknown authority, so check the name on its own too.
+	if info.VerifyReason != "hostname" {
+		if herr := sent[0].VerifyHostname(opts.DNSName); herr != nil {
+			info.HostnameError = herr.Error()
+		}
+	} else {
+		info.HostnameError = err.Error()
+	}
+	return d.verifyFailed(err)
+}
+
+func (d *Dialer) verifyFailed(err error) error {
+	if d.Opts.Insecure {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrVerify, err)
+}
+
+func verifyReason(err error) string {
+	var he x509.HostnameError
+	var ie x509.CertificateInvalidError
+	var ua x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &he):
+		return "hostname"
+	case errors.As(err, &ie):
+		switch ie.Reason {
+		case x509.Expired:
+			if ie.Cert != nil && time.Now().Before(ie.Cert.NotBefore) {
+				return "not_yet_valid"
+			}
+			return "expired"
+		case x509.NameMismatch:
+			return "hostname"
+		}
+		return "invalid"
+	case errors.As(err, &ua):
+		return "unknown_authority"
+	}
+	return "other"
+}
+
+func certsOf(cs []*x509.Certificate) []Cert {
+	out := make([]Cert, 0, len(cs))
+	for _, c := range cs {
+		sum := sha256.Sum256(c.Raw)
+		ce := Cert{
+			Subject:    c.Subject.String(),
+			Issuer:     c.Issuer.String(),
+			NotBefore:  c.NotBefore.UTC(),
+			NotAfter:   c.NotAfter.UTC(),
+			SHA256:     hex.EncodeToString(sum[:]),
+			IsCA:       c.IsCA,
+			SelfSigned: selfSigned(c),
+			DNSNames:   c.DNSNames,
+		}
+		for _, ip := range c.IPAddresses {
+			ce.IPs = append(ce.IPs, ip.String())
+		}
+		out = append(out, ce)
+	}
+	return out
+}
+
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+}
+
+func issuedBy(child, parent *x509.Certificate) bool {
+	return bytes.Equal(child.RawIssuer, parent.RawSubject) && child.CheckSignatureFrom(parent) == nil
+}
+
+// analyzeChain reads the chain as sent: is each certificate followed by its
+// issuer, and where does the path up from the leaf end — at a self-signed
+// root, at a certificate whose issuer the trust store holds, or at one whose
+// issuer nobody sent?
+func analyzeChain(sent []*x509.Certificate, roots *x509.CertPool, now time.Time) *ChainAnalysis {
+	a := &ChainAnalysis{OrderOK: true}
+	if len(sent) == 0 {
+		return a
+	}
+	for i := 0; i+1 < len(sent); i++ {
+		if !issuedBy(sent[i], sent[i+1]) {
+			a.OrderOK = false
+			a.MisorderedAt = i
+			break
+		}
+	}
+	// Follow issuers among the sent certificates, in any order.
+	path := []*x509.Certificate{sent[0]}
+	used := map[int]bool{0: true}
+	for {
+		cur := path[len(path)-1]
+		if selfSigned(cur) {
+			break
+		}
+		found := -1
+		for j, c := range sent {
+			if !used[j] && issuedBy(cur, c) {
+				found = j
+				break
+			}
+		}
+		if found < 0 {
+			break
+		}
+		used[found] = true
+		path = append(path, sent[found])
+	}
+	last := path[len(path)-1]
+	a.PathLen = len(path)
+	a.EndsAt = last.Subject.String()
+	a.EndsSelfSigned = selfSigned(last)
+	a.AIA = last.IssuingCertificateURL
+	if !a.EndsSelfSigned {
+		a.IssuerInStore = issuerInStore(last, roots, now)
+		if !a.IssuerInStore {
+			a.MissingIssuer = last.Issuer.String()
+		}
+	}
+	if a.OrderOK && len(path) < len(sent) {
+		// Extra certificates that are not on the path are an ordering
+		// problem too (RFC 8446 §4.4.2 allows it, many clients do not).
+		a.OrderOK = len(path) == len(sent)
+		if !a.OrderOK {
+			a.MisorderedAt = len(path) - 1
+		}
+	}
+	return a
+}
+
+// issuerInStore checks whether the trust store holds an issuer for c, by
+// verifying c alone against the store (ignoring names and usages).
+func issuerInStore(c *x509.Certificate, roots *x509.CertPool, now time.Time) bool {
+	_, err := c.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err == nil {
+		return true
+	}
+	var ua x509.UnknownAuthorityError
+	return !errors.As(err, &ua)
+}
+
+// Handshake runs the TLS handshake on conn (phase tls) and records the
+// negotiated facts in Result.TLS.
+func (d *Dialer) Handshake(ctx context.Context, conn net.Conn, cfg *tls.Config) (*tls.Conn, error) {
+	d.Rec.Begin(PhaseTLS)
+	tc := tls.Client(conn, cfg)
+	err := tc.HandshakeContext(ctx)
+	d.Rec.End(PhaseTLS)
+	info := d.tlsInfo()
+	if err != nil {
+		info.Alert = alertOf(err)
+		if errors.Is(err, ErrVerify) {
+			return nil, &PhaseError{Phase: PhaseTLS, Class: ClassTLS, Cause: "verify_" + info.VerifyReason, Err: err}
+		}
+		return nil, Classify(ctx, PhaseTLS, ClassTLS, err)
+	}
+	d.recordState(tc.ConnectionState())
+	return tc, nil
+}
+
+func (d *Dialer) recordState(cs tls.ConnectionState) {
+	info := d.tlsInfo()
+	info.Version = tls.VersionName(cs.Version)
+	info.Cipher = tls.CipherSuiteName(cs.CipherSuite)
+	info.ALPN = cs.NegotiatedProtocol
+	info.Resumed = cs.DidResume
+	info.OCSPStapled = len(cs.OCSPResponse) > 0
+}
+
+func alertOf(err error) string {
+	var ae tls.AlertError
+	if errors.As(err, &ae) {
+		return ae.Error()
+	}
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) {
+		return "not a TLS record: " + strings.TrimSpace(rh.Msg)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return shortErr(err)
+	}
+	return err.Error()
+}
+
+// TicketWait is how long the tls prober reads after a handshake so that
+// TLS 1.3 session tickets (sent after the handshake) are processed.
+const TicketWait = 100 * time.Millisecond
+
+// CheckResumption opens a second connection to addr and handshakes with
+// the first connection's session cache, recording whether the server
+// resumed. It is outside the phase timeline. The first connection must
+// already have read past the handshake (TLS 1.3 tickets arrive after it).
+func (d *Dialer) CheckResumption(ctx context.Context, addr string, cfg *tls.Config) {
+	info := d.tlsInfo()
+	rc := &ResumptionCheck{Tested: true}
+	info.Resumption = rc
+	if ctx.Err() != nil {
+		rc.Tested, rc.Error = false, "no budget left"
+		return
+	}
+	var nd net.Dialer
+	raw, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		rc.Tested, rc.Error = false, shortErr(err)
+		return
+	}
+	defer raw.Close()
+	c2 := cfg.Clone()
+	c2.VerifyConnection = nil // already verified on the first connection
+	start := time.Now()
+	tc := tls.Client(raw, c2)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		rc.Tested, rc.Error = false, shortErr(err)
+		return
+	}
+	rc.HandshakeMS = ms(time.Since(start))
+	rc.Resumed = tc.ConnectionState().DidResume
+}
+
+// DrainTickets reads briefly from a TLS connection that carries no
+// application data so that post-handshake messages (session tickets) are
+// processed. It returns early when ctx ends.
+func DrainTickets(ctx context.Context, tc *tls.Conn, wait time.Duration) {
+	if tc.ConnectionState().Version < tls.VersionTLS13 {
+		return
+	}
+	dl := time.Now().Add(wait)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	_ = tc.SetReadDeadline(dl)
+	var b [1]byte
+	_, _ = tc.Read(b[:])
+	_ = tc.SetReadDeadline(time.Time{})
+}
