@@ -1,0 +1,162 @@
+// Package output renders probe Results for the check command: a human
+// waterfall with findings, the JSON of CONTRACT §2, a summary of repeated
+// runs, the exit code of CONTRACT §1 and a progress line for terminals. It
+// does no I/O except through the io.Writer it is given.
+package output
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pathlens/pathlens/probe"
+)
+
+// Style controls human rendering.
+type Style struct {
+	// Color enables ANSI colour. When false the output holds no escape bytes.
+	Color bool
+	// Width is the terminal width in columns; 0 means 80.
+	Width int
+}
+
+func (s Style) width() int {
+	if s.Width <= 0 {
+		return 80
+	}
+	return s.Width
+}
+
+// ANSI SGR codes.
+const (
+	ansiReset   = "\x1b[0m"
+	ansiBold    = "1"
+	ansiDim     = "2"
+	ansiRed     = "31"
+	ansiGreen   = "32"
+	ansiYellow  = "33"
+	ansiBlue    = "34"
+	ansiMagenta = "35"
+	ansiCyan    = "36"
+	ansiGray    = "90"
+	ansiBrCyan  = "96"
+	ansiBrBlue  = "94"
+)
+
+// paint wraps s in the SGR code when colour is on.
+func (s Style) paint(code, text string) string {
+	if !s.Color || code == "" || text == "" {
+		return text
+	}
+	return "\x1b[" + code + "m" + text + ansiReset
+}
+
+// phaseColor is the bar colour of each phase.
+func phaseColor(name string) string {
+	switch name {
+	case probe.PhaseDNS, probe.PhaseQuery:
+		return ansiCyan
+	case probe.PhaseConnect, probe.PhaseEcho:
+		return ansiYellow
+	case probe.PhaseTLS:
+		return ansiMagenta
+	case probe.PhaseRequest, probe.PhaseUpgrade:
+		return ansiBlue
+	case probe.PhaseWait:
+		return ansiGreen
+	case probe.PhaseTransfer, probe.PhaseStream, probe.PhaseHold:
+		return ansiBrCyan
+	case probe.PhaseRedirect:
+		return ansiGray
+	}
+	return ansiBrBlue
+}
+
+// severityColor is the colour of a severity tag.
+func severityColor(s probe.Severity) string {
+	switch s {
+	case probe.SeverityCritical:
+		return ansiBold + ";" + ansiRed
+	case probe.SeverityWarning:
+		return ansiYellow
+	case probe.SeverityInfo:
+		return ansiCyan
+	}
+	return ""
+}
+
+// clean makes a string that came from the network (or anywhere else)
+// safe to print on a terminal: control characters, including ESC, and
+// bidirectional overrides are shown escaped instead of being emitted; a
+// tab becomes a space.
+func clean(s string) string {
+	s = strings.ReplaceAll(s, "\t", " ")
+	ok := true
+	for _, r := range s {
+		if unsafeRune(r) {
+			ok = false
+			break
+		}
+	}
+	if ok && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unsafeRune(r):
+			if r < 0x100 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
+}
+
+// fmtNum formats milliseconds with the precision the size deserves:
+// under 10 → 2 decimals, under 100 → 1, else none.
+func fmtNum(ms float64) string {
+	a := math.Abs(ms)
+	switch {
+	case a < 10:
+		return fmt.Sprintf("%.2f", ms)
+	case a < 100:
+		return fmt.Sprintf("%.1f", ms)
+	}
+	return fmt.Sprintf("%.0f", ms)
+}
+
+// fmtMS is fmtNum with the unit.
+func fmtMS(ms float64) string { return fmtNum(ms) + " ms" }
+
+// pad right-pads s with spaces to n display columns.
+func pad(s string, n int) string {
+	w := utf8.RuneCountInString(s)
+	if w >= n {
+		return s
+	}
+	return s + strings.Repeat(" ", n-w)
+}
+
+// lpad left-pads s with spaces to n display columns.
+func lpad(s string, n int) string {
+	w := utf8.RuneCountInString(s)
+	if w >= n {
+		return s
+	}
+	return strings.Repeat(" ", n-w) + s
+}
