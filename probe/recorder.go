@@ -15,6 +15,7 @@ type Recorder struct {
 
 	mu     sync.Mutex
 	phases []span
+	done   time.Time // set by MarkDone
 }
 
 type span struct {
@@ -152,4 +153,23 @@ func (r *Recorder) AddSpan(name string, begin, end time.Time) {
 	r.phases = append(r.phases, span{})
 	copy(r.phases[i+1:], r.phases[i:])
 	r.phases[i] = s
+}
+
+// MarkDone records the end of the measured exchange. Work a prober does
+// after it (the resumption check, draining session tickets) is then kept
+// out of the total. Only the first call counts.
+func (r *Recorder) MarkDone() {
+	t := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done.IsZero() {
+		r.done = t
+	}
+}
+
+// DoneAt is the time passed to MarkDone, or zero.
+func (r *Recorder) DoneAt() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done
 }

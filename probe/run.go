@@ -87,6 +87,9 @@ func Run(ctx context.Context, t Target, o *Options) (res *Result) {
 		err = p.Probe(ctx, t, o, rec, res)
 	}()
 	end := rec.Now()
+	if d := rec.DoneAt(); !d.IsZero() {
+		end = d
+	}
 	Finish(ctx, rec, res, err, end)
 	return res
 }

@@ -359,6 +359,7 @@ func (p *prober) finish(ctx context.Context, resp *http.Response) error {
 	info.BodyBytes = n
 	resp.Body.Close()
 	p.rec.End(probe.PhaseTransfer)
+	p.rec.MarkDone()
 	if rerr != nil {
 		pe := classifyHTTP(ctx, p.rec, rerr)
 		if pe.Class != probe.ClassTimeout && pe.Class != probe.ClassCanceled {

@@ -20,6 +20,7 @@ func ProbeTCP(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.
 	if err != nil {
 		return err
 	}
+	rec.MarkDone()
 	return c.Close()
 }
 
@@ -44,6 +45,7 @@ func ProbeTLS(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.
 		return err
 	}
 	defer tc.Close()
+	rec.MarkDone()
 	if !o.SkipResumptionCheck {
 		probe.DrainTickets(ctx, tc, probe.TicketWait)
 		d.CheckResumption(ctx, c.RemoteAddr().String(), cfg)
