@@ -78,17 +78,17 @@ func TestParseTarget(t *testing.T) {
 		})
 	}
 	bad := map[string]string{
-		"":                          "empty",
-		"example.com":               "no scheme",
-		"ftp://x/":                  "unknown scheme",
-		"tcp://db.internal":         "need a port",
-		"https://host:99999/":       "out of range",
-		"dns://1.1.1.1/":            "no name",
-		"dns:///x.test?type=BOGUS":  "unknown query type",
-		"dns:///x.test?kind=A":      "unknown parameter",
-		"https://user:pw@host/":     "credentials",
-		"http:///path":              "no host",
-		"tcp://h:1/path":            "no path",
+		"":                         "empty",
+		"example.com":              "no scheme",
+		"ftp://x/":                 "unknown scheme",
+		"tcp://db.internal":        "need a port",
+		"https://host:99999/":      "out of range",
+		"dns://1.1.1.1/":           "no name",
+		"dns:///x.test?type=BOGUS": "unknown query type",
+		"dns:///x.test?kind=A":     "unknown parameter",
+		"https://user:pw@host/":    "credentials",
+		"http:///path":             "no host",
+		"tcp://h:1/path":           "no path",
 	}
 	for in, want := range bad {
 		t.Run("bad/"+in, func(t *testing.T) {

@@ -76,7 +76,7 @@ type Result struct {
 	// TimeoutMS is the probe's whole budget, so a timeout can say how
 	// much time it had.
 	TimeoutMS float64 `json:"timeout_ms,omitempty"`
-	Phases    []Phase    `json:"phases"`
+	Phases    []Phase `json:"phases"`
 
 	DNS  *DNSInfo  `json:"dns,omitempty"`
 	Conn *ConnInfo `json:"conn,omitempty"`
