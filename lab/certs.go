@@ -1,0 +1,209 @@
+package lab
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"time"
+)
+
+// Certificate subjects. The trusted root is the only certificate in ca.pem.
+const (
+	rootName           = "pathlens lab root"
+	interName          = "pathlens lab intermediate"
+	untrustedRootName  = "pathlens untrusted root"
+	untrustedInterName = "pathlens untrusted intermediate"
+	labOrg             = "pathlens lab"
+)
+
+const (
+	day          = 24 * time.Hour
+	leafLifetime = 90 * day
+)
+
+// authority is a CA certificate with its key.
+type authority struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+// pki is the lab's certificate hierarchy: a trusted root and intermediate,
+// and an untrusted root and intermediate that ca.pem does not contain.
+type pki struct {
+	now                           time.Time
+	root, inter                   authority
+	untrustedRoot, untrustedInter authority
+}
+
+func newPKI(now time.Time) (*pki, error) {
+	p := &pki{now: now}
+	caStart := now.Add(-365 * day)
+	var err error
+	if p.root, err = newCA(rootName, nil, caStart, now.AddDate(10, 0, 0)); err != nil {
+		return nil, err
+	}
+	if p.inter, err = newCA(interName, &p.root, caStart, now.AddDate(5, 0, 0)); err != nil {
+		return nil, err
+	}
+	if p.untrustedRoot, err = newCA(untrustedRootName, nil, caStart, now.AddDate(10, 0, 0)); err != nil {
+		return nil, err
+	}
+	if p.untrustedInter, err = newCA(untrustedInterName, &p.untrustedRoot, caStart, now.AddDate(5, 0, 0)); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func serialNumber() (*big.Int, error) {
+	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+}
+
+// newCA makes a CA certificate: self-signed when parent is nil, otherwise
+// an intermediate (path length 0) signed by parent.
+func newCA(cn string, parent *authority, notBefore, notAfter time.Time) (authority, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return authority{}, fmt.Errorf("lab: key for %q: %w", cn, err)
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return authority{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{labOrg}},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	issuerCert, issuerKey := tmpl, key
+	if parent != nil {
+		tmpl.MaxPathLen, tmpl.MaxPathLenZero = 0, true
+		issuerCert, issuerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuerCert, &key.PublicKey, issuerKey)
+	if err != nil {
+		return authority{}, fmt.Errorf("lab: certificate %q: %w", cn, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return authority{}, err
+	}
+	return authority{cert: cert, key: key}, nil
+}
+
+// leafSpec describes a server certificate. Zero times mean the default
+// validity: from an hour ago for leafLifetime.
+type leafSpec struct {
+	dnsNames            []string
+	ips                 []net.IP
+	notBefore, notAfter time.Time
+}
+
+// issue signs a server leaf for spec with a.
+func (a authority) issue(now time.Time, spec leafSpec) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, nil, err
+	}
+	if spec.notBefore.IsZero() {
+		spec.notBefore = now.Add(-time.Hour)
+	}
+	if spec.notAfter.IsZero() {
+		spec.notAfter = now.Add(leafLifetime)
+	}
+	cn := "pathlens lab leaf"
+	if len(spec.dnsNames) > 0 {
+		cn = spec.dnsNames[0]
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{labOrg}},
+		NotBefore:             spec.notBefore,
+		NotAfter:              spec.notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              spec.dnsNames,
+		IPAddresses:           spec.ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: leaf %q: %w", cn, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cert, key, nil
+}
+
+// chainKind selects which certificates a TLS server sends after its leaf.
+type chainKind int
+
+const (
+	chainNormal    chainKind = iota // leaf, intermediate
+	chainLeafOnly                   // leaf
+	chainRootFirst                  // leaf, root, intermediate
+	chainUntrusted                  // untrusted leaf, untrusted intermediate, untrusted root
+)
+
+// serverCert issues a leaf for spec and assembles the certificate chain a
+// TLS server presents, as selected by kind.
+func (p *pki) serverCert(kind chainKind, spec leafSpec) (tls.Certificate, error) {
+	issuer := p.inter
+	if kind == chainUntrusted {
+		issuer = p.untrustedInter
+	}
+	leaf, key, err := issuer.issue(p.now, spec)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	chain := [][]byte{leaf.Raw}
+	switch kind {
+	case chainNormal:
+		chain = append(chain, p.inter.cert.Raw)
+	case chainLeafOnly:
+	case chainRootFirst:
+		chain = append(chain, p.root.cert.Raw, p.inter.cert.Raw)
+	case chainUntrusted:
+		chain = append(chain, p.untrustedInter.cert.Raw, p.untrustedRoot.cert.Raw)
+	default:
+		return tls.Certificate{}, fmt.Errorf("lab: unknown chain kind %d", kind)
+	}
+	return tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// labLeaf is the usual leaf spec for a scenario: <name>.lab.test and 127.0.0.1.
+func labLeaf(name string) leafSpec {
+	return leafSpec{
+		dnsNames: []string{name + ".lab.test"},
+		ips:      []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+}
+
+// writeCAFile writes root as PEM to path with mode 0644 (regardless of umask).
+func writeCAFile(path string, root *x509.Certificate) error {
+	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("lab: write CA file: %w", err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		return fmt.Errorf("lab: chmod CA file: %w", err)
+	}
+	return nil
+}
