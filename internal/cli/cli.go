@@ -1,0 +1,102 @@
+// Package cli implements the pathlens command line (CONTRACT §1): it turns
+// arguments into probe options, runs commands and maps outcomes to exit
+// codes. main only calls Run.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// Version is the pathlens version, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// Exit codes (CONTRACT §1).
+const (
+	ExitOK      = 0
+	ExitWarn    = 1
+	ExitFailed  = 2
+	ExitUsage   = 3
+	usageHeader = `pathlens probes a network path and explains what is wrong.
+
+Usage:
+  pathlens check [flags] TARGET   probe once (or -n times) and explain
+  pathlens check --lab            start the lab and probe every scenario
+  pathlens lab [--json]           run local fault-injection servers
+  pathlens version
+
+Run 'pathlens check --help' for the check flags.
+`
+)
+
+// usageError is a bad flag, target or config: one line on stderr, exit 3.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// Run executes the command line args and returns the exit status.
+func Run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageHeader)
+		return ExitUsage
+	}
+	var code int
+	var err error
+	switch args[0] {
+	case "check":
+		code, err = runCheck(args[1:], stdout, stderr)
+	case "lab":
+		code, err = runLab(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "pathlens %s\n", Version)
+		return ExitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usageHeader)
+		return ExitOK
+	default:
+		err = usagef("unknown command %q (want check, lab or version)", args[0])
+	}
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "pathlens: %s\n", ue.msg)
+			return ExitUsage
+		}
+		fmt.Fprintf(stderr, "pathlens: %v\n", err)
+		if code == 0 {
+			code = ExitFailed
+		}
+	}
+	return code
+}
+
+// isTerminal reports whether w is a terminal (colour and progress bars
+// only then).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func termWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 20 {
+			return cols
+		}
+	}
+	return 80
+}
+
+func joinQuoted(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,327 @@
+package cli
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pathlens/pathlens/probe"
+)
+
+// checkFlags are the parsed `check` flags before they become probe.Options.
+type checkFlags struct {
+	json               bool
+	n                  int
+	interval           time.Duration
+	timeout            time.Duration
+	resolve            multi
+	dnsServer          string
+	ipv4, ipv6         bool
+	ca, cert, key      string
+	insecure           bool
+	serverName         string
+	method             string
+	headers            multi
+	data               string
+	http11, http2, h2c bool
+	maxBody            string
+	maxRedirects       int
+	validStatus        string
+	reuse              bool
+	noResumption       bool
+	color              string
+	lab                bool
+	labAll             bool
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func newCheckFlagSet(f *checkFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&f.json, "json", false, "print the Result as JSON (CONTRACT §2) and nothing else on stdout")
+	fs.IntVar(&f.n, "n", 1, "run the probe N times, then print p50/p90/p99/max per phase")
+	fs.DurationVar(&f.interval, "interval", 0, "pause between repeated runs")
+	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "whole probe budget")
+	fs.Var(&f.resolve, "resolve", "host:port:addr — use addr for host:port, skipping DNS (repeatable)")
+	fs.StringVar(&f.dnsServer, "dns-server", "", "addr:port of the DNS server for every name lookup")
+	fs.BoolVar(&f.ipv4, "ipv4", false, "use IPv4 only")
+	fs.BoolVar(&f.ipv6, "ipv6", false, "use IPv6 only")
+	fs.BoolVar(&f.ipv4, "4", false, "same as --ipv4")
+	fs.BoolVar(&f.ipv6, "6", false, "same as --ipv6")
+	fs.StringVar(&f.ca, "ca", "", "PEM file of CA certificates to trust instead of the system roots")
+	fs.StringVar(&f.cert, "cert", "", "PEM client certificate (with --key)")
+	fs.StringVar(&f.key, "key", "", "PEM private key of the client certificate")
+	fs.BoolVar(&f.insecure, "insecure", false, "report certificate problems but do not fail on them")
+	fs.BoolVar(&f.insecure, "k", false, "same as --insecure")
+	fs.StringVar(&f.serverName, "servername", "", "TLS server name (SNI) and the name verified")
+	fs.StringVar(&f.method, "method", "", "HTTP method (default GET, POST with --data)")
+	fs.StringVar(&f.method, "X", "", "same as --method")
+	fs.Var(&f.headers, "H", "request header 'Key: Value' (repeatable)")
+	fs.StringVar(&f.data, "data", "", "request body; @FILE reads it from a file")
+	fs.StringVar(&f.data, "d", "", "same as --data")
+	fs.BoolVar(&f.http11, "http1.1", false, "offer only HTTP/1.1")
+	fs.BoolVar(&f.http2, "http2", false, "offer only HTTP/2 in ALPN")
+	fs.BoolVar(&f.h2c, "h2c", false, "HTTP/2 over cleartext with prior knowledge")
+	fs.StringVar(&f.maxBody, "max-body", "10MiB", "stop reading the body after this many bytes (e.g. 512KiB, 10MiB, 1000)")
+	fs.IntVar(&f.maxRedirects, "max-redirects", probe.DefaultMaxRedirects, "redirects to follow (0: none)")
+	fs.StringVar(&f.validStatus, "valid-status", "200-399", "HTTP statuses that count as success, e.g. 200-299,404")
+	fs.BoolVar(&f.reuse, "reuse", false, "with -n: reuse connections between runs (default: every run is fresh)")
+	fs.BoolVar(&f.noResumption, "no-resumption-check", false, "skip the second TLS connection that tests session resumption")
+	fs.StringVar(&f.color, "color", "auto", "colour: auto (on a terminal), always, never")
+	fs.BoolVar(&f.lab, "lab", false, "start the lab and probe each of its scenarios (no TARGET)")
+	fs.BoolVar(&f.labAll, "lab-hostile", false, "with --lab: also probe the hostile servers")
+	return fs
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments, as users type them (`check URL --json`).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// flagError turns the flag package's error into one clear line.
+func flagError(err error) error {
+	msg := err.Error()
+	msg = strings.Replace(msg, "flag provided but not defined: -", "unknown flag --", 1)
+	if strings.HasPrefix(msg, "invalid value") {
+		// invalid value "x" for flag -timeout: parse error
+		if i := strings.Index(msg, "for flag -"); i >= 0 {
+			rest := msg[i+len("for flag -"):]
+			name, why, _ := strings.Cut(rest, ": ")
+			val := strings.TrimSuffix(strings.TrimPrefix(msg[:i], "invalid value "), " ")
+			msg = fmt.Sprintf("--%s: invalid value %s (%s)", name, val, simplifyParseErr(why))
+		}
+	}
+	if strings.HasPrefix(msg, "flag needs an argument: -") {
+		msg = "--" + strings.TrimPrefix(msg, "flag needs an argument: -") + " needs a value"
+	}
+	return usagef("check: %s", msg)
+}
+
+func simplifyParseErr(why string) string {
+	switch {
+	case strings.Contains(why, "parse error"):
+		return "not a number"
+	case strings.Contains(why, "invalid duration"), strings.Contains(why, "time: "):
+		return "want a duration such as 500ms, 10s or 1m"
+	}
+	return why
+}
+
+// options validates the flags and builds probe.Options. Every error names
+// the flag.
+func (f *checkFlags) options() (*probe.Options, error) {
+	o := &probe.Options{}
+	if f.n < 1 {
+		return nil, usagef("check: -n %d: want 1 or more runs", f.n)
+	}
+	if f.timeout <= 0 {
+		return nil, usagef("check: --timeout %s: want a positive duration", f.timeout)
+	}
+	if f.interval < 0 {
+		return nil, usagef("check: --interval %s: want a positive duration", f.interval)
+	}
+	o.Timeout = f.timeout
+	for _, r := range f.resolve {
+		e, err := probe.ParseResolve(r)
+		if err != nil {
+			return nil, usagef("check: %v", err)
+		}
+		o.Resolve = append(o.Resolve, e)
+	}
+	if f.dnsServer != "" {
+		s, err := normalizeHostPort(f.dnsServer, "53")
+		if err != nil {
+			return nil, usagef("check: --dns-server %q: %v", f.dnsServer, err)
+		}
+		o.DNSServer = s
+	}
+	if f.ipv4 && f.ipv6 {
+		return nil, usagef("check: --ipv4 and --ipv6 exclude each other")
+	}
+	o.IPv4Only, o.IPv6Only = f.ipv4, f.ipv6
+	if f.ca != "" {
+		pool, err := loadCA(f.ca)
+		if err != nil {
+			return nil, usagef("check: --ca %s: %v", f.ca, err)
+		}
+		o.RootCAs, o.CAFile = pool, f.ca
+	}
+	if (f.cert == "") != (f.key == "") {
+		return nil, usagef("check: --cert and --key go together")
+	}
+	if f.cert != "" {
+		c, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			// The key file's content never appears in the message.
+			return nil, usagef("check: --cert %s / --key %s: %v", f.cert, f.key, scrubKeyErr(err))
+		}
+		o.ClientCert = &c
+	}
+	o.Insecure = f.insecure
+	o.ServerName = f.serverName
+	o.Method = strings.ToUpper(f.method)
+	if len(f.headers) > 0 {
+		o.Header = http.Header{}
+		for _, h := range f.headers {
+			k, v, ok := strings.Cut(h, ":")
+			k = strings.TrimSpace(k)
+			if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") {
+				return nil, usagef("check: -H %q: want 'Key: Value'", redactHeader(h))
+			}
+			o.Header.Add(k, strings.TrimSpace(v))
+		}
+	}
+	if f.data != "" {
+		if strings.HasPrefix(f.data, "@") {
+			b, err := os.ReadFile(f.data[1:])
+			if err != nil {
+				return nil, usagef("check: --data %s: %v", f.data, unwrapPathErr(err))
+			}
+			o.Body = b
+		} else {
+			o.Body = []byte(f.data)
+		}
+	}
+	n := 0
+	for _, b := range []bool{f.http11, f.http2, f.h2c} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, usagef("check: --http1.1, --http2 and --h2c exclude each other")
+	}
+	o.HTTP1Only, o.HTTP2Only, o.H2C = f.http11, f.http2, f.h2c
+	mb, err := parseBytes(f.maxBody)
+	if err != nil {
+		return nil, usagef("check: --max-body %q: %v", f.maxBody, err)
+	}
+	o.MaxBody = mb
+	if f.maxRedirects < 0 {
+		return nil, usagef("check: --max-redirects %d: want 0 or more", f.maxRedirects)
+	}
+	o.MaxRedirects = f.maxRedirects
+	if f.maxRedirects == 0 {
+		o.MaxRedirects = -1
+	}
+	vs, err := probe.ParseStatusRanges(f.validStatus)
+	if err != nil {
+		return nil, usagef("check: --valid-status: %v", err)
+	}
+	o.ValidStatus = vs
+	o.SkipResumptionCheck = f.noResumption
+	switch f.color {
+	case "auto", "always", "never":
+	default:
+		return nil, usagef("check: --color %q: want auto, always or never", f.color)
+	}
+	return o, nil
+}
+
+func loadCA(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, unwrapPathErr(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, errors.New("no PEM certificate found in it")
+	}
+	return pool, nil
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// scrubKeyErr keeps crypto/tls's reason but never key material.
+func scrubKeyErr(err error) error {
+	msg := unwrapPathErr(err).Error()
+	if i := strings.Index(msg, "-----"); i >= 0 {
+		msg = msg[:i]
+	}
+	return errors.New(strings.TrimSpace(msg))
+}
+
+// redactHeader hides a header's value in messages (it may hold a token).
+func redactHeader(h string) string {
+	if k, _, ok := strings.Cut(h, ":"); ok {
+		return k + ": …"
+	}
+	if len(h) > 20 {
+		return h[:8] + "…"
+	}
+	return h
+}
+
+func normalizeHostPort(s, defPort string) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		if strings.Contains(err.Error(), "missing port") {
+			host, port = strings.Trim(s, "[]"), defPort
+		} else {
+			return "", errors.New("want addr:port")
+		}
+	}
+	if host == "" {
+		return "", errors.New("no address")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", fmt.Errorf("bad port %q", port)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// parseBytes reads 1000, 512KiB, 10MiB, 1GiB, 10MB, 10k.
+func parseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	units := []struct {
+		suf string
+		m   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"k", 1 << 10}, {"B", 1}}
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suf) {
+			mult = u.m
+			t = strings.TrimSpace(strings.TrimSuffix(t, u.suf))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("want a positive size such as 1000, 512KiB or 10MiB")
+	}
+	return n * mult, nil
+}
