@@ -31,7 +31,7 @@ func statusErr(r *probe.Result) bool {
 // that failed the probe for being outside valid_status is a warning too.
 func httpStatus(r *probe.Result) *Finding {
 	h := r.HTTP
-	if h == nil || h.Status <= 0 {
+	if h == nil || h.Status <= 0 || (h.Status < httpStatusWarning && !statusErr(r)) {
 		return nil
 	}
 	if declaredValid(h) {

@@ -216,7 +216,7 @@ func TestTimeoutNamesPhaseInFlight(t *testing.T) {
 		t.Fatalf("error = %+v, want class timeout in phase tls", r.Error)
 	}
 	last := r.Phases[len(r.Phases)-1]
-	if last.Name != "tls" || last.DurationMS < 250 {
+	if last.Name != "tls" || last.DurationMS < 250 || !last.Incomplete {
 		t.Errorf("last phase = %+v, want tls lasting ~300 ms", last)
 	}
 	if r.TimeoutMS != 300 {

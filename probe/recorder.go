@@ -28,7 +28,7 @@ func NewRecorder() *Recorder { return NewRecorderAt(time.Now(), time.Now) }
 
 // NewRecorderAt starts a recorder at start with an injected clock (tests).
 func NewRecorderAt(start time.Time, now func() time.Time) *Recorder {
-	return &Recorder{start: start, now: now}
+	return &Recorder{start: start, now: now, phases: make([]span, 0, 8)}
 }
 
 // Start is the instant the probe began.

@@ -119,6 +119,16 @@ func Finish(ctx context.Context, rec *Recorder, res *Result, err error, end time
 		// error surfaced.
 		pe.Phase = inflight
 	}
+	if pe.Class == ClassTimeout || pe.Class == ClassCanceled {
+		// The phase the budget ran out in did not finish, even when the
+		// code around it already closed it on the way out.
+		for i := len(res.Phases) - 1; i >= 0; i-- {
+			if res.Phases[i].Name == pe.Phase {
+				res.Phases[i].Incomplete = true
+				break
+			}
+		}
+	}
 	res.Success = false
 	res.Error = &ErrorInfo{Class: pe.Class, Phase: pe.Phase, Message: pe.Err.Error(), Cause: pe.Cause}
 }
