@@ -1001,3 +1001,30 @@ func TestDNSAddrFixed(t *testing.T) {
 		t.Fatal("second lab on the same DNS address started; want an error")
 	}
 }
+
+// docs/lab.md lists every scenario with its expected findings, so the
+// documentation cannot drift from the table.
+func TestDocsListEveryScenario(t *testing.T) {
+	b, err := os.ReadFile("../docs/lab.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, def := range scenarioTable {
+		row := ""
+		for _, line := range strings.Split(doc, "\n") {
+			if strings.HasPrefix(line, "| `"+def.name+"` |") {
+				row = line
+			}
+		}
+		if row == "" {
+			t.Errorf("docs/lab.md has no row for %s", def.name)
+			continue
+		}
+		for _, id := range def.expect {
+			if !strings.Contains(row, id) {
+				t.Errorf("docs/lab.md row for %s lacks %s", def.name, id)
+			}
+		}
+	}
+}
