@@ -141,8 +141,8 @@ var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255} // deflate, no mti
 
 // build compresses three chunks with a sync flush after each; once the
 // 32 KiB window is all zeros, every further chunk compresses to the same
-// bytes, which build checks rather than assumes. It runs once, on first
-// use, and gives up when done closes.
+// bytes, which build checks rather than assumes. It runs once, when the
+// scenario starts, and gives up when done closes.
 func (b *gzipBomb) build(done <-chan struct{}) error {
 	b.once.Do(func() {
 		var buf bytes.Buffer

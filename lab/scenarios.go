@@ -278,6 +278,11 @@ var scenarioTable = []*scenarioDef{
 		hostile:     true,
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			b := &gzipBomb{chunkSize: bombChunk, chunks: bombChunks}
+			// Build it now, not on the first request, so its cost is
+			// not mistaken for a slow server (HTTP_SERVER_SLOW).
+			if err := b.build(l.done); err != nil {
+				return "", err
+			}
 			return l.startHTTP("127.0.0.1", b.handler(l.done), httpOpts{})
 		},
 	},
