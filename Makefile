@@ -7,4 +7,4 @@ build:
 	go build -o bin/pathlens ./cmd/pathlens
 
 bench:
-	go test -run '^$$' -bench . -benchmem ./bench/...
+	bench/run.sh

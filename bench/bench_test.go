@@ -1,5 +1,7 @@
-// Package bench measures pathlens against baselines in the same run. Run
-// with `make bench` or bench/run.sh, which prints the ratios.
+// Package bench measures pathlens against baselines in the same run. Each
+// benchmark alternates the baseline and pathlens in small blocks inside one
+// loop, so machine drift (frequency, other load) hits both equally, and
+// reports both costs and their ratio. Run with `make bench` or bench/run.sh.
 package bench
 
 import (
@@ -24,10 +26,39 @@ func cpuNow() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// reportCPU adds a cpu-ns/op metric: process CPU (client and the
-// in-process server together) per operation.
-func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuNow()-start)/float64(b.N), "cpu-ns/op")
+// block is how many operations of one side run before switching sides.
+const block = 64
+
+// interleave runs b.N operations of each side, alternating in blocks, and
+// reports per-operation wall and CPU time (client and in-process server
+// together) for both, and pathlens/baseline ratios.
+func interleave(b *testing.B, base, pathlens func() error) {
+	var wall, cpu [2]time.Duration
+	sides := [2]func() error{base, pathlens}
+	b.ResetTimer()
+	for done := 0; done < b.N; done += block {
+		n := min(block, b.N-done)
+		for s := range sides {
+			w0, c0 := time.Now(), cpuNow()
+			for i := 0; i < n; i++ {
+				if err := sides[s](); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wall[s] += time.Since(w0)
+			cpu[s] += cpuNow() - c0
+		}
+	}
+	b.StopTimer()
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
+	b.ReportMetric(per(wall[0]), "base-ns/op")
+	b.ReportMetric(per(wall[1]), "pathlens-ns/op")
+	b.ReportMetric(per(cpu[0]), "base-cpu-ns/op")
+	b.ReportMetric(per(cpu[1]), "pathlens-cpu-ns/op")
+	b.ReportMetric(float64(wall[1])/float64(wall[0]), "wall-ratio")
+	b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "cpu-ratio")
+	b.ReportMetric(float64(b.N)/wall[0].Seconds(), "base-ops/s")
+	b.ReportMetric(float64(b.N)/wall[1].Seconds(), "pathlens-ops/s")
 }
 
 func okHandler() http.Handler {
@@ -35,92 +66,89 @@ func okHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })
 }
 
-// BenchmarkReusedRequest compares the HTTP prober's request path on a
-// reused connection (check -n N --reuse) with a plain http.Client against
-// the same httptest server.
+func drain(resp *http.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
+}
+
+// pathlensReused probes through the HTTP prober with a session, so every
+// run after the first reuses the connection (check -n N --reuse).
+func pathlensReused(b *testing.B, url string) func() error {
+	t, _ := probe.ParseTarget(url)
+	o := &probe.Options{Session: &probe.Session{}}
+	b.Cleanup(o.Session.Close)
+	first := true
+	return func() error {
+		r := engine.Check(context.Background(), t, o)
+		if !r.Success {
+			return fmt.Errorf("probe failed: %+v", r.Error)
+		}
+		if !first && !r.Conn.Reused {
+			return fmt.Errorf("connection not reused")
+		}
+		first = false
+		return nil
+	}
+}
+
+// BenchmarkReusedRequest: the HTTP prober's request path on a reused
+// connection against a plain http.Client on the same httptest server.
 func BenchmarkReusedRequest(b *testing.B) {
 	srv := httptest.NewServer(okHandler())
 	defer srv.Close()
-
-	b.Run("baseline=http.Client", func(b *testing.B) {
-		c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-		defer c.CloseIdleConnections()
-		b.ReportAllocs()
-		start := cpuNow()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			resp, err := c.Get(srv.URL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
-		reportCPU(b, start)
-	})
-	b.Run("pathlens", func(b *testing.B) {
-		t, _ := probe.ParseTarget(srv.URL)
-		o := &probe.Options{Session: &probe.Session{}}
-		defer o.Session.Close()
-		b.ReportAllocs()
-		start := cpuNow()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			r := engine.Check(context.Background(), t, o)
-			if !r.Success {
-				b.Fatalf("probe failed: %+v", r.Error)
-			}
-			if i > 0 && !r.Conn.Reused {
-				b.Fatal("connection not reused")
-			}
-		}
-		reportCPU(b, start)
-	})
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer c.CloseIdleConnections()
+	interleave(b, func() error { return drain(c.Get(srv.URL)) }, pathlensReused(b, srv.URL))
 }
 
-// BenchmarkFullHandshake compares full-handshake HTTPS probes per second
-// (fresh connection, full TLS 1.3 handshake, GET, read) with a bare
-// tls.Dial + GET loop. The resumption check (a second handshake) is off,
-// as it would double the work being compared.
+// BenchmarkReusedRequestTimeout: the same, against a plain client whose
+// requests carry a deadline as every probe does (a cancellable context
+// takes a costlier path inside net/http, so this isolates what the
+// instrumentation itself adds).
+func BenchmarkReusedRequestTimeout(b *testing.B) {
+	srv := httptest.NewServer(okHandler())
+	defer srv.Close()
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer c.CloseIdleConnections()
+	base := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		return drain(c.Do(req))
+	}
+	interleave(b, base, pathlensReused(b, srv.URL))
+}
+
+// BenchmarkFullHandshake: full-handshake HTTPS probes (fresh connection,
+// full TLS 1.3 handshake, GET, read) against a bare tls.Dial + GET loop.
+// The resumption check (a second handshake) is off, as it would double the
+// work being compared.
 func BenchmarkFullHandshake(b *testing.B) {
 	srv := httptest.NewTLSServer(okHandler())
 	defer srv.Close()
 	pool := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	addr := srv.Listener.Addr().String()
-
-	b.Run("baseline=tls.Dial+GET", func(b *testing.B) {
-		cfg := &tls.Config{RootCAs: pool, ServerName: "example.com", NextProtos: []string{"http/1.1"}}
-		start := cpuNow()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			c, err := tls.Dial("tcp", addr, cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			c.Close()
+	cfg := &tls.Config{RootCAs: pool, ServerName: "example.com", NextProtos: []string{"http/1.1"}}
+	base := func() error {
+		c, err := tls.Dial("tcp", addr, cfg)
+		if err != nil {
+			return err
 		}
-		reportCPU(b, start)
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "probes/s")
-	})
-	b.Run("pathlens", func(b *testing.B) {
-		t, _ := probe.ParseTarget(srv.URL)
-		o := &probe.Options{RootCAs: pool, SkipResumptionCheck: true, HTTP1Only: true}
-		start := cpuNow()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			r := engine.Check(context.Background(), t, o)
-			if !r.Success || r.TLS == nil || r.TLS.Resumed {
-				b.Fatalf("probe: success=%v err=%+v", r.Success, r.Error)
-			}
+		defer c.Close()
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+		return drain(http.ReadResponse(bufio.NewReader(c), nil))
+	}
+	t, _ := probe.ParseTarget(srv.URL)
+	o := &probe.Options{RootCAs: pool, SkipResumptionCheck: true, HTTP1Only: true}
+	pl := func() error {
+		r := engine.Check(context.Background(), t, o)
+		if !r.Success || r.TLS == nil || r.TLS.Resumed {
+			return fmt.Errorf("probe: success=%v err=%+v", r.Success, r.Error)
 		}
-		reportCPU(b, start)
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "probes/s")
-	})
+		return nil
+	}
+	interleave(b, base, pl)
 }

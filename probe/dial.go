@@ -399,8 +399,7 @@ type Conn struct {
 	cap      int64
 	read     atomic.Int64
 	written  atomic.Int64
-	firstMu  sync.Mutex
-	first    time.Time
+	first    atomic.Int64 // unix nanos of the first read, 0 before it
 	lastRead atomic.Int64 // unix nanos of the last read
 }
 
@@ -419,14 +418,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		now := time.Now()
+		now := time.Now().UnixNano()
 		c.read.Add(int64(n))
-		c.lastRead.Store(now.UnixNano())
-		c.firstMu.Lock()
-		if c.first.IsZero() {
-			c.first = now
-		}
-		c.firstMu.Unlock()
+		c.lastRead.Store(now)
+		c.first.CompareAndSwap(0, now)
 	}
 	return n, err
 }

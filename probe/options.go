@@ -103,7 +103,7 @@ func (r StatusRange) String() string {
 	if r.Lo == r.Hi {
 		return strconv.Itoa(r.Lo)
 	}
-	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
+	return strconv.Itoa(r.Lo) + "-" + strconv.Itoa(r.Hi)
 }
 
 // ParseStatusRanges parses "200-399,404" into ranges.

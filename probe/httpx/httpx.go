@@ -131,7 +131,24 @@ func isRedirect(code int) bool {
 // exchange sends one request and returns the response with headers read
 // (phases up to wait are recorded; transfer begins at the first byte).
 func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header http.Header, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	rec := p.rec
+	trace := &httptrace.ClientTrace{
+		GotConn: func(gi httptrace.GotConnInfo) {
+			if gi.Reused {
+				c := p.d.ConnInfo()
+				c.Reused = true
+				c.IdleMS = probe.MS(gi.IdleTime)
+				c.RemoteAddr = gi.Conn.RemoteAddr().String()
+				c.LocalAddr = gi.Conn.LocalAddr().String()
+			}
+			if rec.InFlight() != probe.PhaseRequest {
+				rec.Begin(probe.PhaseRequest)
+			}
+		},
+		WroteRequest:         func(httptrace.WroteRequestInfo) { rec.Begin(probe.PhaseWait) },
+		GotFirstResponseByte: func() { rec.Begin(probe.PhaseTransfer) },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, u.String(), nil)
 	if err != nil {
 		return nil, probe.Errorf("", probe.ClassConfig, "request", "building request: %v", err)
 	}
@@ -150,25 +167,6 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "pathlens/"+Version)
 	}
-	rec := p.rec
-	trace := &httptrace.ClientTrace{
-		GotConn: func(gi httptrace.GotConnInfo) {
-			if gi.Reused {
-				c := p.d.ConnInfo()
-				c.Reused = true
-				c.IdleMS = probe.MS(gi.IdleTime)
-				c.RemoteAddr = gi.Conn.RemoteAddr().String()
-				c.LocalAddr = gi.Conn.LocalAddr().String()
-			}
-			if rec.InFlight() != probe.PhaseRequest {
-				rec.Begin(probe.PhaseRequest)
-			}
-		},
-		WroteRequest:         func(httptrace.WroteRequestInfo) { rec.Begin(probe.PhaseWait) },
-		GotFirstResponseByte: func() { rec.Begin(probe.PhaseTransfer) },
-	}
-	req = req.WithContext(httptrace.WithClientTrace(ctx, trace))
-
 	rt, err := p.roundTripper(ctx, u)
 	if err != nil {
 		return nil, err
