@@ -1,0 +1,124 @@
+// Package config loads and validates the `pathlens serve` configuration
+// (CONTRACT §5): strict YAML (unknown keys refused), defaults applied
+// first, every error naming the file, line and field. A loaded Config is
+// immutable; a reload builds a new one.
+package config
+
+import (
+	"time"
+
+	"github.com/pathlens/pathlens/probe"
+)
+
+// Defaults for fields the file leaves out.
+const (
+	DefaultListen      = "127.0.0.1:9116"
+	DefaultStorage     = "pathlens.db"
+	DefaultRetention   = 168 * time.Hour
+	DefaultInterval    = 30 * time.Second
+	DefaultTimeout     = 10 * time.Second
+	DefaultConcurrency = 32
+)
+
+// Config is a loaded, validated configuration.
+type Config struct {
+	// Path is the file it was loaded from ("" for built-in configs such as --demo).
+	Path          string
+	Listen        string
+	Auth          Auth
+	Storage       Storage
+	Defaults      Defaults
+	Modules       map[string]*Module
+	Targets       []*Target // in file order; names are unique
+	ProbeEndpoint ProbeEndpoint
+}
+
+// Auth protects the UI and API with a bearer token when TokenFile is set.
+type Auth struct {
+	TokenFile string
+	// Token is read from TokenFile at load; never logged, stored or shown.
+	Token string `json:"-"`
+	// OpenEndpoints leaves /metrics, /probe and /healthz without auth
+	// (scrapers often cannot send a token). Default true.
+	OpenEndpoints bool
+}
+
+// Storage configures the SQLite history.
+type Storage struct {
+	Path      string
+	Retention time.Duration
+}
+
+// Defaults apply to targets that do not set their own.
+type Defaults struct {
+	Interval time.Duration
+	Timeout  time.Duration
+	// Concurrency caps probes running at once across all targets.
+	Concurrency int
+}
+
+// Module is a named probe configuration that targets refer to.
+type Module struct {
+	Name string
+	// Kind is the probe kind: http (also for https URLs), tcp, tls, dns, icmp.
+	Kind    string
+	Timeout time.Duration // 0 = the target's or defaults' timeout
+	HTTP    HTTPModule
+	TLS     TLSModule
+	DNS     DNSModule
+	ICMP    ICMPModule
+	// IPFamily is "", "ip4" or "ip6".
+	IPFamily string
+}
+
+// HTTPModule configures http modules.
+type HTTPModule struct {
+	Method       string
+	Headers      map[string]string
+	Body         string
+	ValidStatus  []probe.StatusRange
+	HTTP2        string // auto (ALPN), off (HTTP/1.1 only), on (h2 only), h2c
+	MaxBody      int64
+	MaxRedirects int // -1 = do not follow
+}
+
+// TLSModule configures certificate handling.
+type TLSModule struct {
+	CAFile, CertFile, KeyFile string
+	ServerName                string
+	Insecure                  bool
+	// ResumptionCheck runs the second connection (TLS_NO_RESUMPTION). Default true.
+	ResumptionCheck bool
+}
+
+// DNSModule configures name resolution for every probe of the module.
+type DNSModule struct {
+	Server string // addr:port; "" = system resolver
+}
+
+// ICMPModule configures icmp probes.
+type ICMPModule struct {
+	Count    int
+	Interval time.Duration
+}
+
+// Target is one scheduled probe.
+type Target struct {
+	Name     string
+	URL      string
+	Module   string
+	Interval time.Duration
+	Timeout  time.Duration
+	Labels   map[string]string
+	// Parsed and Options are derived at load: the parsed URL and the probe
+	// options of the module with the target's timeout applied.
+	Parsed  probe.Target
+	Options *probe.Options
+}
+
+// ProbeEndpoint configures GET /probe.
+type ProbeEndpoint struct {
+	// Allow holds glob patterns ('*' matches any run of characters) a
+	// /probe target must match; empty refuses every target.
+	Allow []string
+}
