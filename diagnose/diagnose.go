@@ -47,6 +47,7 @@ const (
 	IDHTTPNoKeepAlive     = "HTTP_NO_KEEPALIVE"
 	IDHTTPNoH2            = "HTTP_NO_H2"
 	IDHTTPProtocolError   = "HTTP_PROTOCOL_ERROR"
+	IDICMPLoss            = "ICMP_LOSS"
 	IDProbeTimeout        = "PROBE_TIMEOUT"
 )
 
@@ -94,6 +95,7 @@ var rules = []rule{
 	{Entry{IDHTTPNoKeepAlive, "info", probe.PhaseTransfer, "HTTP/1 server closes the connection after each response"}, httpNoKeepAlive},
 	{Entry{IDHTTPNoH2, "info", probe.PhaseTLS, "https server did not pick h2 in ALPN although it was offered"}, httpNoH2},
 	{Entry{IDHTTPProtocolError, "critical", "request/wait/transfer", "malformed or hostile HTTP response (bad status line, oversized headers, read cap)"}, httpProtocolError},
+	{Entry{IDICMPLoss, "warning/critical", probe.PhaseEcho, "ICMP echo requests went unanswered: any loss is a warning, 100 % is critical"}, icmpLoss},
 	{Entry{IDProbeTimeout, "critical", "any", "the probe's budget ran out; evidence holds the phase in flight and each phase's time"}, probeTimeout},
 }
 

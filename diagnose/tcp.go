@@ -111,7 +111,7 @@ func tcpTimeout(r *probe.Result) *Finding {
 // tcpConnectFailed is TCP_CONNECT_FAILED: the connect failed and neither
 // TCP_REFUSED nor TCP_TIMEOUT explains it (unreachable, reset, …).
 func tcpConnectFailed(r *probe.Result) *Finding {
-	if !errClass(r, probe.ClassConnect) || tcpRefusedApplies(r) || tcpTimeoutApplies(r) {
+	if !errClass(r, probe.ClassConnect) || tcpRefusedApplies(r) || tcpTimeoutApplies(r) || icmpLoss(r) != nil {
 		return nil
 	}
 	ev, addrs := connectEvidence(r)

@@ -10,6 +10,7 @@ import (
 	"github.com/pathlens/pathlens/probe"
 	_ "github.com/pathlens/pathlens/probe/dnsx"  // dns
 	_ "github.com/pathlens/pathlens/probe/httpx" // http, https
+	_ "github.com/pathlens/pathlens/probe/icmpx" // icmp
 	_ "github.com/pathlens/pathlens/probe/tcpx"  // tcp, tls
 )
 

@@ -35,6 +35,7 @@ func Human(w io.Writer, r *probe.Result, s Style) error {
 	writeDNS(&b, r.DNS, s)
 	writeTLS(&b, r, s)
 	writeHTTP(&b, r.HTTP, s)
+	writeICMP(&b, r.ICMP, s)
 	writeFindings(&b, r.Findings, s)
 	_, err := w.Write(b.Bytes())
 	return err
@@ -617,4 +618,24 @@ func fmtFloat(x float64) string {
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	}
 	return strconv.FormatFloat(math.Round(x*1000)/1000, 'f', -1, 64)
+}
+
+func writeICMP(b *bytes.Buffer, c *probe.ICMPInfo, s Style) {
+	if c == nil {
+		return
+	}
+	loss := fmt.Sprintf("%d/%d replies (%s loss)", c.Received, c.Sent, fmtNum(c.LossPct)+" %")
+	if c.LossPct > 0 {
+		loss = s.paint(ansiYellow, loss)
+	}
+	parts := []string{clean(c.Addr), loss}
+	if c.Received > 0 {
+		parts = append(parts, "rtt min/avg/max/stddev "+fmtNum(c.MinMS)+"/"+fmtNum(c.AvgMS)+"/"+fmtNum(c.MaxMS)+"/"+fmtNum(c.StdDevMS)+" ms")
+	}
+	if c.Privileged {
+		parts = append(parts, "raw socket")
+	} else {
+		parts = append(parts, "unprivileged socket")
+	}
+	writeWrapped(b, "icmp", parts, s.width())
 }

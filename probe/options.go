@@ -19,6 +19,12 @@ const (
 	DefaultMaxHeader    = 1 << 20 // response header block cap
 )
 
+// Defaults of the icmp probe's ICMPCount and ICMPInterval.
+const (
+	DefaultICMPCount    = 3
+	DefaultICMPInterval = 200 * time.Millisecond
+)
+
 // Options are the knobs every probe kind understands, plus the HTTP ones.
 // The zero value probes with the defaults above, the system resolver and
 // the system trust store.
@@ -57,6 +63,11 @@ type Options struct {
 	MaxBody      int64
 	MaxRedirects int // 0 = default 10; negative = do not follow
 	ValidStatus  []StatusRange
+
+	// ICMPCount is how many echo requests an icmp probe sends (default 3).
+	ICMPCount int
+	// ICMPInterval is the pause between echo requests (default 200 ms).
+	ICMPInterval time.Duration
 
 	// Session carries state between runs (connection reuse with --reuse);
 	// nil means every run starts fresh.

@@ -82,6 +82,7 @@ type Result struct {
 	Conn *ConnInfo `json:"conn,omitempty"`
 	TLS  *TLSInfo  `json:"tls,omitempty"`
 	HTTP *HTTPInfo `json:"http,omitempty"`
+	ICMP *ICMPInfo `json:"icmp,omitempty"`
 
 	Findings []Finding `json:"findings"`
 }
@@ -257,6 +258,26 @@ type Redirect struct {
 	TotalMS  float64 `json:"total_ms"`
 	Reused   bool    `json:"reused"`
 	Phases   []Phase `json:"phases,omitempty"`
+}
+
+// ICMPInfo describes an icmp probe's echo requests and replies. RTTs are
+// in milliseconds; the statistics cover the replies that arrived (all zero
+// when none did).
+type ICMPInfo struct {
+	Sent     int     `json:"sent"`
+	Received int     `json:"received"`
+	LossPct  float64 `json:"loss_pct"`
+	MinMS    float64 `json:"min_ms"`
+	AvgMS    float64 `json:"avg_ms"`
+	MaxMS    float64 `json:"max_ms"`
+	StdDevMS float64 `json:"stddev_ms"`
+	// RTTsMS holds each reply's round-trip time, in arrival order.
+	RTTsMS []float64 `json:"rtts_ms"`
+	// Privileged is true when a raw ICMP socket was used, false for an
+	// unprivileged ICMP datagram socket (Linux ping_group_range).
+	Privileged bool `json:"privileged"`
+	// Addr is the address pinged.
+	Addr string `json:"addr"`
 }
 
 // PhaseDuration returns the duration in ms of the named phase and whether

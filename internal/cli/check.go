@@ -21,7 +21,8 @@ const checkHelp = `Usage: pathlens check [flags] TARGET
 
 Probe TARGET once (or -n times), draw the phase waterfall and explain what
 is wrong. TARGET: http(s)://host[:port]/path, tcp://host:port,
-tls://host:port, dns://server[:port]/name?type=A or dns:///name.
+tls://host:port, dns://server[:port]/name?type=A, dns:///name or
+icmp://host.
 
 Exit status: 0 ok; 1 a warning or critical finding; 2 the probe failed;
 3 bad flags or target.

@@ -38,6 +38,8 @@ type checkFlags struct {
 	validStatus        string
 	reuse              bool
 	noResumption       bool
+	icmpCount          int
+	icmpInterval       time.Duration
 	color              string
 	lab                bool
 	labAll             bool
@@ -80,6 +82,8 @@ func newCheckFlagSet(f *checkFlags) *flag.FlagSet {
 	fs.StringVar(&f.validStatus, "valid-status", "200-399", "HTTP statuses that count as success, e.g. 200-299,404")
 	fs.BoolVar(&f.reuse, "reuse", false, "with -n: reuse connections between runs (default: every run is fresh)")
 	fs.BoolVar(&f.noResumption, "no-resumption-check", false, "skip the second TLS connection that tests session resumption")
+	fs.IntVar(&f.icmpCount, "icmp-count", probe.DefaultICMPCount, "icmp: echo requests to send (1-1000)")
+	fs.DurationVar(&f.icmpInterval, "icmp-interval", probe.DefaultICMPInterval, "icmp: pause between echo requests (10ms or more)")
 	fs.StringVar(&f.color, "color", "auto", "colour: auto (on a terminal), always, never")
 	fs.BoolVar(&f.lab, "lab", false, "start the lab and probe each of its scenarios (no TARGET)")
 	fs.BoolVar(&f.labAll, "lab-hostile", false, "with --lab: also probe the hostile servers")
@@ -238,6 +242,13 @@ func (f *checkFlags) options() (*probe.Options, error) {
 	}
 	o.ValidStatus = vs
 	o.SkipResumptionCheck = f.noResumption
+	if f.icmpCount < 1 || f.icmpCount > 1000 {
+		return nil, usagef("check: --icmp-count %d: want 1 to 1000", f.icmpCount)
+	}
+	if f.icmpInterval < 10*time.Millisecond {
+		return nil, usagef("check: --icmp-interval %s: want 10ms or more", f.icmpInterval)
+	}
+	o.ICMPCount, o.ICMPInterval = f.icmpCount, f.icmpInterval
 	switch f.color {
 	case "auto", "always", "never":
 	default:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/miekg/dns"
 	"github.com/pathlens/pathlens/probe"
@@ -67,7 +68,10 @@ func lower(s string) string {
 // types are possible there; others need an explicit server.
 func systemQuery(ctx context.Context, t probe.Target, rec *probe.Recorder, info *probe.DNSInfo) error {
 	info.Server, info.Source = "system", "system"
-	name := t.QName
+	// The name as written, without the root dot: Go's resolver keys
+	// single-label /etc/hosts names (localhost) without it, so
+	// "localhost." would skip the hosts file and go to DNS.
+	name := strings.TrimSuffix(t.QName, ".")
 	rec.Begin(probe.PhaseQuery)
 	defer rec.End(probe.PhaseQuery)
 	switch t.QType {

@@ -81,8 +81,14 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 			firstHopStart = hopStart
 		}
 		r.DNS, r.Conn, r.TLS = nil, nil, nil
+		p.mu.Lock()
+		p.tlsCfg, p.tlsAddr = nil, "" // the resumption check is about the final hop's server
+		p.mu.Unlock()
 		resp, err := p.exchange(ctx, method, &u, header, body)
 		if err != nil {
+			if hop > 0 {
+				rec.AddSpan(probe.PhaseRedirect, firstHopStart, hopStart)
+			}
 			return err
 		}
 		if loc := resp.Header.Get("Location"); isRedirect(resp.StatusCode) && loc != "" && o.EffectiveMaxRedirects() > 0 {
@@ -107,7 +113,7 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 				header.Del("Authorization") // never send credentials to another host
 				header.Del("Cookie")
 			}
-			if resp.StatusCode == http.StatusSeeOther || ((resp.StatusCode == 301 || resp.StatusCode == 302) && method == http.MethodPost) {
+			if (resp.StatusCode == http.StatusSeeOther && method != http.MethodHead) || ((resp.StatusCode == 301 || resp.StatusCode == 302) && method == http.MethodPost) {
 				method, body = http.MethodGet, nil
 			}
 			u = *next
@@ -116,7 +122,7 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 		if hop > 0 {
 			rec.AddSpan(probe.PhaseRedirect, firstHopStart, hopStart)
 		}
-		return p.finish(ctx, resp)
+		return p.finish(ctx, resp, method)
 	}
 }
 
@@ -132,6 +138,20 @@ func isRedirect(code int) bool {
 // (phases up to wait are recorded; transfer begins at the first byte).
 func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header http.Header, body []byte) (*http.Response, error) {
 	rec := p.rec
+	var tmu sync.Mutex
+	answered := false // the first response byte has been seen
+	firstByte := func(t time.Time) {
+		tmu.Lock()
+		defer tmu.Unlock()
+		if answered {
+			return
+		}
+		answered = true
+		if rec.InFlight() == probe.PhaseRequest {
+			rec.BeginAt(probe.PhaseWait, t) // written but not yet reported: wait is empty
+		}
+		rec.BeginAt(probe.PhaseTransfer, t)
+	}
 	trace := &httptrace.ClientTrace{
 		GotConn: func(gi httptrace.GotConnInfo) {
 			if gi.Reused {
@@ -145,8 +165,19 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 				rec.Begin(probe.PhaseRequest)
 			}
 		},
-		WroteRequest:         func(httptrace.WroteRequestInfo) { rec.Begin(probe.PhaseWait) },
-		GotFirstResponseByte: func() { rec.Begin(probe.PhaseTransfer) },
+		// WroteRequest and GotFirstResponseByte come from the writer and
+		// reader goroutines: the first byte can be reported before the
+		// writer reports the request written. Keep request, wait,
+		// transfer in order; a late WroteRequest leaves wait empty.
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			t := rec.Now()
+			tmu.Lock()
+			defer tmu.Unlock()
+			if !answered {
+				rec.BeginAt(probe.PhaseWait, t)
+			}
+		},
+		GotFirstResponseByte: func() { firstByte(rec.Now()) },
 	}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, u.String(), nil)
 	if err != nil {
@@ -181,9 +212,7 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 	}
 	// A reply with no body (HEAD, 204) may never fire GotFirstResponseByte
 	// on h2 before RoundTrip returns; make sure transfer is open.
-	if rec.InFlight() != probe.PhaseTransfer {
-		rec.Begin(probe.PhaseTransfer)
-	}
+	firstByte(rec.Now())
 	return resp, nil
 }
 
@@ -335,7 +364,7 @@ func (p *prober) dial(ctx context.Context, u *url.URL, alpn []string) (net.Conn,
 
 // finish reads the final response's body through the cap and records the
 // HTTP facts, then runs the resumption check.
-func (p *prober) finish(ctx context.Context, resp *http.Response) error {
+func (p *prober) finish(ctx context.Context, resp *http.Response, method string) error {
 	info := p.res.HTTP
 	info.Status = resp.StatusCode
 	info.Proto = resp.Proto
@@ -355,11 +384,14 @@ func (p *prober) finish(ctx context.Context, resp *http.Response) error {
 		n = max
 	}
 	info.BodyBytes = n
+	var pe *probe.PhaseError
+	if rerr != nil {
+		pe = classifyHTTP(ctx, p.rec, rerr) // while transfer is still in flight
+	}
 	resp.Body.Close()
 	p.rec.End(probe.PhaseTransfer)
 	p.rec.MarkDone()
-	if rerr != nil {
-		pe := classifyHTTP(ctx, p.rec, rerr)
+	if pe != nil {
 		if pe.Class != probe.ClassTimeout && pe.Class != probe.ClassCanceled {
 			info.Truncated = true
 			pe.Phase, pe.Class, pe.Cause = probe.PhaseTransfer, probe.ClassHTTP, "truncated"
@@ -367,7 +399,7 @@ func (p *prober) finish(ctx context.Context, resp *http.Response) error {
 		}
 		return pe
 	}
-	if resp.ContentLength >= 0 && !resp.Uncompressed && n < resp.ContentLength && !info.BodyLimited {
+	if resp.ContentLength >= 0 && !resp.Uncompressed && n < resp.ContentLength && !info.BodyLimited && bodyExpected(method, resp.StatusCode) {
 		info.Truncated = true
 		return probe.Errorf(probe.PhaseTransfer, probe.ClassHTTP, "truncated", "body ended after %d of %d bytes", n, resp.ContentLength)
 	}
@@ -378,6 +410,13 @@ func (p *prober) finish(ctx context.Context, resp *http.Response) error {
 		return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "status", "status %d is not in %s", resp.StatusCode, info.ValidStatus)
 	}
 	return nil
+}
+
+// bodyExpected reports whether a response may carry a body: a HEAD
+// response and 1xx, 204 and 304 answers have none whatever their
+// Content-Length says (RFC 9110 §8.6).
+func bodyExpected(method string, code int) bool {
+	return method != http.MethodHead && code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
 }
 
 func ofLength(cl int64) string {

@@ -1,0 +1,379 @@
+package dnsx_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/pathlens/pathlens/probe"
+	_ "github.com/pathlens/pathlens/probe/dnsx" // registers dns
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// zone is a tiny authoritative server's data: records by owner name
+// (lower-case FQDN) and rcodes forced per name; unknown names are
+// NXDOMAIN. Names in truncate get an empty, truncated answer over UDP.
+type zone struct {
+	records  map[string][]string
+	rcodes   map[string]int
+	truncate map[string]bool
+
+	mu      sync.Mutex
+	queries []string // "net name TYPE" in arrival order
+}
+
+func (z *zone) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.Authoritative = true
+	if len(q.Question) != 1 {
+		m.Rcode = dns.RcodeFormatError
+		_ = w.WriteMsg(m)
+		return
+	}
+	qq := q.Question[0]
+	name := strings.ToLower(qq.Name)
+	network := w.LocalAddr().Network()
+	z.mu.Lock()
+	z.queries = append(z.queries, network+" "+name+" "+dns.TypeToString[qq.Qtype])
+	z.mu.Unlock()
+	if z.truncate[name] && network == "udp" {
+		m.Truncated = true
+		_ = w.WriteMsg(m)
+		return
+	}
+	rrs, known := z.records[name]
+	if rc, ok := z.rcodes[name]; ok {
+		m.Rcode = rc
+	} else if !known {
+		m.Rcode = dns.RcodeNameError
+	}
+	for _, s := range rrs {
+		rr, err := dns.NewRR(s)
+		if err == nil && rr.Header().Rrtype == qq.Qtype {
+			m.Answer = append(m.Answer, rr)
+		}
+	}
+	_ = w.WriteMsg(m)
+}
+
+func (z *zone) seen() []string {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return slices.Clone(z.queries)
+}
+
+// startDNS serves z on 127.0.0.1 over UDP and TCP on the same port and
+// returns the address; both servers stop in Cleanup.
+func startDNS(t *testing.T, z *zone) string {
+	t.Helper()
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	for i := 0; i < 20; i++ {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+	}
+	if err != nil {
+		t.Fatalf("no port free for both UDP and TCP: %v", err)
+	}
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: z}, {Listener: ln, Handler: z}} {
+		started := make(chan struct{})
+		exited := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go func() {
+			defer close(exited)
+			_ = srv.ActivateAndServe()
+		}()
+		select {
+		case <-started:
+		case <-exited:
+			t.Fatal("dns server did not start")
+		}
+		t.Cleanup(func() {
+			_ = srv.Shutdown()
+			<-exited
+		})
+	}
+	return pc.LocalAddr().String()
+}
+
+// blackHole is a UDP socket that reads queries and never answers.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		pc.Close()
+		<-done
+	})
+	return pc.LocalAddr().String()
+}
+
+func run(t *testing.T, target string, o *probe.Options) *probe.Result {
+	t.Helper()
+	tg, err := probe.ParseTarget(target)
+	if err != nil {
+		t.Fatalf("ParseTarget(%q): %v", target, err)
+	}
+	if o == nil {
+		o = &probe.Options{}
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	return probe.Run(context.Background(), tg, o)
+}
+
+func phaseNames(r *probe.Result) []string {
+	out := make([]string, len(r.Phases))
+	for i, p := range r.Phases {
+		out[i] = p.Name
+	}
+	return out
+}
+
+func errString(r *probe.Result) string {
+	if r.Error == nil {
+		return "<nil>"
+	}
+	return string(r.Error.Class) + "/" + r.Error.Cause + " in " + r.Error.Phase + ": " + r.Error.Message
+}
+
+func anyContains(list []string, sub string) bool {
+	for _, s := range list {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func testZone() *zone {
+	return &zone{
+		records: map[string][]string{
+			"svc.test.":  {"svc.test. 60 IN A 127.0.0.1"},
+			"two.test.":  {"two.test. 60 IN A 127.0.0.1", "two.test. 60 IN A 127.0.0.2"},
+			"v6.test.":   {"v6.test. 60 IN AAAA ::1"},
+			"txt.test.":  {`txt.test. 60 IN TXT "hello world"`},
+			"mx.test.":   {"mx.test. 60 IN MX 10 mail.test."},
+			"big.test.":  {`big.test. 60 IN TXT "only over tcp"`},
+			"fail.test.": nil,
+			"deny.test.": nil,
+		},
+		rcodes:   map[string]int{"fail.test.": dns.RcodeServerFailure, "deny.test.": dns.RcodeRefused},
+		truncate: map[string]bool{"big.test.": true},
+	}
+}
+
+func TestQuery(t *testing.T) {
+	z := testZone()
+	srv := startDNS(t, z)
+	tests := []struct {
+		name        string
+		path        string
+		wantType    string
+		wantRcode   string
+		wantAddrs   []string
+		wantAnswers []string // substrings, one answer each, in order
+		wantCause   string   // "" = success
+	}{
+		{name: "A", path: "svc.test", wantType: "A", wantRcode: "NOERROR", wantAddrs: []string{"127.0.0.1"},
+			wantAnswers: []string{"svc.test.\t60\tIN\tA\t127.0.0.1"}},
+		{name: "two A", path: "two.test?type=a", wantType: "A", wantRcode: "NOERROR", wantAddrs: []string{"127.0.0.1", "127.0.0.2"},
+			wantAnswers: []string{"127.0.0.1", "127.0.0.2"}},
+		{name: "AAAA", path: "v6.test?type=AAAA", wantType: "AAAA", wantRcode: "NOERROR", wantAddrs: []string{"::1"},
+			wantAnswers: []string{"\tAAAA\t::1"}},
+		{name: "AAAA no data", path: "svc.test?type=AAAA", wantType: "AAAA", wantRcode: "NOERROR"},
+		{name: "TXT", path: "txt.test?type=TXT", wantType: "TXT", wantRcode: "NOERROR", wantAnswers: []string{`"hello world"`}},
+		{name: "MX", path: "mx.test?type=MX", wantType: "MX", wantRcode: "NOERROR", wantAnswers: []string{"MX\t10 mail.test."}},
+		{name: "truncated over UDP, answered over TCP", path: "big.test?type=TXT", wantType: "TXT", wantRcode: "NOERROR",
+			wantAnswers: []string{`"only over tcp"`}},
+		{name: "NXDOMAIN", path: "missing.test", wantType: "A", wantRcode: "NXDOMAIN", wantCause: "nxdomain"},
+		{name: "SERVFAIL", path: "fail.test", wantType: "A", wantRcode: "SERVFAIL", wantCause: "servfail"},
+		{name: "REFUSED", path: "deny.test", wantType: "A", wantRcode: "REFUSED", wantCause: "refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := run(t, "dns://"+srv+"/"+tt.path, nil)
+			if r.Kind != "dns" {
+				t.Errorf("kind = %q, want dns", r.Kind)
+			}
+			if got := phaseNames(r); !slices.Equal(got, []string{"query"}) {
+				t.Errorf("phases = %v, want [query]", got)
+			}
+			if len(r.Phases) == 1 && (r.Phases[0].DurationMS < 0 || r.Phases[0].Incomplete || r.TotalMS < r.Phases[0].DurationMS) {
+				t.Errorf("query phase %+v total %v, want complete, ≥ 0 and within the total", r.Phases[0], r.TotalMS)
+			}
+			if r.Conn != nil || r.TLS != nil || r.HTTP != nil {
+				t.Errorf("conn/tls/http blocks present, want only dns")
+			}
+			d := r.DNS
+			if d == nil {
+				t.Fatal("dns block is nil")
+			}
+			name := strings.SplitN(tt.path, "?", 2)[0] + "."
+			if d.Name != name || d.Type != tt.wantType || d.Server != srv || d.Source != "dns" || d.Rcode != tt.wantRcode {
+				t.Errorf("dns = {name %q type %q server %q source %q rcode %q}, want {%q %q %q dns %q}",
+					d.Name, d.Type, d.Server, d.Source, d.Rcode, name, tt.wantType, srv, tt.wantRcode)
+			}
+			if !slices.Equal(d.Addrs, tt.wantAddrs) {
+				t.Errorf("addrs = %q, want %q", d.Addrs, tt.wantAddrs)
+			}
+			if len(d.Answers) != len(tt.wantAnswers) {
+				t.Errorf("answers = %q, want %d", d.Answers, len(tt.wantAnswers))
+			} else {
+				for i, w := range tt.wantAnswers {
+					if !strings.Contains(d.Answers[i], w) {
+						t.Errorf("answer %d = %q, want it to contain %q", i, d.Answers[i], w)
+					}
+				}
+			}
+			if tt.wantCause == "" {
+				if !r.Success || r.Error != nil {
+					t.Errorf("success = %v error = %s, want success", r.Success, errString(r))
+				}
+				return
+			}
+			if r.Success || r.Error == nil || r.Error.Class != probe.ClassDNS || r.Error.Cause != tt.wantCause || r.Error.Phase != "query" {
+				t.Errorf("error = %s, want dns/%s in query", errString(r), tt.wantCause)
+			}
+		})
+	}
+	if q := z.seen(); !slices.Contains(q, "tcp big.test. TXT") || !slices.Contains(q, "udp big.test. TXT") {
+		t.Errorf("server saw %q, want big.test. asked over UDP then TCP", q)
+	}
+}
+
+// TestServerFromOptions: dns:///name asks Options.DNSServer when it is set.
+func TestServerFromOptions(t *testing.T) {
+	z := testZone()
+	srv := startDNS(t, z)
+	r := run(t, "dns:///txt.test?type=TXT", &probe.Options{DNSServer: srv})
+	if !r.Success {
+		t.Fatalf("error = %s, want success", errString(r))
+	}
+	if r.DNS.Server != srv || r.DNS.Source != "dns" || !anyContains(r.DNS.Answers, `"hello world"`) {
+		t.Errorf("dns = %+v, want server %s, source dns, the TXT answer", r.DNS, srv)
+	}
+	if q := z.seen(); !slices.Equal(q, []string{"udp txt.test. TXT"}) {
+		t.Errorf("server saw %q, want one UDP TXT query", q)
+	}
+}
+
+func TestNoAnswerTimeout(t *testing.T) {
+	srv := blackHole(t)
+	start := time.Now()
+	r := run(t, "dns://"+srv+"/svc.test", &probe.Options{Timeout: 300 * time.Millisecond})
+	elapsed := time.Since(start)
+	if r.Success || r.Error == nil || r.Error.Class != probe.ClassTimeout || r.Error.Phase != "query" {
+		t.Fatalf("error = %s, want a timeout in query", errString(r))
+	}
+	if len(r.Phases) != 1 || r.Phases[0].Name != "query" || !r.Phases[0].Incomplete {
+		t.Errorf("phases = %+v, want query incomplete", r.Phases)
+	}
+	if r.TotalMS < 290 || r.TotalMS > 1000 || elapsed > time.Second {
+		t.Errorf("total_ms = %v (took %v), want ≈300", r.TotalMS, elapsed)
+	}
+	if r.DNS == nil || r.DNS.Rcode != "" {
+		t.Errorf("dns = %+v, want no rcode without an answer", r.DNS)
+	}
+}
+
+func hostsHasLocalhost() bool {
+	f, err := os.Open("/etc/hosts")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(strings.SplitN(sc.Text(), "#", 2)[0])
+		if len(fields) > 1 && fields[0] == "127.0.0.1" && slices.Contains(fields[1:], "localhost") {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackResolver points net.DefaultResolver at a loopback server for
+// the test, so that whatever the system path would send to the network
+// reaches z instead (and the test can see it).
+func loopbackResolver(t *testing.T) *zone {
+	t.Helper()
+	z := &zone{}
+	srv := startDNS(t, z)
+	old := net.DefaultResolver
+	net.DefaultResolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv)
+	}}
+	t.Cleanup(func() { net.DefaultResolver = old })
+	return z
+}
+
+func TestSystemResolver(t *testing.T) {
+	t.Run("localhost A", func(t *testing.T) {
+		if !hostsHasLocalhost() {
+			t.Skip("/etc/hosts has no 127.0.0.1 localhost line")
+		}
+		z := loopbackResolver(t)
+		r := run(t, "dns:///localhost", nil)
+		// localhost is answered from /etc/hosts, without a DNS query.
+		if q := z.seen(); len(q) != 0 {
+			t.Errorf("DNS queries sent: %q, want none", q)
+		}
+		if !r.Success {
+			t.Fatalf("error = %s, want success", errString(r))
+		}
+		if !slices.Contains(r.DNS.Addrs, "127.0.0.1") || r.DNS.Server != "system" || r.DNS.Source != "system" || r.DNS.Rcode != "NOERROR" {
+			t.Errorf("dns = %+v, want 127.0.0.1 from the system resolver", r.DNS)
+		}
+		if got := phaseNames(r); !slices.Equal(got, []string{"query"}) {
+			t.Errorf("phases = %v, want [query]", got)
+		}
+	})
+	for _, qt := range []string{"SRV", "SOA", "CAA"} {
+		t.Run(qt+" needs a server", func(t *testing.T) {
+			z := loopbackResolver(t)
+			r := run(t, "dns:///localhost?type="+qt, nil)
+			if q := z.seen(); len(q) != 0 {
+				t.Errorf("DNS queries sent: %q, want none", q)
+			}
+			if r.Success || r.Error == nil || r.Error.Class != probe.ClassConfig || r.Error.Cause != "qtype" {
+				t.Fatalf("error = %s, want class config cause qtype", errString(r))
+			}
+			if !strings.Contains(r.Error.Message, "dns://SERVER/") {
+				t.Errorf("message %q does not say how to name a server", r.Error.Message)
+			}
+		})
+	}
+}
