@@ -1,0 +1,216 @@
+package metrics
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pathlens/pathlens/probe"
+)
+
+// blackboxHTTPPhases are the phase label values of
+// probe_http_duration_seconds, in blackbox_exporter's order. All five are
+// always exported for http probes (0 where the phase did not happen), as
+// blackbox does.
+var blackboxHTTPPhases = []string{"resolve", "connect", "tls", "processing", "transfer"}
+
+// blackboxPhase maps a pathlens http phase to blackbox's. blackbox's
+// "processing" runs from having the connection to the first response byte,
+// i.e. pathlens's request + wait.
+var blackboxPhase = map[string]string{
+	probe.PhaseDNS:      "resolve",
+	probe.PhaseConnect:  "connect",
+	probe.PhaseTLS:      "tls",
+	probe.PhaseRequest:  "processing",
+	probe.PhaseWait:     "processing",
+	probe.PhaseTransfer: "transfer",
+}
+
+// BlackboxRegistry returns a fresh registry (one per /probe request, as
+// blackbox_exporter does) holding one Result in blackbox_exporter's metric
+// names and semantics, plus pathlens_finding_active{id,severity}. A nil
+// Result exports probe_success 0.
+//
+// What is exported, as blackbox does:
+//   - always: probe_success, probe_duration_seconds,
+//     probe_dns_lookup_time_seconds (the target's name resolution; 0 for an
+//     IP literal or a dns probe), probe_ip_protocol (4, 6 or 0 if unknown);
+//   - http and https probes: probe_http_duration_seconds{phase} (all five
+//     phases, summed over redirect hops), probe_http_status_code,
+//     probe_http_version, probe_http_content_length (-1 when the response
+//     gave none, 0 without a response), probe_http_uncompressed_body_length,
+//     probe_http_redirects, probe_http_ssl;
+//   - icmp probes: probe_icmp_duration_seconds{phase=resolve|setup|rtt}
+//     (all three, as blackbox; setup is 0 as pathlens does not time the
+//     socket setup, and rtt is the mean round trip of the replies that
+//     arrived — blackbox sends a single echo — or 0 when none did);
+//   - when a TLS handshake completed (final hop for http): probe_tls_version_info,
+//     probe_ssl_earliest_cert_expiry (earliest NotAfter of the chain as
+//     sent), probe_ssl_last_chain_expiry_timestamp_seconds (earliest NotAfter
+//     of the verified chain; absent when the chain was not verified, e.g.
+//     --insecure, exactly like blackbox).
+//
+// Not exported (yet): blackbox's dns prober series (probe_dns_answer_rrs,
+// …), probe_icmp_reply_hop_limit, probe_ssl_last_chain_info (needs the
+// serial number), probe_ip_addr_hash, probe_failed_due_to_regex and
+// probe_http_last_modified_timestamp_seconds — pathlens does not record
+// what they need.
+func BlackboxRegistry(r *probe.Result) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	if r == nil {
+		r = &probe.Result{}
+	}
+	gauge(reg, "probe_success", "Displays whether or not the probe was a success", boolFloat(r.Success))
+	gauge(reg, "probe_duration_seconds", "Returns how long the probe took to complete in seconds", r.TotalMS/1000)
+	gauge(reg, "probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds", firstLookupMS(r)/1000)
+	ipv := 0
+	if r.Conn != nil {
+		ipv = r.Conn.IPVersion
+	}
+	gauge(reg, "probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6", float64(ipv))
+
+	switch r.Kind {
+	case "http", "https":
+		blackboxHTTP(reg, r)
+	case "icmp":
+		blackboxICMP(reg, r)
+	}
+	if tlsDone(r) {
+		blackboxTLS(reg, r.TLS)
+	}
+
+	fv := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: NameFindingActive,
+		Help: "1 for each finding this probe shows.",
+	}, []string{"id", "severity"})
+	reg.MustRegister(fv)
+	for _, f := range r.Findings {
+		if f.ID != "" {
+			fv.WithLabelValues(f.ID, string(f.Severity)).Set(1)
+		}
+	}
+	return reg
+}
+
+func blackboxHTTP(reg *prometheus.Registry, r *probe.Result) {
+	dur := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "probe_http_duration_seconds",
+		Help: "Duration of http request by phase, summed over all redirects",
+	}, []string{"phase"})
+	reg.MustRegister(dur)
+	sums := map[string]float64{}
+	add := func(ps []probe.Phase) {
+		for _, p := range ps {
+			// Like blackbox, a phase that never finished adds nothing.
+			if bp, ok := blackboxPhase[p.Name]; ok && !p.Incomplete {
+				sums[bp] += p.DurationMS
+			}
+		}
+	}
+	var status, version, contentLength, body, redirects float64
+	if h := r.HTTP; h != nil {
+		for _, hop := range h.Redirects {
+			add(hop.Phases)
+		}
+		redirects = float64(len(h.Redirects))
+		body = float64(h.BodyBytes)
+		if h.Status != 0 { // a response arrived
+			status = float64(h.Status)
+			contentLength = float64(h.ContentLength)
+			version = httpVersion(h.Proto)
+		}
+	}
+	add(r.Phases)
+	for _, p := range blackboxHTTPPhases {
+		dur.WithLabelValues(p).Set(sums[p] / 1000)
+	}
+	gauge(reg, "probe_http_content_length", "Length of http content response", contentLength)
+	gauge(reg, "probe_http_uncompressed_body_length", "Length of uncompressed response body", body)
+	gauge(reg, "probe_http_redirects", "The number of redirects", redirects)
+	gauge(reg, "probe_http_ssl", "Indicates if SSL was used for the final redirect", boolFloat(tlsDone(r)))
+	gauge(reg, "probe_http_status_code", "Response HTTP status code", status)
+	gauge(reg, "probe_http_version", "Returns the version of HTTP of the probe response", version)
+}
+
+func blackboxICMP(reg *prometheus.Registry, r *probe.Result) {
+	dur := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "probe_icmp_duration_seconds",
+		Help: "Duration of icmp request by phase",
+	}, []string{"phase"})
+	reg.MustRegister(dur)
+	dur.WithLabelValues("resolve").Set(firstLookupMS(r) / 1000)
+	dur.WithLabelValues("setup")
+	rtt := dur.WithLabelValues("rtt")
+	if r.ICMP != nil && r.ICMP.Received > 0 {
+		rtt.Set(r.ICMP.AvgMS / 1000)
+	}
+}
+
+func blackboxTLS(reg *prometheus.Registry, t *probe.TLSInfo) {
+	tv := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "probe_tls_version_info",
+		Help: "Contains the TLS version used",
+	}, []string{"version"})
+	reg.MustRegister(tv)
+	tv.WithLabelValues(t.Version).Set(1)
+	if ts, ok := earliestNotAfter(t.Chain); ok {
+		gauge(reg, "probe_ssl_earliest_cert_expiry", "Returns earliest SSL cert expiry in unixtime", ts)
+	}
+	if ts, ok := earliestNotAfter(t.VerifiedChain); ok {
+		gauge(reg, "probe_ssl_last_chain_expiry_timestamp_seconds", "Returns last SSL chain expiry in timestamp seconds", ts)
+	}
+}
+
+// tlsDone reports whether the (final) connection completed a TLS handshake.
+// A handshake that failed (including pathlens's own verification) leaves
+// no negotiated version, and blackbox exports no ssl series then either.
+func tlsDone(r *probe.Result) bool {
+	return r.TLS != nil && r.TLS.Version != ""
+}
+
+// firstLookupMS is the resolution of the target's own name: the first hop's
+// dns phase (blackbox times only that lookup in probe_dns_lookup_time_seconds).
+func firstLookupMS(r *probe.Result) float64 {
+	phases := r.Phases
+	if r.HTTP != nil && len(r.HTTP.Redirects) > 0 {
+		phases = r.HTTP.Redirects[0].Phases
+	}
+	for _, p := range phases {
+		if p.Name == probe.PhaseDNS && !p.Incomplete {
+			return p.DurationMS
+		}
+	}
+	return 0
+}
+
+// httpVersion turns "HTTP/1.1" into 1.1 and "HTTP/2.0" into 2, as blackbox
+// does (ProtoMajor + ProtoMinor/10); 0 when unparsable.
+func httpVersion(proto string) float64 {
+	v, err := strconv.ParseFloat(strings.TrimPrefix(proto, "HTTP/"), 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// earliestNotAfter is the earliest NotAfter of a chain as a Unix timestamp.
+func earliestNotAfter(chain []probe.Cert) (float64, bool) {
+	var best int64
+	found := false
+	for _, c := range chain {
+		if c.NotAfter.IsZero() {
+			continue
+		}
+		if ts := c.NotAfter.Unix(); !found || ts < best {
+			best, found = ts, true
+		}
+	}
+	return float64(best), found
+}
+
+func gauge(reg *prometheus.Registry, name, help string, v float64) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	g.Set(v)
+	reg.MustRegister(g)
+}
