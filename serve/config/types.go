@@ -18,6 +18,16 @@ const (
 	DefaultInterval    = 30 * time.Second
 	DefaultTimeout     = 10 * time.Second
 	DefaultConcurrency = 32
+
+	// DefaultModule is the built-in module targets without `module:` use;
+	// its kind follows each target's URL scheme.
+	DefaultModule = "default"
+	// MinInterval and MinRetention are the smallest values accepted.
+	MinInterval  = time.Second
+	MinRetention = time.Hour
+	// ICMP defaults, those of the icmp prober.
+	DefaultICMPCount    = probe.DefaultICMPCount
+	DefaultICMPInterval = probe.DefaultICMPInterval
 )
 
 // Config is a loaded, validated configuration.
@@ -61,6 +71,8 @@ type Defaults struct {
 type Module struct {
 	Name string
 	// Kind is the probe kind: http (also for https URLs), tcp, tls, dns, icmp.
+	// It is "" for the built-in DefaultModule, whose kind follows each
+	// target's URL scheme.
 	Kind    string
 	Timeout time.Duration // 0 = the target's or defaults' timeout
 	HTTP    HTTPModule
@@ -69,6 +81,11 @@ type Module struct {
 	ICMP    ICMPModule
 	// IPFamily is "", "ip4" or "ip6".
 	IPFamily string
+
+	// base holds the probe options built at load (CA pool and client
+	// certificate loaded once, shared by every target of the module);
+	// Timeout is left 0 and set per use.
+	base *probe.Options
 }
 
 // HTTPModule configures http modules.
@@ -104,9 +121,11 @@ type ICMPModule struct {
 
 // Target is one scheduled probe.
 type Target struct {
-	Name     string
-	URL      string
-	Module   string
+	Name   string
+	URL    string
+	Module string // DefaultModule when the file names none
+	// Interval and Timeout are the effective values: the target's own, else
+	// the module's timeout, else defaults.
 	Interval time.Duration
 	Timeout  time.Duration
 	Labels   map[string]string
@@ -118,7 +137,9 @@ type Target struct {
 
 // ProbeEndpoint configures GET /probe.
 type ProbeEndpoint struct {
-	// Allow holds glob patterns ('*' matches any run of characters) a
-	// /probe target must match; empty refuses every target.
+	// Allow holds patterns SCHEME://AUTHORITY[/PATH] a /probe target must
+	// match; empty refuses every target. The target is parsed first and
+	// each part matched on its own, so a '*' in the authority can never
+	// reach into the path (see Allowed and docs/config.md).
 	Allow []string
 }

@@ -1,0 +1,195 @@
+package config
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/pathlens/pathlens/lab"
+)
+
+// writeCA writes a fresh self-signed CA certificate as PEM in dir.
+func writeCA(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "demo test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDemoFakeManifest(t *testing.T) {
+	ca := writeCA(t, t.TempDir())
+	m := lab.Manifest{
+		CAFile:    ca,
+		DNSServer: "127.0.0.1:5300",
+		Zone:      lab.Zone,
+		Scenarios: []lab.Scenario{
+			{Name: "ok-http", Target: "http://127.0.0.1:4001/", Args: []string{}},
+			{Name: "ok-h2", Target: "https://ok-h2.lab.test:4002/", Args: []string{}},
+			{Name: "ok-h2c", Target: "http://127.0.0.1:4003/", Args: []string{"--h2c"}},
+			{Name: "ok-tcp", Target: "tcp://127.0.0.1:4004", Args: []string{}},
+			{Name: "ok-tls", Target: "tls://ok-tls.lab.test:4005", Args: []string{}},
+			{Name: "ok-dns", Target: "dns://127.0.0.1:5300/ok-dns.lab.test?type=A", Args: []string{}},
+			{Name: "tls-stall", Target: "https://127.0.0.1:4006/", Args: []string{"--timeout", "2s"}},
+			{Name: "slow-one", Target: "http://127.0.0.1:4007/", Args: []string{"--timeout=20s"}},
+			{Name: "hostile-trickle", Target: "http://127.0.0.1:4008/", Args: []string{"--timeout", "2s"}, Hostile: true},
+			{Name: "future-ws", Target: "ws://127.0.0.1:4009/", Args: []string{}},
+		},
+	}
+	c := Demo(m)
+	if c.Path != "" || c.Storage.Path != "" || c.Listen != DefaultListen || c.Auth.TokenFile != "" {
+		t.Errorf("Path %q, Storage %+v, Listen %q, Auth %v", c.Path, c.Storage, c.Listen, c.Auth)
+	}
+	if !slices.Equal(c.ProbeEndpoint.Allow, DemoAllow) {
+		t.Errorf("Allow = %v", c.ProbeEndpoint.Allow)
+	}
+	wantMods := []string{"default", "lab", "lab-dns", "lab-h2c", "lab-tcp", "lab-tls"}
+	if got := c.moduleNames(); !slices.Equal(got, wantMods) {
+		t.Errorf("modules = %v, want %v", got, wantMods)
+	}
+	for _, name := range []string{"lab", "lab-tcp", "lab-tls", "lab-dns", "lab-h2c"} {
+		mod := c.Modules[name]
+		if mod.TLS.CAFile != ca || mod.DNS.Server != "127.0.0.1:5300" || mod.base.RootCAs == nil {
+			t.Errorf("module %s = %+v", name, mod)
+		}
+	}
+	if c.Modules["lab-h2c"].HTTP.HTTP2 != "h2c" || c.Modules["lab"].HTTP.HTTP2 != "auto" {
+		t.Error("lab-h2c / lab http2 modes")
+	}
+	want := []struct {
+		name, module      string
+		interval, timeout time.Duration
+	}{
+		{"ok-http", "lab", 15 * time.Second, 10 * time.Second},
+		{"ok-h2", "lab", 15 * time.Second, 10 * time.Second},
+		{"ok-h2c", "lab-h2c", 15 * time.Second, 10 * time.Second},
+		{"ok-tcp", "lab-tcp", 15 * time.Second, 10 * time.Second},
+		{"ok-tls", "lab-tls", 15 * time.Second, 10 * time.Second},
+		{"ok-dns", "lab-dns", 15 * time.Second, 10 * time.Second},
+		{"tls-stall", "lab", 15 * time.Second, 2 * time.Second},
+		{"slow-one", "lab", 20 * time.Second, 20 * time.Second},
+	}
+	if len(c.Targets) != len(want) {
+		t.Fatalf("%d targets, want %d (hostile and unavailable kinds left out)", len(c.Targets), len(want))
+	}
+	for i, w := range want {
+		tg := c.Targets[i]
+		if tg.Name != w.name || tg.Module != w.module || tg.Interval != w.interval || tg.Timeout != w.timeout ||
+			tg.Options.Timeout != w.timeout || tg.Options.RootCAs == nil || tg.Options.DNSServer != "127.0.0.1:5300" {
+			t.Errorf("target %d = %s %s %v %v, want %+v", i, tg.Name, tg.Module, tg.Interval, tg.Timeout, w)
+		}
+		if tg.URL != m.Scenarios[i].Target {
+			t.Errorf("%s: url %q", tg.Name, tg.URL)
+		}
+	}
+	if tg, _ := c.Target("ok-h2c"); !tg.Options.H2C {
+		t.Error("ok-h2c without H2C")
+	}
+	for _, u := range []string{"http://127.0.0.1:4001/", "https://ok-h2.lab.test:4002/", "tcp://127.0.0.1:4004",
+		"tls://ok-tls.lab.test:4005", "dns://127.0.0.1:5300/ok-dns.lab.test?type=A"} {
+		if !c.ProbeEndpoint.Allowed(u) {
+			t.Errorf("demo does not allow %s", u)
+		}
+	}
+	if c.ProbeEndpoint.Allowed("https://example.com/") || c.ProbeEndpoint.Allowed("http://10.0.0.1:80/") {
+		t.Error("demo allows the outside world")
+	}
+}
+
+func TestDemoValidatesLikeAFile(t *testing.T) {
+	m := lab.Manifest{CAFile: filepath.Join(t.TempDir(), "missing.pem"), Scenarios: []lab.Scenario{{Name: "a", Target: "http://127.0.0.1:1/"}}}
+	_, err := DemoConfig(m)
+	if err == nil || !strings.HasPrefix(err.Error(), "(demo):") || !strings.Contains(err.Error(), "modules.lab.tls.ca_file: cannot read") {
+		t.Fatalf("err = %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Demo did not panic on an invalid config")
+		}
+	}()
+	Demo(m)
+}
+
+func TestDemoUnknownArg(t *testing.T) {
+	ca := writeCA(t, t.TempDir())
+	_, err := DemoConfig(lab.Manifest{CAFile: ca, Scenarios: []lab.Scenario{{Name: "x", Target: "http://127.0.0.1:1/", Args: []string{"--http2"}}}})
+	if err == nil || err.Error() != `scenario x: argument "--http2" has no config equivalent` {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDemoRealLab(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := lab.Start(ctx, lab.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := l.Manifest()
+	c := Demo(m)
+	if err := l.Close(); err != nil {
+		t.Error(err)
+	}
+	n := 0
+	for _, s := range m.Scenarios {
+		tg, ok := c.Target(s.Name)
+		if s.Hostile {
+			if ok {
+				t.Errorf("hostile scenario %s is a demo target", s.Name)
+			}
+			continue
+		}
+		n++
+		if !ok {
+			t.Errorf("scenario %s has no demo target", s.Name)
+			continue
+		}
+		if tg.URL != s.Target || tg.Interval != DemoInterval || tg.Options.RootCAs == nil || tg.Options.DNSServer != m.DNSServer {
+			t.Errorf("%s: %+v", s.Name, tg)
+		}
+	}
+	if len(c.Targets) != n || n == 0 {
+		t.Errorf("%d targets for %d non-hostile scenarios", len(c.Targets), n)
+	}
+	stall, ok := c.Target("tls-stall")
+	if !ok || stall.Timeout != 2*time.Second || stall.Options.Timeout != 2*time.Second || stall.Interval != 15*time.Second {
+		t.Errorf("tls-stall = %+v", stall)
+	}
+	if h2c, ok := c.Target("ok-h2c"); !ok || h2c.Module != "lab-h2c" || !h2c.Options.H2C {
+		t.Errorf("ok-h2c = %+v", h2c)
+	}
+	if tcp, ok := c.Target("ok-tcp"); !ok || tcp.Module != "lab-tcp" || !c.ProbeEndpoint.Allowed(tcp.URL) {
+		t.Errorf("ok-tcp = %+v", tcp)
+	}
+	if d, ok := c.Target("ok-dns"); !ok || d.Module != "lab-dns" || !c.ProbeEndpoint.Allowed(d.URL) {
+		t.Errorf("ok-dns = %+v", d)
+	}
+}
