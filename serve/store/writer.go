@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// addWait is how long Add waits for room in a full queue before it drops
+// the record.
+var addWait = time.Second
+
+// writeTimeout bounds one batch write.
+const writeTimeout = 30 * time.Second
+
+// Writer batches records for a Store from one goroutine, so that probers
+// hand results off without waiting for the disk: a batch is written (one
+// transaction) when it holds maxBatch records, or maxDelay after its first
+// record arrived, whichever comes first.
+type Writer struct {
+	s        *Store
+	maxBatch int
+	maxDelay time.Duration
+	logf     func(format string, args ...any)
+
+	// mu guards closed and the send side of ch: Add holds it shared while
+	// sending, Close exclusively to close ch.
+	mu     sync.RWMutex
+	closed bool
+	ch     chan Record
+
+	dropped  atomic.Int64
+	done     chan struct{}
+	once     sync.Once
+	closeErr error // the final flush's error, set before done is closed
+
+	onFlush func(n int, err error) // test hook, called after each batch write
+}
+
+// NewWriter starts a Writer for s. maxBatch ≤ 0 means 100, maxDelay ≤ 0
+// means one second, and logf (nil for none) receives write failures and
+// drops. Close the Writer before the Store.
+func NewWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format string, args ...any)) *Writer {
+	return newWriter(s, maxBatch, maxDelay, logf, nil)
+}
+
+func newWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format string, args ...any), onFlush func(n int, err error)) *Writer {
+	if maxBatch <= 0 {
+		maxBatch = 100
+	}
+	if maxDelay <= 0 {
+		maxDelay = time.Second
+	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	w := &Writer{
+		s:        s,
+		maxBatch: maxBatch,
+		maxDelay: maxDelay,
+		logf:     logf,
+		// Room for several batches, so that a slow write (a checkpoint, a
+		// prune holding the lock) does not stall the probers.
+		ch:      make(chan Record, max(4*maxBatch, 256)),
+		done:    make(chan struct{}),
+		onFlush: onFlush,
+	}
+	go w.run()
+	return w
+}
+
+// Add queues r for writing. It does not block while the queue has room;
+// when the queue is full it waits up to one second, then drops r and
+// counts it. Records added after Close, and invalid records (no Result or
+// no started_at), are dropped and counted at once.
+func (w *Writer) Add(r Record) {
+	if err := validate(r); err != nil {
+		w.drop("invalid record: %v", err)
+		return
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		w.drop("record for %s added after close", targetOf(r))
+		return
+	}
+	select {
+	case w.ch <- r:
+		return
+	default:
+	}
+	t := time.NewTimer(addWait)
+	defer t.Stop()
+	select {
+	case w.ch <- r:
+	case <-t.C:
+		w.drop("queue full for %v, record for %s", addWait, targetOf(r))
+	}
+}
+
+func (w *Writer) drop(format string, args ...any) {
+	n := w.dropped.Add(1)
+	if n == 1 || n%100 == 0 {
+		w.logf("store: dropped a record: "+format+" (%d dropped so far)", append(args, n)...)
+	}
+}
+
+// Dropped is the number of records that never reached the database:
+// dropped by Add (queue full, after Close, invalid) or lost with a failed
+// batch write.
+func (w *Writer) Dropped() int64 { return w.dropped.Load() }
+
+// Close stops accepting records, writes everything pending and waits for
+// that write. It returns the error of that last write, if any. It is safe
+// to call more than once and from several goroutines.
+func (w *Writer) Close() error {
+	w.once.Do(func() {
+		w.mu.Lock() // waits for Adds in flight (at most addWait)
+		w.closed = true
+		close(w.ch)
+		w.mu.Unlock()
+	})
+	<-w.done
+	return w.closeErr
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	var (
+		pending []Record
+		timer   = time.NewTimer(time.Hour)
+		timerC  <-chan time.Time // nil while nothing is pending
+	)
+	timer.Stop()
+	flush := func() error {
+		timer.Stop()
+		timerC = nil
+		if len(pending) == 0 {
+			return nil
+		}
+		batch := pending
+		pending = make([]Record, 0, w.maxBatch)
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		err := w.s.Write(ctx, batch)
+		cancel()
+		if err != nil {
+			w.dropped.Add(int64(len(batch)))
+			w.logf("store: writing %d records failed, dropped: %v", len(batch), err)
+		}
+		if w.onFlush != nil {
+			w.onFlush(len(batch), err)
+		}
+		return err
+	}
+	for {
+		select {
+		case r, ok := <-w.ch:
+			if !ok {
+				w.closeErr = flush()
+				return
+			}
+			pending = append(pending, r)
+			if len(pending) == 1 {
+				timer.Reset(w.maxDelay)
+				timerC = timer.C
+			}
+			if len(pending) >= w.maxBatch {
+				flush()
+			}
+		case <-timerC:
+			flush()
+		}
+	}
+}
