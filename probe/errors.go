@@ -78,8 +78,7 @@ func Classify(ctx context.Context, phase string, class ErrorClass, err error) *P
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		cause = "unreachable"
 	}
-	var ae tls.AlertError
-	if errors.As(err, &ae) {
+	if IsTLSAlert(err) {
 		cause = "alert"
 	}
 	var re tls.RecordHeaderError
@@ -91,4 +90,16 @@ func Classify(ctx context.Context, phase string, class ErrorClass, err error) *P
 		return &PhaseError{Phase: phase, Class: ClassTimeout, Cause: "deadline", Err: err}
 	}
 	return &PhaseError{Phase: phase, Class: class, Cause: cause, Err: err}
+}
+
+// IsTLSAlert reports whether err is a TLS alert from the peer. Over TCP,
+// crypto/tls reports a received alert as a *net.OpError with Op "remote
+// error" (tls.AlertError wraps alerts only on QUIC).
+func IsTLSAlert(err error) bool {
+	var ae tls.AlertError
+	if errors.As(err, &ae) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
 }

@@ -272,6 +272,10 @@ func alertOf(err error) string {
 	if errors.As(err, &ae) {
 		return ae.Error()
 	}
+	var re *net.OpError
+	if errors.As(err, &re) && re.Op == "remote error" && re.Err != nil {
+		return "remote alert: " + re.Err.Error()
+	}
 	var rh tls.RecordHeaderError
 	if errors.As(err, &rh) {
 		return "not a TLS record: " + strings.TrimSpace(rh.Msg)

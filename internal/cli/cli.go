@@ -27,6 +27,8 @@ const (
 Usage:
   pathlens check [flags] TARGET   probe once (or -n times) and explain
   pathlens check --lab            start the lab and probe every scenario
+  pathlens serve [--config FILE] [--listen ADDR] [--db FILE] [--demo] [--check-config]
+                                  scheduled probes, history, web UI, /metrics, /probe
   pathlens lab [--json]           run local fault-injection servers
   pathlens version
 
@@ -54,6 +56,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		code, err = runCheck(args[1:], stdout, stderr)
 	case "lab":
 		code, err = runLab(args[1:], stdout, stderr)
+	case "serve":
+		code, err = runServe(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "pathlens %s\n", Version)
 		return ExitOK
@@ -61,7 +65,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usageHeader)
 		return ExitOK
 	default:
-		err = usagef("unknown command %q (want check, lab or version)", args[0])
+		err = usagef("unknown command %q (want check, serve, lab or version)", args[0])
 	}
 	if err != nil {
 		var ue *usageError

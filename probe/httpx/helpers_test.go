@@ -119,15 +119,6 @@ func hasPhase(r *probe.Result, name string) bool {
 	return slices.Contains(phaseNames(r), name)
 }
 
-func phase(r *probe.Result, name string) (probe.Phase, bool) {
-	for _, p := range r.Phases {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return probe.Phase{}, false
-}
-
 // errString describes a result's error for failure messages.
 func errString(r *probe.Result) string {
 	if r.Error == nil {

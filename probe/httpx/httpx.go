@@ -112,6 +112,7 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 			if next.Host != u.Host {
 				header.Del("Authorization") // never send credentials to another host
 				header.Del("Cookie")
+				header.Del("Host") // a Host override names the first host only
 			}
 			if (resp.StatusCode == http.StatusSeeOther && method != http.MethodHead) || ((resp.StatusCode == 301 || resp.StatusCode == 302) && method == http.MethodPost) {
 				method, body = http.MethodGet, nil

@@ -379,7 +379,7 @@ func TestTLSFailures(t *testing.T) {
 				t.Errorf("phases = %v, want %v", got, want)
 			}
 			if r.TLS == nil {
-				t.Fatalf("tls block is nil (%s)", errString(r))
+				t.Fatalf("tls block is nil (%s; phases %+v, total %v ms)", errString(r), r.Phases, r.TotalMS)
 			}
 			if r.TLS.VerifyReason != tt.wantReason {
 				t.Errorf("verify_reason = %q, want %q", r.TLS.VerifyReason, tt.wantReason)

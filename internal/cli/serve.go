@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/pathlens/pathlens/serve"
+)
+
+const serveHelp = `Usage: pathlens serve [--config FILE] [--listen ADDR] [--db FILE] [--demo] [--check-config]
+
+Probe every configured target on its schedule, keep the history in SQLite,
+and serve the web UI, the JSON API, /metrics (Prometheus) and /probe
+(blackbox_exporter compatible). SIGHUP reloads the config; SIGINT or
+SIGTERM shuts down gracefully.
+
+  --demo          start the built-in lab and probe every scenario (no config needed)
+  --check-config  validate the config, print a summary and exit (3 on an error)
+
+Flags:
+`
+
+func runServe(args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfgPath := fs.String("config", "", "config file (YAML, see docs/config.md)")
+	listen := fs.String("listen", "", "listen address, overrides the config (default 127.0.0.1:9116)")
+	db := fs.String("db", "", "SQLite file, overrides storage.path")
+	demo := fs.Bool("demo", false, "start the lab in-process and probe every scenario")
+	check := fs.Bool("check-config", false, "validate the config and exit")
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, serveHelp)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return ExitOK, nil
+	}
+	if err != nil {
+		return ExitUsage, usagef("serve: %s", strings.TrimPrefix(flagError(err).Error(), "check: "))
+	}
+	if len(pos) > 0 {
+		return ExitUsage, usagef("serve: unexpected argument %q", pos[0])
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = serve.Run(ctx, serve.Options{
+		ConfigPath: *cfgPath, Listen: *listen, DB: *db, Demo: *demo, CheckConfig: *check,
+		Stdout: stdout, Logger: slog.New(slog.NewTextHandler(stderr, nil)), Version: Version,
+	})
+	var ce *serve.ConfigError
+	switch {
+	case errors.As(err, &ce):
+		return ExitUsage, &usageError{ce.Error()}
+	case err != nil:
+		return ExitFailed, err
+	}
+	return ExitOK, nil
+}

@@ -1,0 +1,297 @@
+// Package serve runs `pathlens serve`: it loads the config, schedules every
+// target, feeds each Result to storage (batched SQLite writes), Prometheus
+// metrics and the in-memory state behind the web UI, and serves the UI,
+// the API, /metrics and /probe. SIGHUP reloads the config (a bad reload
+// keeps the old one running); cancelling the context shuts down
+// gracefully: stop scheduling, let in-flight probes finish within a grace
+// period, flush storage.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pathlens/pathlens/engine"
+	"github.com/pathlens/pathlens/lab"
+	"github.com/pathlens/pathlens/probe"
+	"github.com/pathlens/pathlens/serve/config"
+	"github.com/pathlens/pathlens/serve/metrics"
+	"github.com/pathlens/pathlens/serve/sched"
+	"github.com/pathlens/pathlens/serve/store"
+	"github.com/pathlens/pathlens/serve/web"
+)
+
+// Options configure Run. Zero values mean "from the config file".
+type Options struct {
+	ConfigPath  string
+	Listen      string // overrides listen
+	DB          string // overrides storage.path
+	Demo        bool   // start the lab in-process and probe every scenario
+	CheckConfig bool   // validate, print a summary and return
+	Stdout      io.Writer
+	Logger      *slog.Logger
+	// Ready is called with the bound address once the server listens (tests).
+	Ready func(addr string)
+	// Clock drives the scheduler (tests); nil = the wall clock.
+	Clock sched.Clock
+	// Grace is how long in-flight probes may run after shutdown starts
+	// (default 5 s).
+	Grace   time.Duration
+	Version string
+}
+
+// ConfigError is a bad config or flag: the CLI exits 3 on it.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// server is one running instance.
+type server struct {
+	o       Options
+	log     *slog.Logger
+	cfg     atomic.Pointer[config.Config]
+	store   *store.Store
+	writer  *store.Writer
+	metrics *metrics.Exporter
+	state   *web.State
+	sched   *sched.Scheduler
+	reload  sync.Mutex
+}
+
+// Run serves until ctx is cancelled; it returns nil after a clean shutdown.
+func Run(ctx context.Context, o Options) error {
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.Grace == 0 {
+		o.Grace = 5 * time.Second
+	}
+	if o.Demo && o.ConfigPath != "" {
+		return &ConfigError{errors.New("serve: --demo and --config exclude each other")}
+	}
+	if !o.Demo && o.ConfigPath == "" {
+		return &ConfigError{errors.New("serve: no config: give --config FILE, or --demo to probe the built-in lab")}
+	}
+	var cfg *config.Config
+	var demoDir string
+	if o.Demo {
+		if o.CheckConfig {
+			return &ConfigError{errors.New("serve: --check-config needs --config FILE")}
+		}
+		dir, err := os.MkdirTemp("", "pathlens-demo-")
+		if err != nil {
+			return err
+		}
+		demoDir = dir
+		defer os.RemoveAll(demoDir)
+		l, err := lab.Start(ctx, lab.Options{Dir: filepath.Join(dir, "lab")})
+		if err != nil {
+			return fmt.Errorf("serve --demo: lab: %w", err)
+		}
+		defer l.Close()
+		cfg = config.Demo(l.Manifest())
+	} else {
+		c, err := config.Load(o.ConfigPath)
+		if err != nil {
+			return &ConfigError{err}
+		}
+		cfg = c
+	}
+	if err := applyOverrides(cfg, o, demoDir); err != nil {
+		return &ConfigError{err}
+	}
+	if o.CheckConfig {
+		fmt.Fprintf(o.Stdout, "%s: ok: %d targets, %d modules, listen %s, storage %s\n", cfg.Path, len(cfg.Targets), len(cfg.Modules), cfg.Listen, cfg.Storage.Path)
+		return nil
+	}
+
+	st, err := store.Open(cfg.Storage.Path)
+	if err != nil {
+		return fmt.Errorf("serve: storage %s: %w", cfg.Storage.Path, err)
+	}
+	s := &server{o: o, log: o.Logger, store: st, metrics: metrics.New(), state: web.NewState()}
+	s.cfg.Store(cfg)
+	s.writer = store.NewWriter(st, 200, time.Second, func(format string, args ...any) {
+		s.log.Error(fmt.Sprintf(format, args...))
+	})
+	s.sched = sched.New(o.Clock, cfg.Defaults.Concurrency)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		s.writer.Close()
+		st.Close()
+		return fmt.Errorf("serve: listen %s: %w", cfg.Listen, err)
+	}
+	handler := web.New(web.Deps{
+		Config:  s.cfg.Load,
+		Store:   st,
+		State:   s.state,
+		Metrics: s.metrics.Handler(),
+		Probe:   s.probeOnce,
+		Version: o.Version,
+		Logf:    func(format string, args ...any) { s.log.Info(fmt.Sprintf(format, args...)) },
+	})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	addr := ln.Addr().String()
+	fmt.Fprintf(o.Stdout, "pathlens serve: %d targets, UI at http://%s/  (metrics /metrics, probe /probe)\n", len(cfg.Targets), addr)
+	if o.Ready != nil {
+		o.Ready(addr)
+	}
+	s.sched.Set(s.jobs(cfg))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	pruneEvery := min(cfg.Storage.Retention/10, 10*time.Minute)
+	pruneTicker := time.NewTicker(pruneEvery)
+	defer pruneTicker.Stop()
+	s.prune(ctx)
+
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			s.Reload()
+		case <-pruneTicker.C:
+			s.prune(ctx)
+		case serveErr = <-served:
+			break loop
+		}
+	}
+	s.log.Info("shutting down", "grace", o.Grace)
+	shutCtx, cancel := context.WithTimeout(context.Background(), o.Grace)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	s.sched.Stop(o.Grace)
+	werr := s.writer.Close()
+	cerr := st.Close()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return errors.Join(werr, cerr)
+}
+
+func applyOverrides(cfg *config.Config, o Options, demoDir string) error {
+	if o.Listen != "" {
+		cfg.Listen = o.Listen
+	}
+	if o.DB != "" {
+		cfg.Storage.Path = o.DB
+	}
+	if cfg.Storage.Path == "" && demoDir != "" {
+		cfg.Storage.Path = filepath.Join(demoDir, "pathlens.db")
+	}
+	if err := config.CheckListen(cfg.Listen, cfg.Auth.Token != ""); err != nil {
+		return fmt.Errorf("serve: --listen: %w", err)
+	}
+	return nil
+}
+
+// jobs turns the config's targets into scheduler jobs.
+func (s *server) jobs(cfg *config.Config) []sched.Job {
+	out := make([]sched.Job, 0, len(cfg.Targets))
+	for _, t := range cfg.Targets {
+		out = append(out, sched.Job{Key: t.Name, Interval: t.Interval, Run: func(ctx context.Context) { s.runTarget(ctx, t) }})
+	}
+	return out
+}
+
+// runTarget probes one target and hands the Result to every consumer.
+func (s *server) runTarget(ctx context.Context, t *config.Target) {
+	r := engine.Check(ctx, t.Parsed, t.Options)
+	if ctx.Err() != nil && r.Error != nil && r.Error.Class == probe.ClassCanceled {
+		return // shutting down or removed: not a measurement
+	}
+	s.writer.Add(store.Record{Target: t.Name, Module: t.Module, Result: r})
+	s.metrics.Observe(t.Name, t.Module, r)
+	s.state.Record(t.Name, t.Module, r, 0)
+}
+
+// probeOnce serves /probe: one probe of an arbitrary (allowed) target.
+func (s *server) probeOnce(ctx context.Context, target, module string) (*probe.Result, error) {
+	cfg := s.cfg.Load()
+	t, err := probe.ParseTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := cfg.ModuleOptions(module, 0)
+	if err != nil {
+		return nil, err
+	}
+	name := module
+	if name == "" {
+		name = config.DefaultModule
+	}
+	if err := cfg.Modules[name].Accepts(t); err != nil {
+		return nil, err
+	}
+	return engine.Check(ctx, t, opts), nil
+}
+
+// Reload re-reads the config file. A bad file is logged and the running
+// config stays; a good one replaces targets and modules.
+func (s *server) Reload() {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	old := s.cfg.Load()
+	if s.o.ConfigPath == "" {
+		s.log.Info("SIGHUP: nothing to reload (built-in --demo config)")
+		return
+	}
+	cfg, err := config.Load(s.o.ConfigPath)
+	if err == nil {
+		err = applyOverrides(cfg, s.o, "")
+	}
+	if err == nil && (cfg.Listen != old.Listen || cfg.Storage.Path != old.Storage.Path) {
+		err = errors.New("listen and storage.path cannot change on reload; restart instead")
+	}
+	if err != nil {
+		s.log.Error("reload failed; keeping the running config", "error", err)
+		return
+	}
+	s.sched.Set(s.jobs(cfg))
+	keep := map[string]bool{}
+	for _, t := range cfg.Targets {
+		keep[t.Name] = true
+	}
+	for _, t := range old.Targets {
+		if !keep[t.Name] {
+			s.metrics.Forget(t.Name)
+			s.state.Forget(t.Name)
+		}
+	}
+	s.cfg.Store(cfg)
+	s.log.Info("config reloaded", "targets", len(cfg.Targets))
+}
+
+func (s *server) prune(ctx context.Context) {
+	cfg := s.cfg.Load()
+	n, err := s.store.Prune(ctx, time.Now().Add(-cfg.Storage.Retention))
+	if err != nil {
+		s.log.Error("prune failed", "error", err)
+	} else if n > 0 {
+		s.log.Info("pruned old results", "results", n)
+	}
+}
