@@ -11,8 +11,9 @@ DURATION=${2:-300}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/pathlens" ./cmd/pathlens
+mkdir -p "$work/lab"
 "$work/pathlens" lab --json --dir "$work/lab" > "$work/manifest.json" &
-for _ in $(seq 50); do [ -s "$work/manifest.json" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -s "$work/manifest.json" ] && break; sleep 0.1; done
 python3 - "$work" "$N" <<'PY'
 import json, sys
 work, n = sys.argv[1], int(sys.argv[2])

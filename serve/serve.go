@@ -131,6 +131,13 @@ func Run(ctx context.Context, o Options) error {
 		s.log.Error(fmt.Sprintf(format, args...))
 	})
 	s.sched = sched.New(o.Clock, cfg.Defaults.Concurrency)
+	names := make([]string, 0, len(cfg.Targets))
+	for _, t := range cfg.Targets {
+		names = append(names, t.Name)
+	}
+	if err := s.state.Restore(ctx, st, names, time.Now()); err != nil {
+		s.log.Warn("could not restore the last hour from storage", "error", err)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -236,7 +243,13 @@ func (s *server) probeOnce(ctx context.Context, target, module string) (*probe.R
 	if err != nil {
 		return nil, err
 	}
-	opts, err := cfg.ModuleOptions(module, 0)
+	// The handler put the scrape's budget on ctx; make it the probe's own
+	// budget so a timeout names the phase in flight.
+	var budget time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		budget = time.Until(dl)
+	}
+	opts, err := cfg.ModuleOptions(module, budget)
 	if err != nil {
 		return nil, err
 	}
