@@ -49,13 +49,7 @@ func writeHeader(b *bytes.Buffer, r *probe.Result, s Style) {
 	} else {
 		head += s.paint(ansiBold+";"+ansiRed, "FAILED")
 		if e := r.Error; e != nil {
-			msg := string(e.Class)
-			if e.Phase != "" {
-				msg += " in " + e.Phase
-			}
-			if e.Message != "" {
-				msg += ": " + e.Message
-			}
+			msg := e.Summary()
 			if e.Cause != "" {
 				msg += " [" + e.Cause + "]"
 			}

@@ -283,7 +283,7 @@ func TestHumanDetails(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		got := string(render(t, failedTimeout(), Style{}))
 		for _, want := range []string{
-			"https://blackhole.lab.test:8443/  https  FAILED  2000 ms\n  timeout in tls: context deadline exceeded [deadline]\n",
+			"https://blackhole.lab.test:8443/  https  FAILED  2000 ms\n  timed out in tls: context deadline exceeded [deadline]\n",
 			"…│    1950 ms (in flight)",
 			"48.7 ms", "2000 ms",
 			"attempt 1  [::1]:8443      start 1.25 ms  took 0.20 ms  connect: connection refused",
@@ -295,7 +295,7 @@ func TestHumanDetails(t *testing.T) {
 	})
 	t.Run("timeout wide", func(t *testing.T) {
 		got := string(render(t, failedTimeout(), Style{Width: 160}))
-		want := "https://blackhole.lab.test:8443/  https  FAILED timeout in tls: context deadline exceeded [deadline]  2000 ms\n"
+		want := "https://blackhole.lab.test:8443/  https  FAILED timed out in tls: context deadline exceeded [deadline]  2000 ms\n"
 		if !strings.HasPrefix(got, want) {
 			t.Errorf("want one-line header %q in\n%s", want, got)
 		}

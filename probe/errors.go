@@ -103,3 +103,24 @@ func IsTLSAlert(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "remote error"
 }
+
+// Summary describes a failed probe's error in one line for people:
+// "tls failed: …", "timed out in wait: …", "http error in wait: …".
+func (e *ErrorInfo) Summary() string {
+	if e == nil {
+		return ""
+	}
+	var msg string
+	switch {
+	case e.Class == ClassTimeout && e.Phase != "":
+		msg = "timed out in " + e.Phase
+	case e.Phase == "" || string(e.Class) == e.Phase:
+		msg = string(e.Class) + " failed"
+	default:
+		msg = string(e.Class) + " error in " + e.Phase
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}

@@ -105,17 +105,7 @@ func fmtAge(now, t time.Time) string {
 
 // errorText is a one-line description of a failed run.
 func errorText(e *probe.ErrorInfo) string {
-	if e == nil {
-		return ""
-	}
-	msg := string(e.Class)
-	if e.Phase != "" {
-		msg += " in " + e.Phase
-	}
-	if e.Message != "" {
-		msg += ": " + e.Message
-	}
-	return msg
+	return e.Summary()
 }
 
 // worstFinding returns the most serious finding (first among equals).
