@@ -47,6 +47,8 @@ const (
 	IDHTTPNoKeepAlive     = "HTTP_NO_KEEPALIVE"
 	IDHTTPNoH2            = "HTTP_NO_H2"
 	IDHTTPProtocolError   = "HTTP_PROTOCOL_ERROR"
+	IDGRPCStatus          = "GRPC_STATUS"
+	IDGRPCStreamTruncated = "GRPC_STREAM_TRUNCATED"
 	IDICMPLoss            = "ICMP_LOSS"
 	IDProbeTimeout        = "PROBE_TIMEOUT"
 )
@@ -95,6 +97,18 @@ var rules = []rule{
 	{Entry{IDHTTPNoKeepAlive, "info", probe.PhaseTransfer, "HTTP/1 server closes the connection after each response"}, httpNoKeepAlive},
 	{Entry{IDHTTPNoH2, "info", probe.PhaseTLS, "https server did not pick h2 in ALPN although it was offered"}, httpNoH2},
 	{Entry{IDHTTPProtocolError, "critical", "request/wait/transfer", "malformed or hostile HTTP response (bad status line, oversized headers, read cap)"}, httpProtocolError},
+	{Entry{IDH2FlowControlStall, "warning", "request/transfer", "a sender waited over 100 ms with data to send and a zero HTTP/2 flow-control window"}, h2FlowControlStall},
+	{Entry{IDH2RSTStream, "critical", "wait/transfer", "the server reset an HTTP/2 stream (RST_STREAM); evidence holds the decoded error code"}, h2RSTStream},
+	{Entry{IDH2GoAway, "warning", "any", "the server sent GOAWAY; evidence holds the code, last stream id and debug data"}, h2GoAway},
+	{Entry{IDH2SmallWindow, "info/warning", "request/transfer", "a body (gRPC: a message) larger than the receiver's initial HTTP/2 stream window; warning when the sender also stalled"}, h2SmallWindow},
+	{Entry{IDGRPCStatus, "critical", "request/wait/stream", "gRPC call ended with a non-OK status (evidence holds code and message), or a health Check answered other than SERVING"}, grpcStatus},
+	{Entry{IDGRPCStreamTruncated, "critical", "wait/stream", "gRPC stream ended without a grpc-status trailer (reset, END_STREAM on data, connection lost), or with OK before --expect-messages messages"}, grpcStreamTruncated},
+	{Entry{IDWSUpgradeFailed, "critical", probe.PhaseUpgrade, "WebSocket upgrade answered with anything but a valid 101 (or the connection failed during it)"}, wsUpgradeFailed},
+	{Entry{IDWSAuthRejected, "critical", "upgrade/hold", "WebSocket upgrade refused with 401/403, or closed at once (within 1 s) with 1008/4401/4403"}, wsAuthRejected},
+	{Entry{IDWSTokenExpired, "warning", probe.PhaseHold, "the server closed the WebSocket within 2 s of the token's exp"}, wsTokenExpired},
+	{Entry{IDWSAbnormalClose, "critical", "wait/hold", "WebSocket connection dropped without a close frame, or closed with 1006/1011"}, wsAbnormalClose},
+	{Entry{IDWSPingTimeout, "warning", probe.PhaseHold, "a WebSocket ping got no pong within the ping interval"}, wsPingTimeout},
+	{Entry{IDWSIdleClosed, "warning", probe.PhaseHold, "the server side closed the WebSocket after at least 1 s without traffic either way (an idle timeout)"}, wsIdleClosed},
 	{Entry{IDICMPLoss, "warning/critical", probe.PhaseEcho, "ICMP echo requests went unanswered: any loss is a warning, 100 % is critical"}, icmpLoss},
 	{Entry{IDProbeTimeout, "critical", "any", "the probe's budget ran out; evidence holds the phase in flight and each phase's time"}, probeTimeout},
 }

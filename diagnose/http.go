@@ -97,6 +97,9 @@ func statusAdvice(code int) string {
 
 // httpServerSlow is HTTP_SERVER_SLOW.
 func httpServerSlow(r *probe.Result) *Finding {
+	if isWS(r) {
+		return nil // a ws wait is the time to the first message, not to a response
+	}
 	w, ok := completedPhase(r, probe.PhaseWait)
 	if !ok || r.TotalMS <= 0 || w <= serverSlowShare*r.TotalMS || w <= serverSlowFloorMS {
 		return nil
@@ -119,6 +122,9 @@ func httpBodyTruncated(r *probe.Result) *Finding {
 	h := r.HTTP
 	if h == nil || !h.Truncated {
 		return nil
+	}
+	if h2RSTStream(r) != nil {
+		return nil // cut short by the server's RST_STREAM: H2_RST_STREAM says so
 	}
 	ev := evidence{"body_bytes": h.BodyBytes, "content_length": h.ContentLength}
 	var summary string
@@ -228,6 +234,15 @@ func httpProtocolError(r *probe.Result) *Finding {
 	}
 	if h := r.HTTP; h != nil && (h.Truncated || h.BodyLimited) {
 		return nil
+	}
+	if grpcStatus(r) != nil || grpcStreamTruncated(r) != nil {
+		return nil // the gRPC finding says what went wrong
+	}
+	if h2RSTStream(r) != nil {
+		return nil // the server reset the stream: H2_RST_STREAM says so
+	}
+	if isWS(r) && (wsUpgradeFailed(r) != nil || wsAuthRejected(r) != nil || wsAbnormalClose(r) != nil) {
+		return nil // the WebSocket finding says what went wrong
 	}
 	ev := evidence{}.set("cause", e.Cause).set("message", e.Message).set("phase", e.Phase)
 	if r.HTTP != nil && r.HTTP.HeadersBytes > 0 {

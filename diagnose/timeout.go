@@ -56,6 +56,8 @@ func timeoutAdvice(phase string) string {
 		return "The server stopped reading the request: its receive window is full (overloaded or stuck) or a proxy is buffering the body. Check the server's accept and worker queues." + raise
 	case probe.PhaseWait:
 		return "The request was sent but no response byte came back in time: the application is stuck or overloaded (check its worker pool, database and upstream calls, and a proxy's upstream timeout)." + raise
+	case probe.PhaseUpgrade:
+		return "The WebSocket upgrade request was sent but no answer came back in time: the server or a proxy in front holds upgrade requests (a proxy buffering them as plain HTTP, or a backend that never accepts the upgrade). Try the same URL with websocat -v or curl --http1.1 and the upgrade headers." + raise
 	case probe.PhaseTransfer:
 		return "The response started but the body did not finish in time: the server streams slowly or without end, or the network throughput is very low. Probe an endpoint with a small body, and check the server's output buffering." + raise
 	}

@@ -29,6 +29,8 @@ type httpOpts struct {
 	noKeepAlive bool        // answer every request with Connection: close
 	// wrap is applied to the TCP listener, below TLS.
 	wrap func(net.Listener) net.Listener
+	// h2conf sets the HTTP/2 server's settings (windows); nil: net/http's defaults.
+	h2conf *http.HTTP2Config
 }
 
 // serveHTTP serves h on ln with a bounded net/http server that Close stops
@@ -51,6 +53,7 @@ func (l *Lab) serveHTTP(ln net.Listener, h http.Handler, o httpOpts) {
 		IdleTimeout:       srvIdleTimeout,
 		MaxHeaderBytes:    srvMaxHeaderBytes,
 		Protocols:         &protos,
+		HTTP2:             o.h2conf,
 		ConnState:         l.connState,
 		// Handshake failures from clients that distrust a lab chain on
 		// purpose are expected; keep them off the user's terminal.

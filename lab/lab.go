@@ -175,10 +175,14 @@ func (l *Lab) start(ctx context.Context, opts Options, defs []*scenarioDef) erro
 		}
 	}
 	for _, d := range defs {
+		args := d.args
+		if d.argsFunc != nil {
+			args = d.argsFunc(l)
+		}
 		l.scenarios = append(l.scenarios, Scenario{
 			Name:        d.name,
 			Target:      targets[d.name],
-			Args:        append([]string{}, d.args...),
+			Args:        append([]string{}, args...),
 			Expect:      append([]string{}, d.expect...),
 			Description: d.description,
 			Hostile:     d.hostile,

@@ -165,6 +165,27 @@ var wantExpect = map[string]struct {
 	"hostile-gzip-bomb":       {nil, []string{"HTTP_BODY_TOO_LARGE"}},
 	"hostile-tls-noise":       {nil, []string{"TLS_HANDSHAKE_FAILED"}},
 	"hostile-giant-status":    {[]string{"--timeout", "3s"}, []string{"HTTP_PROTOCOL_ERROR"}},
+
+	// HTTP/2 frames; $DIR stands for the lab directory.
+	"h2-upload-stall": {[]string{"--data", "@$DIR/" + H2UploadFile, "--timeout", "5s"}, []string{"H2_FLOW_CONTROL_STALL", "H2_SMALL_WINDOW"}},
+	"h2-rst":          {nil, []string{"H2_RST_STREAM"}},
+	"h2-goaway":       {nil, []string{"H2_GOAWAY"}},
+
+	// gRPC.
+	"grpc-health-ok":          {nil, nil},
+	"grpc-health-not-serving": {nil, []string{"GRPC_STATUS"}},
+	"grpc-stream-ok":          {[]string{"--grpc-method", "/pathlens.lab.Stream/Messages", "--expect-messages", "100"}, []string{"H2_SMALL_WINDOW"}},
+	"grpc-stream-truncated":   {[]string{"--grpc-method", "/pathlens.lab.Stream/Messages", "--expect-messages", "100"}, []string{"GRPC_STREAM_TRUNCATED"}},
+	"grpc-stream-no-trailers": {[]string{"--grpc-method", "/pathlens.lab.Stream/Messages"}, []string{"GRPC_STREAM_TRUNCATED"}},
+	"grpc-slow-stream":        {[]string{"--grpc-method", "/pathlens.lab.Stream/Messages", "--expect-messages", "10", "--timeout", "5s"}, nil},
+
+	// WebSocket; $DIR stands for the lab directory.
+	"ws-echo":    {[]string{"--send", "hello", "--ping-interval", "200ms", "--hold", "1s"}, nil},
+	"ws-jwt":     {[]string{"--jwt-secret", "$DIR/" + WSJWTSecretFile, "--jwt-ttl", "3s", "--hold", "6s"}, []string{"WS_TOKEN_EXPIRED"}},
+	"ws-reject":  {nil, []string{"WS_AUTH_REJECTED"}},
+	"ws-drop":    {[]string{"--hold", "5s"}, []string{"WS_ABNORMAL_CLOSE"}},
+	"ws-no-pong": {[]string{"--ping-interval", "500ms", "--hold", "2s"}, []string{"WS_PING_TIMEOUT"}},
+	"ws-idle":    {[]string{"--hold", "5s"}, []string{"WS_IDLE_CLOSED"}},
 }
 
 func TestManifest(t *testing.T) {
@@ -225,6 +246,10 @@ func TestManifest(t *testing.T) {
 			t.Errorf("%s: nil args or expect", s.Name)
 		}
 		want := wantExpect[s.Name]
+		want.args = slices.Clone(want.args)
+		for i, a := range want.args {
+			want.args[i] = strings.ReplaceAll(a, "$DIR", l.Dir())
+		}
 		if !slices.Equal(s.Args, want.args) && !(len(s.Args) == 0 && len(want.args) == 0) {
 			t.Errorf("%s: args = %q, want %q", s.Name, s.Args, want.args)
 		}

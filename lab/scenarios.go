@@ -4,6 +4,9 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"path/filepath"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // scenarioDef is one row of the scenario table: the manifest fields and
@@ -18,6 +21,9 @@ type scenarioDef struct {
 	late bool
 	// start binds the scenario's port, starts its server and returns the target.
 	start func(l *Lab, d *scenarioDef) (string, error)
+	// argsFunc, when set, gives the manifest args instead of args (for
+	// args naming files in the lab directory); it runs after start.
+	argsFunc func(l *Lab) []string
 }
 
 // scenarioTable lists every scenario in manifest order. Names, targets and
@@ -242,6 +248,150 @@ var scenarioTable = []*scenarioDef{
 		expect:      []string{"PROBE_TIMEOUT"},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startStall()
+		},
+	},
+
+	// HTTP/2 frame scenarios (lab/h2.go).
+	{
+		name: "h2-upload-stall",
+		description: "HTTPS (ALPN h2) with a 64 KiB stream receive window whose handler reads the request body in 256 KiB " +
+			"bursts 250 ms apart: a 1 MiB upload (--data @h2-upload-stall.bin in the lab directory) keeps running out of window.",
+		expect: []string{"H2_FLOW_CONTROL_STALL", "H2_SMALL_WINDOW"},
+		argsFunc: func(l *Lab) []string {
+			return []string{"--data", "@" + filepath.Join(l.dir, H2UploadFile), "--timeout", "5s"}
+		},
+		start: func(l *Lab, d *scenarioDef) (string, error) {
+			return l.startH2UploadStall(d.name)
+		},
+	},
+	{
+		name: "h2-rst",
+		description: "HTTPS (ALPN h2, hand-written HTTP/2) answering 200 with Content-Length 1 MiB, three 16 KiB DATA frames, " +
+			"then RST_STREAM INTERNAL_ERROR.",
+		expect: []string{"H2_RST_STREAM"},
+		start: func(l *Lab, d *scenarioDef) (string, error) {
+			return l.startH2Raw(d.name, rstMidResponse)
+		},
+	},
+	{
+		name: "h2-goaway",
+		description: "HTTPS (ALPN h2, hand-written HTTP/2) sending the response headers, then GOAWAY (NO_ERROR, last stream 1, " +
+			"debug \"lab: draining for restart\"), then the body: the request completes, the connection is done.",
+		expect: []string{"H2_GOAWAY"},
+		start: func(l *Lab, d *scenarioDef) (string, error) {
+			return l.startH2Raw(d.name, goAwayMidResponse)
+		},
+	},
+
+	{
+		name:        "grpc-health-ok",
+		description: "gRPC over TLS (ALPN h2) whose grpc.health.v1 Check answers SERVING.",
+		start: func(l *Lab, d *scenarioDef) (string, error) {
+			return l.startGRPCHealth(d.name, healthpb.HealthCheckResponse_SERVING)
+		},
+	},
+	{
+		name:        "grpc-health-not-serving",
+		description: "Cleartext gRPC whose grpc.health.v1 Check answers status OK with NOT_SERVING in the body.",
+		expect:      []string{"GRPC_STATUS"},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			return l.startGRPCHealth("", healthpb.HealthCheckResponse_NOT_SERVING)
+		},
+	},
+	{
+		name:        "grpc-stream-ok",
+		description: "Cleartext gRPC server-streaming method sending 100 messages (one of 64 KiB, the rest 100 bytes), then OK; the 64 KiB message is larger than the client's initial 65535-byte stream window (info).",
+		args:        []string{"--grpc-method", grpcStreamMethod, "--expect-messages", "100"},
+		expect:      []string{"H2_SMALL_WINDOW"},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			return l.startGRPCStream(grpcStreamPlan{count: grpcStreamCount, big: grpcStreamBigIndex})
+		},
+	},
+	{
+		name:        "grpc-stream-truncated",
+		description: "Cleartext HTTP/2 answering the streaming method with 46 messages, then RST_STREAM (INTERNAL_ERROR) instead of trailers.",
+		args:        []string{"--grpc-method", grpcStreamMethod, "--expect-messages", "100"},
+		expect:      []string{"GRPC_STREAM_TRUNCATED"},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			return l.startGRPCBroken(grpcTruncateAfter, true)
+		},
+	},
+	{
+		name:        "grpc-stream-no-trailers",
+		description: "Cleartext HTTP/2 answering the streaming method with 10 messages, then END_STREAM without a grpc-status trailer.",
+		args:        []string{"--grpc-method", grpcStreamMethod},
+		expect:      []string{"GRPC_STREAM_TRUNCATED"},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			return l.startGRPCBroken(grpcNoTrailers, false)
+		},
+	},
+	{
+		name:        "grpc-slow-stream",
+		description: "Cleartext gRPC server-streaming method sending 10 messages 200 ms apart, then OK: slow but complete.",
+		args:        []string{"--grpc-method", grpcStreamMethod, "--expect-messages", "10", "--timeout", "5s"},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			return l.startGRPCStream(grpcStreamPlan{count: grpcSlowCount, gap: grpcSlowGap, big: -1})
+		},
+	},
+
+	// WebSocket scenarios (lab/ws.go).
+	{
+		name:        "ws-echo",
+		description: "WebSocket over TLS (wss, ALPN http/1.1) echoing every message and answering pings.",
+		args:        []string{"--send", "hello", "--ping-interval", "200ms", "--hold", "1s"},
+		start: func(l *Lab, d *scenarioDef) (string, error) {
+			return l.startWS(d.name, "/echo", wsBehavior{})
+		},
+	},
+	{
+		name: "ws-jwt",
+		description: "WebSocket that verifies an HS256 JWT at the upgrade (the secret is ws-jwt.secret in the lab directory; " +
+			"401 without a valid token) and closes with 4401 \"token expired\" at the token's exp.",
+		expect: []string{"WS_TOKEN_EXPIRED"},
+		argsFunc: func(l *Lab) []string {
+			return []string{"--jwt-secret", filepath.Join(l.dir, WSJWTSecretFile), "--jwt-ttl", "3s", "--hold", "6s"}
+		},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			secret, err := l.writeJWTSecret()
+			if err != nil {
+				return "", err
+			}
+			return l.startWS("", "/chat", wsBehavior{jwtSecret: secret, tokenParam: "access_token"})
+		},
+	},
+	{
+		name:        "ws-reject",
+		description: "WebSocket endpoint that answers every upgrade with 401 Unauthorized.",
+		expect:      []string{"WS_AUTH_REJECTED"},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			return l.startWS("", "/", wsBehavior{reject: http.StatusUnauthorized})
+		},
+	},
+	{
+		name:        "ws-drop",
+		description: "WebSocket that sends \"tick\" every 500 ms, then 2 s after the upgrade drops TCP (reset) without a close frame.",
+		args:        []string{"--hold", "5s"},
+		expect:      []string{"WS_ABNORMAL_CLOSE"},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			return l.startWS("", "/", wsBehavior{dropAfter: wsDropAfter, tickEvery: wsTickEvery})
+		},
+	},
+	{
+		name:        "ws-no-pong",
+		description: "WebSocket that echoes messages but never answers a ping.",
+		args:        []string{"--ping-interval", "500ms", "--hold", "2s"},
+		expect:      []string{"WS_PING_TIMEOUT"},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			return l.startWS("", "/", wsBehavior{noPong: true})
+		},
+	},
+	{
+		name:        "ws-idle",
+		description: "WebSocket that closes (1001 \"idle timeout\") after 3 s without a frame in either direction, as an idle proxy does.",
+		args:        []string{"--hold", "5s"},
+		expect:      []string{"WS_IDLE_CLOSED"},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			return l.startWS("", "/", wsBehavior{idleAfter: wsIdleAfter})
 		},
 	},
 

@@ -20,6 +20,8 @@ type Style struct {
 	Color bool
 	// Width is the terminal width in columns; 0 means 80.
 	Width int
+	// Frames adds the HTTP/2 frame timeline (check --frames).
+	Frames bool
 }
 
 func (s Style) width() int {

@@ -69,6 +69,23 @@ type Options struct {
 	// ICMPInterval is the pause between echo requests (default 200 ms).
 	ICMPInterval time.Duration
 
+	// gRPC (grpc, grpcs). GRPCMethod "" runs a grpc.health.v1 Check of
+	// GRPCService ("" = the whole server); otherwise "/pkg.Svc/Method" is
+	// called with GRPCRequest as the raw request message bytes.
+	GRPCService string
+	GRPCMethod  string
+	GRPCRequest []byte
+	// ExpectMessages is how many response messages the call must yield
+	// (0 = no expectation).
+	ExpectMessages int
+	// H2Window and H2ConnWindow set the client's initial HTTP/2 stream and
+	// connection windows in bytes; 0 leaves the client's default (for
+	// gRPC: BDP estimation on).
+	H2Window, H2ConnWindow int32
+
+	// WS configures ws and wss probes (types in ws.go); nil = defaults.
+	WS *WSOptions
+
 	// Session carries state between runs (connection reuse with --reuse);
 	// nil means every run starts fresh.
 	Session *Session

@@ -83,6 +83,13 @@ type Result struct {
 	TLS  *TLSInfo  `json:"tls,omitempty"`
 	HTTP *HTTPInfo `json:"http,omitempty"`
 	ICMP *ICMPInfo `json:"icmp,omitempty"`
+	// H2 is the HTTP/2 frame timeline (probe/h2tap); set whenever the
+	// probe spoke HTTP/2 on a connection it dialed (types in h2.go).
+	H2 *H2Info `json:"h2,omitempty"`
+	// GRPC describes a grpc/grpcs probe's call (types in grpc.go).
+	GRPC *GRPCInfo `json:"grpc,omitempty"`
+	// WS describes a ws/wss probe's session (types in ws.go).
+	WS *WSInfo `json:"ws,omitempty"`
 
 	Findings []Finding `json:"findings"`
 }

@@ -21,8 +21,8 @@ const checkHelp = `Usage: pathlens check [flags] TARGET
 
 Probe TARGET once (or -n times), draw the phase waterfall and explain what
 is wrong. TARGET: http(s)://host[:port]/path, tcp://host:port,
-tls://host:port, dns://server[:port]/name?type=A, dns:///name or
-icmp://host.
+tls://host:port, dns://server[:port]/name?type=A, dns:///name,
+icmp://host or ws(s)://host[:port]/path.
 
 Exit status: 0 ok; 1 a warning or critical finding; 2 the probe failed;
 3 bad flags or target.
@@ -69,7 +69,14 @@ func runCheck(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return ExitUsage, err
 	}
+	if err := f.ws.checkKind(t.Kind); err != nil {
+		return ExitUsage, err
+	}
+	if err := f.checkGRPCKind(t.Kind); err != nil {
+		return ExitUsage, err
+	}
 	style := output.Style{Color: f.color == "always" || (f.color == "auto" && isTerminal(stdout)), Width: termWidth(stdout)}
+	style.Frames = f.frames
 	results := runRepeated(ctx, t, o, &f, stderr)
 	if f.json {
 		if f.n == 1 {

@@ -40,9 +40,17 @@ type checkFlags struct {
 	noResumption       bool
 	icmpCount          int
 	icmpInterval       time.Duration
+	grpcService        string
+	grpcMethod         string
+	grpcRequestHex     string
+	expectMessages     int
+	h2Window           string
+	h2ConnWindow       string
+	ws                 wsFlags // WebSocket flags (ws.go)
 	color              string
 	lab                bool
 	labAll             bool
+	frames             bool // print the HTTP/2 frame timeline
 }
 
 type multi []string
@@ -84,7 +92,15 @@ func newCheckFlagSet(f *checkFlags) *flag.FlagSet {
 	fs.BoolVar(&f.noResumption, "no-resumption-check", false, "skip the second TLS connection that tests session resumption")
 	fs.IntVar(&f.icmpCount, "icmp-count", probe.DefaultICMPCount, "icmp: echo requests to send (1-1000)")
 	fs.DurationVar(&f.icmpInterval, "icmp-interval", probe.DefaultICMPInterval, "icmp: pause between echo requests (10ms or more)")
+	fs.StringVar(&f.grpcService, "grpc-service", "", "grpc: service name for the grpc.health.v1 Check (default \"\": the whole server)")
+	fs.StringVar(&f.grpcMethod, "grpc-method", "", "grpc: call /pkg.Service/Method (unary or server-streaming) instead of the health Check")
+	fs.StringVar(&f.grpcRequestHex, "grpc-request-hex", "", "grpc: request message as hex-encoded protobuf bytes (default: the empty message)")
+	fs.IntVar(&f.expectMessages, "expect-messages", 0, "grpc: the call must yield at least N response messages")
+	fs.StringVar(&f.h2Window, "h2-window", "", "HTTP/2 initial stream window the client announces, e.g. 64KiB (default: the client's own, BDP estimation for gRPC)")
+	fs.StringVar(&f.h2ConnWindow, "h2-conn-window", "", "HTTP/2 initial connection window the client announces, e.g. 1MiB")
+	f.ws.register(fs)
 	fs.StringVar(&f.color, "color", "auto", "colour: auto (on a terminal), always, never")
+	fs.BoolVar(&f.frames, "frames", false, "print the HTTP/2 frame timeline (time, direction, frame, stream, key fields); --json always carries it under h2")
 	fs.BoolVar(&f.lab, "lab", false, "start the lab and probe each of its scenarios (no TARGET)")
 	fs.BoolVar(&f.labAll, "lab-hostile", false, "with --lab: also probe the hostile servers")
 	return fs
@@ -249,6 +265,12 @@ func (f *checkFlags) options() (*probe.Options, error) {
 		return nil, usagef("check: --icmp-interval %s: want 10ms or more", f.icmpInterval)
 	}
 	o.ICMPCount, o.ICMPInterval = f.icmpCount, f.icmpInterval
+	if err := f.grpcOptions(o); err != nil {
+		return nil, err
+	}
+	if err := f.ws.apply(o); err != nil {
+		return nil, err
+	}
 	switch f.color {
 	case "auto", "always", "never":
 	default:

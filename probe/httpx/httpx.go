@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/pathlens/pathlens/probe"
+	"github.com/pathlens/pathlens/probe/h2tap"
 	"golang.org/x/net/http2"
 )
 
@@ -49,6 +50,9 @@ type prober struct {
 	tlsAddr string
 	fresh   bool     // the final hop used a connection dialed by this probe
 	closers []func() // connections and transports to release at the end
+
+	// tap is the frame tap of the current hop's HTTP/2 connection.
+	tap *h2tap.Conn
 }
 
 // Probe runs one HTTP(S) probe: every hop until a non-redirect answer,
@@ -57,6 +61,11 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	p := &prober{opts: o, rec: rec, res: r}
 	p.d = &probe.Dialer{Opts: o, Rec: rec, Res: r}
 	defer p.release()
+	defer func() {
+		if p.tap != nil {
+			r.H2 = p.tap.Info() // the final hop's connection, before it is released
+		}
+	}()
 	ctx = context.WithValue(ctx, proberKey{}, p)
 
 	info := &probe.HTTPInfo{ContentLength: -1, Redirects: []probe.Redirect{}, MaxBody: o.EffectiveMaxBody()}
@@ -222,6 +231,7 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTripper, error) {
 	o := p.opts
 	key := u.Scheme + "://" + u.Host
+	p.tap = nil
 	if o.Session != nil {
 		if v, ok := o.Session.Load(key); ok {
 			switch c := v.(type) {
@@ -230,6 +240,10 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 					ci := p.d.ConnInfo()
 					ci.Reused = true
 					p.fresh = false
+					if t, ok := o.Session.Load(key + " h2tap"); ok {
+						p.tap = t.(tapRef).c
+						p.tap.Reset(p.rec.Start())
+					}
 					return c, nil
 				}
 			case *http.Transport:
@@ -250,13 +264,21 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 			DisableCompression: false,
 			ReadIdleTimeout:    0,
 		}
-		cc, err := t2.NewClientConn(conn)
+		// The frame tap sits between TLS (or TCP, for h2c) and HTTP/2.
+		tap := h2tap.Wrap(conn, p.rec.Start(), h2tap.Options{})
+		var tc net.Conn = tap
+		if tlsc, ok := conn.(*tls.Conn); ok {
+			tc = tlsTap{tap, tlsc}
+		}
+		cc, err := t2.NewClientConn(tc)
 		if err != nil {
 			conn.Close()
 			return nil, probe.Classify(ctx, probe.PhaseRequest, probe.ClassProtocol, err)
 		}
+		p.tap = tap
 		if o.Session != nil {
 			o.Session.Store(key, cc)
+			o.Session.Store(key+" h2tap", tapRef{tap}) // no Close: the ClientConn owns the connection
 		} else {
 			p.closers = append(p.closers, func() { cc.Close() })
 		}
@@ -270,6 +292,18 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 	}
 	return tr, nil
 }
+
+// tlsTap is a tapped TLS connection that still tells x/net/http2 its TLS
+// state (the ClientConn looks for a ConnectionState method).
+type tlsTap struct {
+	*h2tap.Conn
+	tls *tls.Conn
+}
+
+func (t tlsTap) ConnectionState() tls.ConnectionState { return t.tls.ConnectionState() }
+
+// tapRef keeps a tap in a Session without offering Session.Close a Close method.
+type tapRef struct{ c *h2tap.Conn }
 
 func (p *prober) alpnFor(u *url.URL) []string {
 	switch {

@@ -22,11 +22,14 @@ var invalidCases = map[string]string{
 	"duration":                `testdata/invalid-duration.yaml:3: defaults.timeout: bad duration "10 seconds" (want e.g. 500ms, 10s or 1m)`,
 	"size":                    `testdata/invalid-size.yaml:5: modules.web.http.max_body: bad size "10XB" (want e.g. 1000, 512KiB or 10MiB)`,
 	"unknown-module":          `testdata/invalid-unknown-module.yaml:6: targets[1].module: unknown module "webb" (known: db, default, web)`,
-	"unknown-kind":            `testdata/invalid-unknown-kind.yaml:3: modules.web.kind: unknown kind "smtp" (want http, tcp, tls, dns or icmp)`,
-	"kind-https":              `testdata/invalid-kind-https.yaml:2: modules.web.kind: unknown kind "https" (want http, tcp, tls, dns or icmp; kind http probes https:// URLs too)`,
-	"kind-grpc":               `testdata/invalid-kind-grpc.yaml:3: modules.rpc.kind: probe kind grpc is not available in this build`,
-	"kind-missing":            `testdata/invalid-kind-missing.yaml:2: modules.web.kind: kind is required (http, tcp, tls, dns or icmp)`,
-	"scheme-ws":               `testdata/invalid-scheme-ws.yaml:3: targets[0].url: probe kind ws is not available in this build`,
+	"unknown-kind":            `testdata/invalid-unknown-kind.yaml:3: modules.web.kind: unknown kind "smtp" (want http, tcp, tls, dns, icmp, grpc or ws)`,
+	"kind-https":              `testdata/invalid-kind-https.yaml:2: modules.web.kind: unknown kind "https" (want http, tcp, tls, dns, icmp, grpc or ws; kind http probes https:// URLs too)`,
+	"grpc-method":             `testdata/invalid-grpc-method.yaml:5: modules.rpc.grpc.method: method "pkg.Svc/Method": want /package.Service/Method`,
+	"grpc-request-hex":        `testdata/invalid-grpc-request-hex.yaml:6: modules.rpc.grpc.request_hex: not hex: encoding/hex: invalid byte: U+0067 'g'`,
+	"kind-missing":            `testdata/invalid-kind-missing.yaml:2: modules.web.kind: kind is required (http, tcp, tls, dns, icmp, grpc or ws)`,
+	"ws-hold":                 `testdata/invalid-ws-hold.yaml:7: targets[0].interval: interval 30s is shorter than modules.chat.ws.hold 1m (a ws target holds its session for up to its interval)`,
+	"ws-token-param":          `testdata/invalid-ws-token-param.yaml:4: modules.chat.ws.token_param: token_param needs a token (bearer_file or jwt)`,
+	"ws-jwt-both":             `testdata/invalid-ws-jwt-both.yaml:5: modules.chat.ws.jwt.key_file: secret_file and key_file exclude each other`,
 	"url":                     `testdata/invalid-url.yaml:3: targets[0].url: target "api.example.com/health": no scheme; write it as a URL such as https://api.example.com/health`,
 	"url-port":                `testdata/invalid-url-port.yaml:2: targets[0].url: target "tcp://db.internal": tcp targets need a port, e.g. tcp://db.internal:5432`,
 	"scheme-mismatch":         `testdata/invalid-scheme-mismatch.yaml:5: targets[0].url: scheme "https" does not match module "db" (kind tcp takes tcp:// targets)`,
@@ -339,7 +342,7 @@ targets:
 		t.Errorf("derived = %+v", d)
 	}
 	_, err = Parse("m.yaml", []byte("modules:\n  base: &b {kind: http, bogus: 1}\n  d: {<<: *b}\n"))
-	if want := `m.yaml:2: modules.base.bogus: unknown field "bogus" (allowed: kind, timeout, ip_family, http, tls, dns, icmp)`; err == nil || err.Error() != want {
+	if want := `m.yaml:2: modules.base.bogus: unknown field "bogus" (allowed: kind, timeout, ip_family, http, tls, dns, icmp, grpc, ws)`; err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
 	}
 }
@@ -379,8 +382,11 @@ func TestModuleOptions(t *testing.T) {
 		t.Error(err)
 	}
 	ws, _ := probe.ParseTarget("ws://x.example.com/")
-	if err := c.Modules[DefaultModule].Accepts(ws); err == nil || err.Error() != "probe kind ws is not available in this build" {
-		t.Errorf("default accepts ws: %v", err)
+	if err := c.Modules[DefaultModule].Accepts(ws); err != nil {
+		t.Errorf("default refuses ws: %v", err)
+	}
+	if err := c.Modules["web"].Accepts(ws); err == nil {
+		t.Error("web (kind http) accepts ws://")
 	}
 }
 

@@ -59,8 +59,8 @@ func TestDemoFakeManifest(t *testing.T) {
 			{Name: "ok-dns", Target: "dns://127.0.0.1:5300/ok-dns.lab.test?type=A", Args: []string{}},
 			{Name: "tls-stall", Target: "https://127.0.0.1:4006/", Args: []string{"--timeout", "2s"}},
 			{Name: "slow-one", Target: "http://127.0.0.1:4007/", Args: []string{"--timeout=20s"}},
-			{Name: "hostile-trickle", Target: "http://127.0.0.1:4008/", Args: []string{"--timeout", "2s"}, Hostile: true},
 			{Name: "future-ws", Target: "ws://127.0.0.1:4009/", Args: []string{}},
+			{Name: "hostile-trickle", Target: "http://127.0.0.1:4008/", Args: []string{"--timeout", "2s"}, Hostile: true},
 		},
 	}
 	c := Demo(m)
@@ -70,7 +70,7 @@ func TestDemoFakeManifest(t *testing.T) {
 	if !slices.Equal(c.ProbeEndpoint.Allow, DemoAllow) {
 		t.Errorf("Allow = %v", c.ProbeEndpoint.Allow)
 	}
-	wantMods := []string{"default", "lab", "lab-dns", "lab-h2c", "lab-tcp", "lab-tls"}
+	wantMods := []string{"default", "lab", "lab-dns", "lab-h2c", "lab-tcp", "lab-tls", "lab-ws"}
 	if got := c.moduleNames(); !slices.Equal(got, wantMods) {
 		t.Errorf("modules = %v, want %v", got, wantMods)
 	}
@@ -95,6 +95,7 @@ func TestDemoFakeManifest(t *testing.T) {
 		{"ok-dns", "lab-dns", 15 * time.Second, 10 * time.Second},
 		{"tls-stall", "lab", 15 * time.Second, 2 * time.Second},
 		{"slow-one", "lab", 20 * time.Second, 20 * time.Second},
+		{"future-ws", "lab-ws", 15 * time.Second, 10 * time.Second},
 	}
 	if len(c.Targets) != len(want) {
 		t.Fatalf("%d targets, want %d (hostile and unavailable kinds left out)", len(c.Targets), len(want))

@@ -26,11 +26,12 @@ var (
 	authKeys    = []string{"token_file", "open_endpoints"}
 	storageKeys = []string{"path", "retention"}
 	defaultKeys = []string{"interval", "timeout", "concurrency"}
-	moduleKeys  = []string{"kind", "timeout", "ip_family", "http", "tls", "dns", "icmp"}
+	moduleKeys  = []string{"kind", "timeout", "ip_family", "http", "tls", "dns", "icmp", "grpc", "ws"}
 	httpKeys    = []string{"method", "headers", "body", "valid_status", "http2", "max_body", "max_redirects"}
 	tlsKeys     = []string{"ca_file", "cert_file", "key_file", "server_name", "insecure", "resumption_check"}
 	dnsKeys     = []string{"server"}
 	icmpKeys    = []string{"count", "interval"}
+	grpcKeys    = []string{"service", "method", "request_hex", "expect_messages"}
 	targetKeys  = []string{"name", "url", "module", "interval", "timeout", "labels"}
 	probeKeys   = []string{"allow"}
 )
@@ -226,8 +227,8 @@ func applyModuleDefaults(m *Module) {
 // kinds available in this build, and those the contract names but whose
 // probers are not built yet.
 var (
-	kinds        = []string{"http", "tcp", "tls", "dns", "icmp"}
-	pendingKinds = []string{"grpc", "ws"}
+	kinds        = []string{"http", "tcp", "tls", "dns", "icmp", "grpc", "ws"}
+	pendingKinds = []string{}
 )
 
 // KindOf maps a target scheme to its probe kind: http and https → http,
@@ -398,6 +399,12 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 		d.failf(n, ic.field("interval"), "want a positive duration, got %s", fmtDur(m.ICMP.Interval))
 	}
 
+	// grpc
+	d.grpcModule(mm, m)
+
+	// ws (ws.go)
+	d.wsModule(mm, m)
+
 	if fe, err := m.buildOptions(); err != nil {
 		at := nodes[fe]
 		if at == nil {
@@ -434,6 +441,11 @@ func (m *Module) buildOptions() (string, *optionError) {
 		ValidStatus:         slices.Clone(m.HTTP.ValidStatus),
 		ICMPCount:           m.ICMP.Count,
 		ICMPInterval:        m.ICMP.Interval,
+		GRPCService:         m.GRPC.Service,
+		GRPCMethod:          m.GRPC.Method,
+		GRPCRequest:         slices.Clone(m.GRPC.Request),
+		ExpectMessages:      m.GRPC.ExpectMessages,
+		WS:                  m.WS.wsOptions(),
 	}
 	if m.HTTP.Body != "" {
 		o.Body = []byte(m.HTTP.Body)
@@ -592,7 +604,21 @@ func (d *decoder) target(c *Config, n *yaml.Node, path string, first map[string]
 		t.Labels[e.name] = e.val.Value
 	}
 
-	t.Options = m.options(t.Timeout)
+	// A ws target holds its session for up to its interval: its budget is
+	// the timeout plus the hold, capped at the interval (ws.go).
+	budget := t.Timeout
+	if kind == "ws" && m.WS.Hold > 0 {
+		if m.WS.Hold > t.Interval {
+			at, field := intNode, tm.field("interval")
+			if at == nil {
+				at, field = modNode, tm.field("module")
+			}
+			d.failf(at, field, "interval %s is shorter than modules.%s.ws.hold %s (a ws target holds its session for up to its interval)",
+				fmtDur(t.Interval), m.Name, fmtDur(m.WS.Hold))
+		}
+		budget = wsBudget(t.Timeout, m.WS.Hold, t.Interval)
+	}
+	t.Options = m.options(budget)
 	return t
 }
 
@@ -618,6 +644,11 @@ func (m *Module) options(timeout time.Duration) *probe.Options {
 	o.Header = m.base.Header.Clone()
 	o.Body = slices.Clone(m.base.Body)
 	o.ValidStatus = slices.Clone(m.base.ValidStatus)
+	o.GRPCRequest = slices.Clone(m.base.GRPCRequest)
+	if m.base.WS != nil {
+		w := *m.base.WS
+		o.WS = &w
+	}
 	o.Resolve = nil
 	o.Session = nil
 	return &o
@@ -667,6 +698,7 @@ func (c *Config) ModuleOptions(name string, timeout time.Duration) (*probe.Optio
 	if eff <= 0 {
 		eff = DefaultTimeout
 	}
+	eff += m.WS.Hold // a ws session holds on top of its timeout (cut to the scrape's budget below)
 	if timeout > 0 && timeout < eff {
 		eff = timeout
 	}

@@ -70,7 +70,7 @@ type Defaults struct {
 // Module is a named probe configuration that targets refer to.
 type Module struct {
 	Name string
-	// Kind is the probe kind: http (also for https URLs), tcp, tls, dns, icmp.
+	// Kind is the probe kind: http (also for https URLs), tcp, tls, dns, icmp, grpc (also for grpcs URLs).
 	// It is "" for the built-in DefaultModule, whose kind follows each
 	// target's URL scheme.
 	Kind    string
@@ -79,6 +79,8 @@ type Module struct {
 	TLS     TLSModule
 	DNS     DNSModule
 	ICMP    ICMPModule
+	GRPC    GRPCModule
+	WS      WSModule // ws.go
 	// IPFamily is "", "ip4" or "ip6".
 	IPFamily string
 
@@ -117,6 +119,19 @@ type DNSModule struct {
 type ICMPModule struct {
 	Count    int
 	Interval time.Duration
+}
+
+// GRPCModule configures grpc modules (grpc:// and grpcs:// targets).
+type GRPCModule struct {
+	// Service is what the default grpc.health.v1 Check asks about ("" =
+	// the whole server); Method, when set, is called instead
+	// ("/package.Service/Method") with Request (decoded from request_hex)
+	// as the raw request message.
+	Service string
+	Method  string
+	Request []byte
+	// ExpectMessages is the least number of response messages (0 = none).
+	ExpectMessages int
 }
 
 // Target is one scheduled probe.

@@ -75,6 +75,8 @@ func BlackboxRegistry(r *probe.Result) *prometheus.Registry {
 		blackboxHTTP(reg, r)
 	case "icmp":
 		blackboxICMP(reg, r)
+	case "grpc", "grpcs":
+		blackboxGRPC(reg, r)
 	}
 	if tlsDone(r) {
 		blackboxTLS(reg, r.TLS)

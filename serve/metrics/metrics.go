@@ -37,6 +37,8 @@ const (
 	NameProbeErrors        = "pathlens_probe_errors_total"
 	NameProbeLastRun       = "pathlens_probe_last_run_timestamp_seconds"
 	NameTLSResumed         = "pathlens_tls_handshake_resumed"
+	NameGRPCMessages       = "pathlens_grpc_messages_total"
+	NameH2StallSeconds     = "pathlens_h2_stall_seconds_total"
 )
 
 // Values of the result label of pathlens_probe_runs_total.
@@ -86,6 +88,9 @@ type Exporter struct {
 	notAfter *prometheus.GaugeVec
 	lastRun  *prometheus.GaugeVec
 	resumed  *prometheus.GaugeVec
+	grpcMsgs *prometheus.CounterVec
+	h2Stall  *prometheus.CounterVec
+	ws       wsMetrics // ws.go
 
 	mu      sync.Mutex
 	targets map[string]*targetState
@@ -148,6 +153,17 @@ func New() *Exporter {
 			Help: "Whether a second TLS connection resumed the session (1) or needed a full handshake (0); present only when tested.",
 		}, tm),
 	}
+	e.grpcMsgs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: NameGRPCMessages,
+		Help: "gRPC response messages received by grpc/grpcs probes, failed runs included.",
+	}, tm)
+	e.reg.MustRegister(e.grpcMsgs)
+	e.h2Stall = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: NameH2StallSeconds,
+		Help: "Seconds HTTP/2 senders waited on a closed flow-control window (stalls over 100 ms), by direction: send (the probe waited on the server), recv (the server waited on the probe).",
+	}, []string{"target", "module", "direction"})
+	e.reg.MustRegister(e.h2Stall)
+	e.ws.register(e.reg)
 	e.reg.MustRegister(e.success, e.duration, e.phase, e.runs, e.errs,
 		e.finding, e.notAfter, e.lastRun, e.resumed,
 		collectors.NewGoCollector(),
@@ -221,6 +237,39 @@ func (e *Exporter) Observe(target, module string, r *probe.Result) {
 	e.observeFindings(st, target, module, r)
 	e.observeCerts(st, target, module, r)
 	e.observeResumption(target, module, r)
+	e.observeGRPC(target, module, r)
+	e.observeH2(target, module, r)
+	e.ws.observe(target, module, r)
+}
+
+// observeH2 adds a run's HTTP/2 flow-control stall time per direction.
+// Both direction series exist (from 0) for every target that has run over
+// HTTP/2, so rate() sees the first stall.
+func (e *Exporter) observeH2(target, module string, r *probe.Result) {
+	if r.H2 == nil {
+		return
+	}
+	var secs [2]float64
+	for _, st := range r.H2.Stalls {
+		switch st.Dir {
+		case probe.H2Send:
+			secs[0] += max(st.DurationMS, 0) / 1000
+		case probe.H2Recv:
+			secs[1] += max(st.DurationMS, 0) / 1000
+		}
+	}
+	e.h2Stall.WithLabelValues(target, module, probe.H2Send).Add(secs[0])
+	e.h2Stall.WithLabelValues(target, module, probe.H2Recv).Add(secs[1])
+}
+
+// observeGRPC counts a gRPC probe's response messages. The series exists
+// (from 0) for every target that has run a gRPC probe, so rate() sees the
+// first messages.
+func (e *Exporter) observeGRPC(target, module string, r *probe.Result) {
+	if r.GRPC == nil {
+		return
+	}
+	e.grpcMsgs.WithLabelValues(target, module).Add(float64(max(r.GRPC.Messages, 0)))
 }
 
 // observeFindings sets pathlens_finding_active to 1 for each finding of the
@@ -326,6 +375,9 @@ func (e *Exporter) forgetLocked(target string) {
 	e.notAfter.DeletePartialMatch(l)
 	e.lastRun.DeletePartialMatch(l)
 	e.resumed.DeletePartialMatch(l)
+	e.grpcMsgs.DeletePartialMatch(l)
+	e.h2Stall.DeletePartialMatch(l)
+	e.ws.forget(l)
 }
 
 // errorClass is the bounded class label of a failed Result.

@@ -203,6 +203,9 @@ type targetPage struct {
 	WfLegend                    []legendItem
 	Findings                    []findingView
 	Chain                       *chainView
+	GRPC                        *grpcView // the latest run's gRPC call
+	H2                          *h2View   // the latest run's HTTP/2 frame timeline
+	WS                          *wsView   // the latest run's WebSocket session (ws.go)
 }
 
 type kv struct{ K, V string }
@@ -446,6 +449,9 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 	if latest != nil {
 		ls := summarize(latestID, latest, now)
 		p.Latest = &ls
+		p.GRPC = newGRPCView(latest)
+		p.H2 = newH2View(latest)
+		p.WS = newWSView(latest)
 		p.Chain = newChainView(latestID, latest, now)
 		if p.Chain == nil {
 			// The latest run may have failed before TLS; show the newest
@@ -473,6 +479,7 @@ type runPage struct {
 	Waterfall  *waterfall
 	Findings   []findingView
 	JSON       string
+	GRPC       *grpcView
 }
 
 func (s *server) pageRun(w http.ResponseWriter, r *http.Request) {
@@ -497,6 +504,7 @@ func (s *server) pageRun(w http.ResponseWriter, r *http.Request) {
 		Summary:   summarize(sr.ID, sr.Result, now),
 		Waterfall: newBigWaterfall(sr.Result),
 		JSON:      string(b),
+		GRPC:      newGRPCView(sr.Result),
 	}
 	for _, f := range sr.Result.Findings {
 		p.Findings = append(p.Findings, findingView{Finding: f, Evidence: evidence(f.Evidence), Active: true})

@@ -1,0 +1,165 @@
+package cli
+
+import (
+	"flag"
+	"strings"
+	"time"
+
+	"github.com/pathlens/pathlens/probe"
+	"github.com/pathlens/pathlens/probe/wsx"
+)
+
+// wsFlags are the WebSocket flags of `check` (CONTRACT §1). Secrets given
+// here (the token, the key files' content) never appear in a message:
+// errors name the flag and the file, not what is in it.
+type wsFlags struct {
+	send         string
+	pingInterval time.Duration
+	hold         time.Duration
+	bearer       string
+	jwtSecret    string
+	jwtKey       string
+	jwtClaims    string
+	jwtTTL       time.Duration
+	tokenParam   string
+}
+
+func (w *wsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&w.send, "send", "", "ws: text message sent after the upgrade; wait is the time to the first message back")
+	fs.DurationVar(&w.pingInterval, "ping-interval", 0, "ws: send a ping this often and time each pong (10ms or more; 0: no pings)")
+	fs.DurationVar(&w.hold, "hold", 0, "ws: keep the session open this long after the upgrade (bounded by --timeout)")
+	fs.StringVar(&w.bearer, "bearer", "", "ws: bearer token sent as Authorization: Bearer; @FILE reads it from a file")
+	fs.StringVar(&w.jwtSecret, "jwt-secret", "", "ws: mint a JWT for each probe, HS256 with the content of FILE as the secret")
+	fs.StringVar(&w.jwtKey, "jwt-key", "", "ws: mint a JWT for each probe, signed with the PEM private key in FILE (RSA: RS256, EC P-256: ES256)")
+	fs.StringVar(&w.jwtClaims, "jwt-claims", "", "ws: claims of the minted JWT as a JSON object, e.g. {\"sub\":\"probe\"} (iat and exp are set by pathlens)")
+	fs.DurationVar(&w.jwtTTL, "jwt-ttl", 0, "ws: lifetime of the minted JWT, exp = now + D (default 1h)")
+	fs.StringVar(&w.tokenParam, "token-param", "", "ws: send the token as this query parameter instead of the Authorization header")
+}
+
+// given lists the WebSocket flags that were set, as the user names them.
+func (w *wsFlags) given() []string {
+	var out []string
+	add := func(set bool, name string) {
+		if set {
+			out = append(out, name)
+		}
+	}
+	add(w.send != "", "--send")
+	add(w.pingInterval != 0, "--ping-interval")
+	add(w.hold != 0, "--hold")
+	add(w.bearer != "", "--bearer")
+	add(w.jwtSecret != "", "--jwt-secret")
+	add(w.jwtKey != "", "--jwt-key")
+	add(w.jwtClaims != "", "--jwt-claims")
+	add(w.jwtTTL != 0, "--jwt-ttl")
+	add(w.tokenParam != "", "--token-param")
+	return out
+}
+
+// checkKind refuses WebSocket flags on a target of another kind.
+func (w *wsFlags) checkKind(kind string) error {
+	if kind == "ws" || kind == "wss" {
+		return nil
+	}
+	if g := w.given(); len(g) > 0 {
+		return usagef("check: %s applies to ws:// and wss:// targets only (the target is %s://)", g[0], kind)
+	}
+	return nil
+}
+
+// apply validates the WebSocket flags into o.WS (left nil when none is
+// set). It runs after --timeout and -H are in o.
+func (w *wsFlags) apply(o *probe.Options) error {
+	if len(w.given()) == 0 {
+		return nil
+	}
+	wo := &probe.WSOptions{Send: w.send, PingInterval: w.pingInterval, Hold: w.hold}
+	switch {
+	case w.hold < 0:
+		return usagef("check: --hold %s: want 0 or a positive duration", w.hold)
+	case w.hold > o.Timeout:
+		return usagef("check: --hold %s is longer than --timeout %s: the budget bounds the whole session (raise --timeout)", w.hold, o.Timeout)
+	case w.pingInterval < 0 || (w.pingInterval > 0 && w.pingInterval < probe.MinWSPingInterval):
+		return usagef("check: --ping-interval %s: want %s or more (0: no pings)", w.pingInterval, probe.MinWSPingInterval)
+	case w.jwtSecret != "" && w.jwtKey != "":
+		return usagef("check: --jwt-secret and --jwt-key exclude each other")
+	case w.bearer != "" && (w.jwtSecret != "" || w.jwtKey != ""):
+		return usagef("check: --bearer and --jwt-secret/--jwt-key exclude each other")
+	case w.jwtClaims != "" && w.jwtSecret == "" && w.jwtKey == "":
+		return usagef("check: --jwt-claims needs --jwt-secret or --jwt-key")
+	case w.jwtTTL != 0 && w.jwtSecret == "" && w.jwtKey == "":
+		return usagef("check: --jwt-ttl needs --jwt-secret or --jwt-key")
+	case w.jwtTTL < 0:
+		return usagef("check: --jwt-ttl %s: want a positive duration", w.jwtTTL)
+	}
+	hasAuthHeader := o.Header != nil && o.Header.Get("Authorization") != ""
+	if w.bearer != "" {
+		if hasAuthHeader {
+			return usagef("check: --bearer and -H 'Authorization: …' exclude each other")
+		}
+		v, kind := w.bearer, "bearer"
+		if strings.HasPrefix(v, "@") {
+			tok, err := wsx.ReadTokenFile(v[1:])
+			if err != nil {
+				return usagef("check: --bearer @FILE: %v", err)
+			}
+			v, kind = tok, "bearer-file"
+		}
+		src, err := wsx.NewStaticToken(v, kind)
+		if err != nil {
+			return usagef("check: --bearer: %v", err)
+		}
+		wo.Token = src
+	}
+	if w.jwtSecret != "" || w.jwtKey != "" {
+		if hasAuthHeader {
+			return usagef("check: --jwt-secret/--jwt-key and -H 'Authorization: …' exclude each other")
+		}
+		var claims map[string]any
+		if w.jwtClaims != "" {
+			c, err := wsx.ParseClaims(w.jwtClaims)
+			if err != nil {
+				return usagef("check: --jwt-claims: %v", err)
+			}
+			claims = c
+		}
+		src, err := wsx.NewJWTSource(wsx.JWTConfig{SecretFile: w.jwtSecret, KeyFile: w.jwtKey, Claims: claims, TTL: w.jwtTTL})
+		if err != nil {
+			flag := "--jwt-secret"
+			if w.jwtKey != "" {
+				flag = "--jwt-key"
+			}
+			if strings.HasPrefix(err.Error(), "claim ") {
+				flag = "--jwt-claims"
+			}
+			return usagef("check: %s: %v", flag, err)
+		}
+		wo.Token = src
+	}
+	if w.tokenParam != "" {
+		if err := checkParamName(w.tokenParam); err != nil {
+			return usagef("check: --token-param %q: %v", w.tokenParam, err)
+		}
+		if wo.Token == nil {
+			return usagef("check: --token-param needs a token (--bearer, --jwt-secret or --jwt-key)")
+		}
+		wo.TokenParam = w.tokenParam
+	}
+	o.WS = wo
+	return nil
+}
+
+// checkParamName accepts a query parameter name: printable ASCII without
+// space or the URL's delimiters.
+func checkParamName(name string) error {
+	for _, r := range name {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune("&=#?+%/", r) {
+			return errWant("a query parameter name such as access_token")
+		}
+	}
+	return nil
+}
+
+type errWant string
+
+func (e errWant) Error() string { return "want " + string(e) }

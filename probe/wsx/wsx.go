@@ -1,0 +1,674 @@
+// Package wsx probes ws:// and wss:// targets with github.com/coder/websocket.
+//
+// pathlens dials itself (probe.Dialer: dns, connect, tls) and hands the
+// established connection to the library through an http.Client whose
+// transport returns that connection, so the upgrade is timed on its own.
+// The session then belongs to the probe, never to the upgrade request:
+//
+//   - the upgrade runs under its own context, cancelled as soon as Dial
+//     returns; net/http gives up a connection once it answered 101;
+//   - one reader goroutine owned by the probe reads every message under a
+//     context that is cancelled only after the session is closed (the
+//     library closes the whole socket when a read's context ends);
+//   - the budget is enforced with a deadline on the connection, and the
+//     close handshake is bounded by a grace period at the end of it;
+//   - the reader and every ping goroutine have ended when Probe returns.
+//
+// Phases: dns connect tls upgrade wait hold. Message contents are never
+// recorded, only their time, direction and size; the bearer token is sent
+// but only its fingerprint reaches the Result.
+package wsx
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/pathlens/pathlens/probe"
+)
+
+// Version is sent in the User-Agent header.
+var Version = "dev"
+
+func init() { probe.Register(probe.ProberFunc(Probe), "ws", "wss") }
+
+// CloseGrace is the most time kept at the end of the budget for the close
+// handshake; a tenth of the budget when that is less (at least 20 ms).
+const CloseGrace = time.Second
+
+// maxOutstandingPings bounds the pings waiting for a pong at once; a tick
+// that finds this many waiting sends none.
+const maxOutstandingPings = 8
+
+func closeGrace(budget time.Duration) time.Duration {
+	return min(CloseGrace, max(budget/10, 20*time.Millisecond))
+}
+
+// why the hold ended
+type endReason int
+
+const (
+	endHold     endReason = iota // the hold ran its course
+	endBudget                    // the budget (less the close grace) ran out
+	endPeer                      // the reader ended: close frame, drop or read limit
+	endCanceled                  // the probe's context ended (interrupt, shutdown)
+)
+
+// session is the state of one probe.
+type session struct {
+	ctx  context.Context
+	t    probe.Target
+	o    *probe.Options
+	wo   *probe.WSOptions
+	rec  *probe.Recorder
+	r    *probe.Result
+	info *probe.WSInfo
+
+	tok  string // the bearer token; only ever sent, scrubbed from every message
+	conn net.Conn
+	c    *websocket.Conn
+
+	upEnd      time.Time
+	readCtx    context.Context // cancelled only after the session is closed
+	readCancel context.CancelFunc
+	readerDone chan struct{}
+	firstIn    chan struct{}
+	closingUs  atomic.Bool
+	pingWG     sync.WaitGroup
+
+	mu          sync.Mutex
+	firstInAt   time.Time
+	lastTraffic time.Time
+	readErr     error
+	readErrAt   time.Time
+	readByUs    bool
+	outstanding int
+	pings       []pingRec
+}
+
+type pingRec struct {
+	sent, pong time.Time
+}
+
+// Probe runs one WebSocket probe: dial, upgrade, optional message round
+// trip, pings, hold, close.
+func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Recorder, r *probe.Result) error {
+	wo := o.WS
+	if wo == nil {
+		wo = &probe.WSOptions{}
+	}
+	info := &probe.WSInfo{
+		PingRTTMS: []float64{}, Messages: []probe.WSMessage{}, Pings: []probe.WSPing{},
+		HoldMS: probe.MS(wo.Hold), MaxMessage: wo.EffectiveMaxMessage(),
+	}
+	if wo.PingInterval > 0 {
+		info.PingIntervalMS = probe.MS(wo.PingInterval)
+	}
+	r.WS = info
+	s := &session{ctx: ctx, t: t, o: o, wo: wo, rec: rec, r: r, info: info}
+	if err := s.token(); err != nil {
+		return err
+	}
+
+	d := &probe.Dialer{Opts: o, Rec: rec, Res: r}
+	raw, err := d.DialTCP(ctx, t.Host, t.Port)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	var conn net.Conn = raw
+	if t.Kind == "wss" {
+		name := t.Host
+		if o.ServerName != "" {
+			name = o.ServerName
+		}
+		// WebSocket upgrades are HTTP/1.1 (RFC 6455); offer nothing else.
+		tc, err := d.Handshake(ctx, raw, d.TLSConfig(name, []string{"http/1.1"}))
+		if err != nil {
+			return err
+		}
+		defer tc.Close()
+		conn = tc
+	}
+	return s.run(conn)
+}
+
+// token resolves the bearer token of this probe (minting a JWT) and
+// records what may be shown of it.
+func (s *session) token() error {
+	info := s.info
+	var tok probe.Token
+	switch {
+	case s.wo.Token != nil:
+		var err error
+		tok, err = s.wo.Token.Token(s.rec.Start())
+		if err != nil {
+			return &probe.PhaseError{Class: probe.ClassConfig, Cause: "token", Err: err}
+		}
+		info.TokenSource = s.wo.Token.Kind()
+		info.TokenVia = "header"
+		if s.wo.TokenParam != "" {
+			info.TokenVia = "query:" + s.wo.TokenParam
+		}
+	case s.o.Header != nil:
+		// A token sent with -H 'Authorization: Bearer …' is shown (as a
+		// fingerprint) and its expiry read too.
+		v, ok := BearerFromHeader(s.o.Header.Get("Authorization"))
+		if !ok {
+			return nil
+		}
+		tok = probe.Token{Value: v, Exp: jwtExp(v)}
+		info.TokenSource, info.TokenVia = "header", "header"
+	default:
+		return nil
+	}
+	if tok.Value == "" {
+		return probe.Errorf("", probe.ClassConfig, "token", "the token source gave an empty token")
+	}
+	s.tok = tok.Value
+	info.TokenFingerprint = tok.Fingerprint()
+	if !tok.Exp.IsZero() {
+		e := tok.Exp.UTC()
+		info.TokenExp = &e
+	}
+	return nil
+}
+
+// run upgrades conn and holds the session.
+func (s *session) run(conn net.Conn) error {
+	ctx, rec := s.ctx, s.rec
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = rec.Start().Add(probe.DefaultTimeout)
+	}
+	grace := closeGrace(deadline.Sub(rec.Start()))
+	stopAt := deadline.Add(-grace)
+	s.conn = conn
+
+	u := *s.t.URL
+	u.Fragment, u.RawFragment = "", ""
+	header := s.o.Header.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
+	host := header.Get("Host")
+	header.Del("Host")
+	var subprotocols []string
+	for _, v := range header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				subprotocols = append(subprotocols, p)
+			}
+		}
+	}
+	header.Del("Sec-WebSocket-Protocol")
+	if s.wo.Token != nil {
+		if s.wo.TokenParam != "" {
+			// Only the request URL carries the token; Result.Target stays
+			// as the user wrote it.
+			q := u.Query()
+			q.Set(s.wo.TokenParam, s.tok)
+			u.RawQuery = q.Encode()
+		} else {
+			header.Set("Authorization", "Bearer "+s.tok)
+		}
+	}
+	if header.Get("User-Agent") == "" {
+		header.Set("User-Agent", "pathlens/"+Version)
+	}
+
+	var handedMu sync.Mutex
+	handed := false
+	dial := func(context.Context, string, string) (net.Conn, error) {
+		handedMu.Lock()
+		defer handedMu.Unlock()
+		if handed {
+			return nil, errors.New("pathlens: the probe's connection is already in use")
+		}
+		handed = true
+		return conn, nil
+	}
+	tr := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dial,
+		DialTLSContext:         dial,
+		DisableKeepAlives:      true,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: probe.DefaultMaxHeader,
+		TLSNextProto:           map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // a redirected upgrade is a failed upgrade
+	}}
+
+	// The upgrade's own context: it bounds the handshake and is cancelled
+	// the moment Dial returns, which must not (and does not) touch the
+	// session.
+	upCtx, upCancel := context.WithDeadline(ctx, stopAt)
+	rec.Begin(probe.PhaseUpgrade)
+	c, resp, err := websocket.Dial(upCtx, u.String(), &websocket.DialOptions{
+		HTTPClient:      client,
+		HTTPHeader:      header,
+		Host:            host,
+		Subprotocols:    subprotocols,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	s.upEnd = rec.End(probe.PhaseUpgrade)
+	if resp != nil {
+		s.info.UpgradeStatus = resp.StatusCode
+	}
+	if err != nil {
+		pe := s.upgradeError(upCtx, resp, err)
+		upCancel()
+		return pe
+	}
+	upCancel()
+	s.c = c
+	s.info.Subprotocol = s.scrub(c.Subprotocol())
+	for _, v := range resp.Header.Values("Sec-WebSocket-Extensions") {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				s.info.Extensions = append(s.info.Extensions, s.scrub(e))
+			}
+		}
+	}
+	c.SetReadLimit(s.info.MaxMessage)
+	// Nothing outlives the budget, whatever the peer does.
+	_ = conn.SetDeadline(deadline)
+
+	s.readCtx, s.readCancel = context.WithCancel(context.Background())
+	defer s.readCancel()
+	s.readerDone = make(chan struct{})
+	s.firstIn = make(chan struct{})
+	s.lastTraffic = s.upEnd
+	go s.readLoop()
+	return s.hold(stopAt, grace, deadline)
+}
+
+// upgradeError classifies a failed Dial.
+func (s *session) upgradeError(ctx context.Context, resp *http.Response, err error) error {
+	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		if ch := resp.Header.Get("WWW-Authenticate"); ch != "" {
+			s.info.AuthChallenge = truncate(s.scrub(ch), 200)
+		}
+		text := http.StatusText(resp.StatusCode)
+		if text != "" {
+			text = " " + text
+		}
+		return probe.Errorf(probe.PhaseUpgrade, probe.ClassHTTP, "status",
+			"the upgrade was answered %d%s, not 101 Switching Protocols", resp.StatusCode, text)
+	}
+	if resp != nil {
+		return probe.Errorf(probe.PhaseUpgrade, probe.ClassProtocol, "bad_handshake", "%s", s.scrub(rootText(err)))
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL may carry the token (--token-param)
+	}
+	pe := probe.Classify(ctx, probe.PhaseUpgrade, probe.ClassProtocol, err)
+	return &probe.PhaseError{Phase: probe.PhaseUpgrade, Class: pe.Class, Cause: pe.Cause,
+		Err: errors.New("upgrade request failed: " + s.scrub(shortErr(err)))}
+}
+
+// hold runs the session from the upgrade to the close.
+func (s *session) hold(stopAt time.Time, grace time.Duration, deadline time.Time) error {
+	rec, wo := s.rec, s.wo
+	holdEnd := s.upEnd.Add(wo.Hold)
+	if holdEnd.After(stopAt) {
+		holdEnd = stopAt
+		s.info.HoldCut = wo.Hold > 0
+	}
+	waiting := wo.Send != ""
+	var sendErr error
+	if waiting {
+		rec.Begin(probe.PhaseWait)
+		sendErr = s.send(stopAt)
+	} else {
+		rec.Begin(probe.PhaseHold)
+	}
+
+	holdTimer := time.NewTimer(time.Until(holdEnd))
+	defer holdTimer.Stop()
+	stopTimer := time.NewTimer(time.Until(stopAt))
+	defer stopTimer.Stop()
+	var tick <-chan time.Time
+	if wo.PingInterval > 0 {
+		tk := time.NewTicker(wo.PingInterval)
+		defer tk.Stop()
+		tick = tk.C
+	}
+	firstIn := s.firstIn
+	var end endReason
+loop:
+	for {
+		var holdC <-chan time.Time
+		if !waiting {
+			holdC = holdTimer.C
+		}
+		select {
+		case <-firstIn:
+			firstIn = nil
+			if waiting {
+				rec.BeginAt(probe.PhaseHold, s.firstAt())
+				waiting = false
+			}
+		case <-holdC:
+			end = endHold
+			break loop
+		case <-stopTimer.C:
+			end = endBudget
+			if !waiting {
+				end = endHold // the budget cut the hold short (HoldCut)
+			}
+			break loop
+		case <-s.readerDone:
+			end = endPeer
+			break loop
+		case <-tick:
+			s.ping()
+		case <-s.ctx.Done():
+			end = endCanceled
+			break loop
+		}
+	}
+	if waiting && s.gotFirst() {
+		rec.BeginAt(probe.PhaseHold, s.firstAt())
+		waiting = false
+	}
+	phase := probe.PhaseHold
+	if waiting {
+		phase = probe.PhaseWait
+	}
+
+	// Close. Every step below is bounded by the connection's deadline.
+	closeStart := rec.Now()
+	_ = s.conn.SetDeadline(minTime(closeStart.Add(grace), deadline))
+	ourCode := websocket.StatusNormalClosure
+	if end == endPeer {
+		// The library already answered a close frame; a dropped
+		// connection or a read-limit close just needs releasing.
+		_ = s.c.CloseNow()
+	} else {
+		if end == endCanceled {
+			ourCode = websocket.StatusGoingAway
+		}
+		s.closingUs.Store(true)
+		_ = s.c.Close(ourCode, "")
+	}
+	<-s.readerDone
+	s.readCancel()
+	s.pingWG.Wait()
+	rec.End(phase)
+
+	s.mu.Lock()
+	readErr, readAt, byUs := s.readErr, s.readErrAt, s.readByUs
+	s.mu.Unlock()
+	cl := &probe.WSClose{}
+	closeAt := closeStart
+	code := websocket.CloseStatus(readErr)
+	var ce websocket.CloseError
+	errors.As(readErr, &ce)
+	switch {
+	case end == endPeer && errors.Is(readErr, websocket.ErrMessageTooBig):
+		s.info.ReadLimited = true
+		cl = &probe.WSClose{By: probe.WSClosedByClient, Code: int(websocket.StatusMessageTooBig), Reason: "message too big"}
+		closeAt = readAt
+	case end == endPeer && !byUs && code != -1:
+		cl = &probe.WSClose{By: probe.WSClosedByServer, Code: int(code), Reason: truncate(s.scrub(ce.Reason), 125), FrameReceived: true}
+		closeAt = readAt
+	case end == endPeer && !byUs:
+		cause := readErr
+		if sendErr != nil {
+			cause = sendErr
+		}
+		cl = &probe.WSClose{By: probe.WSClosedByServer, Code: int(websocket.StatusAbnormalClosure), Error: s.scrub(shortErr(cause))}
+		closeAt = readAt
+	default:
+		cl = &probe.WSClose{By: probe.WSClosedByClient, Code: int(ourCode), FrameReceived: code != -1}
+		if code == -1 {
+			cl.Error = "no close frame came back within " + grace.String()
+		}
+	}
+	cl.AtMS = rec.Since(closeAt)
+	s.info.Close = cl
+	s.info.CloseCode = cl.Code
+	s.info.SessionMS = probe.MS(closeAt.Sub(s.upEnd))
+	s.finishPings(closeAt)
+
+	switch {
+	case end == endCanceled:
+		return probe.Classify(s.ctx, phase, probe.ClassProtocol, s.ctx.Err())
+	case end == endBudget:
+		return &probe.PhaseError{Phase: probe.PhaseWait, Class: probe.ClassTimeout, Cause: "deadline",
+			Err: fmt.Errorf("no message came back before the budget ran out (%s after sending %d bytes)",
+				fmtDur(closeAt.Sub(s.upEnd)), len(wo.Send))}
+	case end == endPeer && errors.Is(readErr, probe.ErrReadCap):
+		return probe.Errorf(phase, probe.ClassProtocol, "read_cap", "%v", probe.ErrReadCap)
+	case end == endPeer && cl.By == probe.WSClosedByServer && !cl.FrameReceived:
+		return probe.Errorf(phase, probe.ClassProtocol, "abnormal_close",
+			"the server dropped the connection without a close frame %s into the session (%s)", fmtDur(closeAt.Sub(s.upEnd)), cl.Error)
+	}
+	return nil
+}
+
+// send writes the --send message (the start of the wait phase).
+func (s *session) send(stopAt time.Time) error {
+	wctx, cancel := context.WithDeadline(s.readCtx, stopAt)
+	defer cancel()
+	at := s.rec.Now()
+	err := s.c.Write(wctx, websocket.MessageText, []byte(s.wo.Send))
+	if err == nil {
+		s.message(at, "out", websocket.MessageText, int64(len(s.wo.Send)))
+	}
+	return err
+}
+
+// readLoop is the session's only reader. It counts every message and
+// records how reading ended.
+func (s *session) readLoop() {
+	defer close(s.readerDone)
+	for {
+		typ, rd, err := s.c.Reader(s.readCtx)
+		at := s.rec.Now()
+		if err != nil {
+			s.readEnd(err, at)
+			return
+		}
+		n, err := io.Copy(io.Discard, rd)
+		s.message(at, "in", typ, n)
+		if err != nil {
+			s.readEnd(err, s.rec.Now())
+			return
+		}
+	}
+}
+
+func (s *session) readEnd(err error, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readErr, s.readErrAt, s.readByUs = err, at, s.closingUs.Load()
+}
+
+// message records one data message.
+func (s *session) message(at time.Time, dir string, typ websocket.MessageType, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info := s.info
+	if dir == "in" {
+		info.MessagesIn++
+		info.BytesIn += n
+		if s.firstInAt.IsZero() {
+			s.firstInAt = at
+			close(s.firstIn)
+		}
+	} else {
+		info.MessagesOut++
+		info.BytesOut += n
+	}
+	if at.After(s.lastTraffic) {
+		s.lastTraffic = at
+	}
+	if len(info.Messages) >= probe.MaxWSMessagesRecorded {
+		info.MessagesUnrecorded++
+		return
+	}
+	t := "text"
+	if typ == websocket.MessageBinary {
+		t = "binary"
+	}
+	info.Messages = append(info.Messages, probe.WSMessage{AtMS: s.rec.Since(at), Dir: dir, Type: t, Bytes: n})
+}
+
+func (s *session) gotFirst() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.firstInAt.IsZero()
+}
+
+func (s *session) firstAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.firstInAt
+}
+
+// ping sends one ping from its own goroutine (Ping blocks until the pong,
+// which the reader delivers). The goroutine ends with the pong or the
+// close, and the session waits for it.
+func (s *session) ping() {
+	s.mu.Lock()
+	if len(s.pings) >= probe.MaxWSPingsRecorded || s.outstanding >= maxOutstandingPings {
+		s.mu.Unlock()
+		return
+	}
+	i := len(s.pings)
+	sent := s.rec.Now()
+	s.pings = append(s.pings, pingRec{sent: sent})
+	s.outstanding++
+	if sent.After(s.lastTraffic) {
+		s.lastTraffic = sent
+	}
+	s.mu.Unlock()
+	s.pingWG.Add(1)
+	go func() {
+		defer s.pingWG.Done()
+		err := s.c.Ping(s.readCtx)
+		now := s.rec.Now()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.outstanding--
+		if err == nil {
+			s.pings[i].pong = now
+			if now.After(s.lastTraffic) {
+				s.lastTraffic = now
+			}
+		}
+	}()
+}
+
+// finishPings fills the ping list: RTTs, and which pings timed out (no
+// pong within the interval, when the session lasted that long).
+func (s *session) finishPings(closeAt time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	iv := s.wo.PingInterval
+	for _, p := range s.pings {
+		wp := probe.WSPing{SentMS: s.rec.Since(p.sent)}
+		if !p.pong.IsZero() {
+			rtt := p.pong.Sub(p.sent)
+			wp.Pong, wp.RTTMS = true, probe.MS(rtt)
+			wp.TimedOut = rtt > iv
+			s.info.PingRTTMS = append(s.info.PingRTTMS, wp.RTTMS)
+		} else {
+			wp.TimedOut = closeAt.Sub(p.sent) >= iv
+		}
+		s.info.Pings = append(s.info.Pings, wp)
+	}
+	idle := closeAt.Sub(s.lastTraffic)
+	s.info.IdleMS = probe.MS(max(idle, 0))
+}
+
+// scrub removes the token from text that may have picked it up (an error
+// quoting the request URL, a server echoing it).
+func (s *session) scrub(text string) string {
+	if s.tok == "" {
+		return text
+	}
+	text = strings.ReplaceAll(text, s.tok, "[token]")
+	if q := url.QueryEscape(s.tok); q != s.tok {
+		text = strings.ReplaceAll(text, q, "[token]")
+	}
+	return text
+}
+
+// shortErr names the low-level cause of a failed read or write.
+func shortErr(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, io.EOF):
+		return "EOF: the TCP connection was closed"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected EOF: the TCP connection was closed mid-frame"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by peer"
+	case errors.Is(err, syscall.EPIPE):
+		return "broken pipe"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "i/o timeout"
+	case errors.Is(err, net.ErrClosed):
+		return "connection closed"
+	}
+	return rootText(err)
+}
+
+// rootText is the message of the innermost error, without the library's
+// "failed to …:" prefixes.
+func rootText(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		var ce websocket.CloseError
+		if errors.As(err, &ce) && !errors.As(next, &ce) {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// fmtDur formats a duration for messages: 2.01s, 350ms.
+func fmtDur(d time.Duration) string {
+	if d >= time.Second {
+		return d.Round(10 * time.Millisecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}

@@ -1,0 +1,39 @@
+package config
+
+import (
+	"encoding/hex"
+	"regexp"
+	"strings"
+)
+
+// grpcMethodRE is the shape of grpc.method: /package.Service/Method.
+var grpcMethodRE = regexp.MustCompile(`^/[^/\s]+/[^/\s]+$`)
+
+// grpcModule reads a module's grpc: section into m.GRPC.
+func (d *decoder) grpcModule(mm *mapping, m *Module) {
+	g := d.mapping(mm.keyNode("grpc"), mm.get("grpc"), mm.field("grpc"), grpcKeys)
+	svcNode := g.str("service", &m.GRPC.Service)
+	if n := g.str("method", &m.GRPC.Method); n != nil {
+		m.GRPC.Method = strings.TrimSpace(m.GRPC.Method)
+		if m.GRPC.Method != "" && !grpcMethodRE.MatchString(m.GRPC.Method) {
+			d.failf(n, g.field("method"), "method %q: want /package.Service/Method", n.Value)
+		}
+		if m.GRPC.Method != "" && svcNode != nil && m.GRPC.Service != "" {
+			d.failf(svcNode, g.field("service"), "service names what the default health Check asks about; it does not go with method")
+		}
+	}
+	var hexReq string
+	if n := g.str("request_hex", &hexReq); n != nil && strings.TrimSpace(hexReq) != "" {
+		if m.GRPC.Method == "" {
+			d.failf(n, g.field("request_hex"), "request_hex needs method (the health Check builds its own request)")
+		}
+		b, err := hex.DecodeString(strings.Join(strings.Fields(hexReq), ""))
+		if err != nil {
+			d.failf(n, g.field("request_hex"), "not hex: %v", err)
+		}
+		m.GRPC.Request = b
+	}
+	if n := g.integer("expect_messages", &m.GRPC.ExpectMessages); n != nil && m.GRPC.ExpectMessages < 0 {
+		d.failf(n, g.field("expect_messages"), "want 0 or more, got %d", m.GRPC.ExpectMessages)
+	}
+}

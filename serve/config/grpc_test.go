@@ -1,0 +1,79 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pathlens/pathlens/lab"
+)
+
+func TestGRPCModule(t *testing.T) {
+	c, err := Parse("g.yaml", []byte(`
+modules:
+  health: {kind: grpc, grpc: {service: pkg.Svc}}
+  stream:
+    kind: grpc
+    timeout: 5s
+    grpc: {method: /pkg.Svc/Stream, request_hex: "0a 03 61 62 63", expect_messages: 100}
+targets:
+  - {name: h, url: "grpcs://api.example.com:443", module: health}
+  - {name: s, url: "grpc://127.0.0.1:50051", module: stream}
+  - {name: d, url: "grpc://127.0.0.1:50052"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := c.Target("h")
+	if h.Options.GRPCService != "pkg.Svc" || h.Options.GRPCMethod != "" {
+		t.Errorf("h options %+v", h.Options)
+	}
+	s, _ := c.Target("s")
+	o := s.Options
+	if o.GRPCMethod != "/pkg.Svc/Stream" || string(o.GRPCRequest) != "\x0a\x03abc" || o.ExpectMessages != 100 || o.Timeout.String() != "5s" {
+		t.Errorf("s options %+v", o)
+	}
+	// Each target's options are a copy.
+	o.GRPCRequest[0] = 'X'
+	if s2, _ := c.ModuleOptions("stream", 0); s2.GRPCRequest[0] != 0x0a {
+		t.Error("targets share the request bytes")
+	}
+	if d, _ := c.Target("d"); d.Module != DefaultModule || d.Options.GRPCMethod != "" {
+		t.Errorf("d = %+v", d)
+	}
+
+	for _, tc := range []struct{ yaml, want string }{
+		{"modules: {m: {kind: grpc, grpc: {method: /a.B/C, service: x}}}", "g.yaml:1: modules.m.grpc.service: service names what the default health Check asks about"},
+		{"modules: {m: {kind: grpc, grpc: {request_hex: 0a}}}", "g.yaml:1: modules.m.grpc.request_hex: request_hex needs method"},
+		{"modules: {m: {kind: grpc, grpc: {expect_messages: -1}}}", "g.yaml:1: modules.m.grpc.expect_messages: want 0 or more, got -1"},
+		{"modules: {m: {kind: grpc, grpc: {bogus: 1}}}", `g.yaml:1: modules.m.grpc.bogus: unknown field "bogus" (allowed: service, method, request_hex, expect_messages)`},
+		{"modules: {m: {kind: grpc}}\ntargets: [{name: x, url: 'https://a/', module: m}]", `scheme "https" does not match module "m" (kind grpc takes grpc:// and grpcs:// targets)`},
+		{"modules: {m: {kind: http}}\ntargets: [{name: x, url: 'grpc://a:1', module: m}]", `scheme "grpc" does not match module "m"`},
+	} {
+		_, err := Parse("g.yaml", []byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+// The demo turns a gRPC scenario's flags into a module of its own.
+func TestDemoGRPC(t *testing.T) {
+	ca := writeCA(t, t.TempDir())
+	c, err := DemoConfig(lab.Manifest{CAFile: ca, DNSServer: "127.0.0.1:5300", Scenarios: []lab.Scenario{
+		{Name: "grpc-health-ok", Target: "grpcs://grpc-health-ok.lab.test:4010"},
+		{Name: "grpc-slow-stream", Target: "grpc://127.0.0.1:4011",
+			Args: []string{"--grpc-method", "/pathlens.lab.Stream/Messages", "--expect-messages", "10", "--timeout", "5s"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ok := c.Target("grpc-health-ok")
+	if !ok || h.Module != "lab-grpc" || h.Options.RootCAs == nil || h.Options.GRPCMethod != "" || !c.ProbeEndpoint.Allowed(h.URL) {
+		t.Errorf("grpc-health-ok = %+v", h)
+	}
+	s, ok := c.Target("grpc-slow-stream")
+	if !ok || s.Module != "lab-grpc-slow-stream" || s.Options.GRPCMethod != "/pathlens.lab.Stream/Messages" ||
+		s.Options.ExpectMessages != 10 || s.Timeout.String() != "5s" || !c.ProbeEndpoint.Allowed(s.URL) {
+		t.Errorf("grpc-slow-stream = %+v (options %+v)", s, s.Options)
+	}
+}

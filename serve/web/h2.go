@@ -1,0 +1,42 @@
+package web
+
+import (
+	"fmt"
+
+	"github.com/pathlens/pathlens/output"
+	"github.com/pathlens/pathlens/probe"
+)
+
+// h2View is the HTTP/2 frame timeline of a target's latest run: the
+// summary line and the same compact timeline as `check --frames`.
+type h2View struct {
+	Summary string
+	Lines   []h2Line
+	NotKept string
+}
+
+type h2Line struct {
+	At    string
+	Text  string
+	Stall bool
+}
+
+// newH2View returns the frame timeline of r, or nil when r did not speak
+// HTTP/2.
+func newH2View(r *probe.Result) *h2View {
+	if r == nil || r.H2 == nil {
+		return nil
+	}
+	v := &h2View{Summary: output.H2Summary(r.H2), NotKept: output.NotKept(r.H2)}
+	for _, l := range output.FrameTimeline(r.H2) {
+		at := ""
+		if l.AtMS >= 0 {
+			at = fmtMS(l.AtMS)
+		}
+		v.Lines = append(v.Lines, h2Line{At: at, Text: l.Text, Stall: l.Stall})
+	}
+	if len(v.Lines) == 0 {
+		v.NotKept = fmt.Sprintf("%d frames, none kept", r.H2.FramesTotal)
+	}
+	return v
+}
