@@ -1,0 +1,88 @@
+package bench
+
+// Benchmarks of the client library (package client) against a plain
+// http.Client on the same httptest server, interleaved (see interleave):
+// "base" is the plain client, "pathlens" is client.New with the options
+// named. Each also reports allocations per request of either side
+// (testing.AllocsPerRun, client and in-process server together).
+//
+// Tracing uses the OpenTelemetry SDK's TracerProvider with AlwaysSample
+// and no span processor: every span is built, timed and ended, then
+// dropped — the cost of tracing without the cost of exporting.
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/pathlens/pathlens/client"
+	"github.com/pathlens/pathlens/probe"
+)
+
+// clientPair compares a plain client with client.New(opts...) on GET of
+// a 3-byte body over a kept-alive HTTP/1.1 connection. base, when set,
+// replaces the plain client's request function.
+func clientPair(b *testing.B, base func(c *http.Client, url string) error, opts ...client.Option) {
+	srv := httptest.NewServer(okHandler())
+	defer srv.Close()
+	plain := &http.Client{Transport: &http.Transport{}}
+	defer plain.CloseIdleConnections()
+	cand := client.New(opts...)
+	defer cand.CloseIdleConnections()
+	if base == nil {
+		base = func(c *http.Client, url string) error { return drain(c.Get(url)) }
+	}
+	bf := func() error { return base(plain, srv.URL) }
+	cf := func() error { return drain(cand.Get(srv.URL)) }
+	// Warm both pools, then count allocations per request of each side.
+	for range 10 {
+		if err := bf(); err != nil {
+			b.Fatal(err)
+		}
+		if err := cf(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ab := testing.AllocsPerRun(200, func() { _ = bf() })
+	ac := testing.AllocsPerRun(200, func() { _ = cf() })
+	interleave(b, bf, cf)
+	b.ReportMetric(ab, "base-allocs/op")
+	b.ReportMetric(ac, "pathlens-allocs/op")
+}
+
+func noopObserver(probe.Result) {}
+
+// BenchmarkClientDefaults: client.New() with nothing on — the cost of
+// the safe defaults themselves (mainly the per-request deadline).
+func BenchmarkClientDefaults(b *testing.B) { clientPair(b, nil) }
+
+// BenchmarkClientObserverMetrics: observer and metrics on (the ≤ 5 %
+// CPU goal of issue 6).
+func BenchmarkClientObserverMetrics(b *testing.B) {
+	clientPair(b, nil, client.WithObserver(noopObserver), client.WithMetrics(prometheus.NewRegistry()))
+}
+
+// BenchmarkClientObserverMetricsVsDeadline: the same, against a plain
+// client whose requests carry a deadline too, which isolates what the
+// instrumentation adds from what the deadline costs inside net/http.
+func BenchmarkClientObserverMetricsVsDeadline(b *testing.B) {
+	withDeadline := func(c *http.Client, url string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), client.DefaultRequestTimeout)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		return drain(c.Do(req))
+	}
+	clientPair(b, withDeadline, client.WithObserver(noopObserver), client.WithMetrics(prometheus.NewRegistry()))
+}
+
+// BenchmarkClientFull: observer, metrics and tracing (SDK provider,
+// always sampled, no exporter).
+func BenchmarkClientFull(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	defer tp.Shutdown(context.Background())
+	clientPair(b, nil, client.WithObserver(noopObserver), client.WithMetrics(prometheus.NewRegistry()), client.WithTracing(tp))
+}
