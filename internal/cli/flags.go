@@ -1,19 +1,15 @@
 package cli
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/optparse"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -177,7 +173,7 @@ func (f *checkFlags) options() (*probe.Options, error) {
 		o.Resolve = append(o.Resolve, e)
 	}
 	if f.dnsServer != "" {
-		s, err := normalizeHostPort(f.dnsServer, "53")
+		s, err := optparse.NormalizeHostPort(f.dnsServer, "53")
 		if err != nil {
 			return nil, usagef("check: --dns-server %q: %v", f.dnsServer, err)
 		}
@@ -188,9 +184,9 @@ func (f *checkFlags) options() (*probe.Options, error) {
 	}
 	o.IPv4Only, o.IPv6Only = f.ipv4, f.ipv6
 	if f.ca != "" {
-		pool, err := loadCA(f.ca)
+		pool, err := optparse.LoadCA(f.ca)
 		if err != nil {
-			return nil, usagef("check: --ca %s: %v", f.ca, err)
+			return nil, usagef("check: --ca: %v", err)
 		}
 		o.RootCAs, o.CAFile = pool, f.ca
 	}
@@ -198,12 +194,11 @@ func (f *checkFlags) options() (*probe.Options, error) {
 		return nil, usagef("check: --cert and --key go together")
 	}
 	if f.cert != "" {
-		c, err := tls.LoadX509KeyPair(f.cert, f.key)
+		c, err := optparse.LoadKeyPair(f.cert, f.key)
 		if err != nil {
-			// The key file's content never appears in the message.
-			return nil, usagef("check: --cert %s / --key %s: %v", f.cert, f.key, scrubKeyErr(err))
+			return nil, usagef("check: --cert/--key: %v", err)
 		}
-		o.ClientCert = &c
+		o.ClientCert = c
 	}
 	o.Insecure = f.insecure
 	o.ServerName = f.serverName
@@ -223,7 +218,7 @@ func (f *checkFlags) options() (*probe.Options, error) {
 		if strings.HasPrefix(f.data, "@") {
 			b, err := os.ReadFile(f.data[1:])
 			if err != nil {
-				return nil, usagef("check: --data %s: %v", f.data, unwrapPathErr(err))
+				return nil, usagef("check: --data %s: %v", f.data, optparse.UnwrapPathErr(err))
 			}
 			o.Body = b
 		} else {
@@ -240,7 +235,7 @@ func (f *checkFlags) options() (*probe.Options, error) {
 		return nil, usagef("check: --http1.1, --http2 and --h2c exclude each other")
 	}
 	o.HTTP1Only, o.HTTP2Only, o.H2C = f.http11, f.http2, f.h2c
-	mb, err := parseBytes(f.maxBody)
+	mb, err := optparse.ParseSize(f.maxBody)
 	if err != nil {
 		return nil, usagef("check: --max-body %q: %v", f.maxBody, err)
 	}
@@ -279,35 +274,6 @@ func (f *checkFlags) options() (*probe.Options, error) {
 	return o, nil
 }
 
-func loadCA(path string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, unwrapPathErr(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, errors.New("no PEM certificate found in it")
-	}
-	return pool, nil
-}
-
-func unwrapPathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// scrubKeyErr keeps crypto/tls's reason but never key material.
-func scrubKeyErr(err error) error {
-	msg := unwrapPathErr(err).Error()
-	if i := strings.Index(msg, "-----"); i >= 0 {
-		msg = msg[:i]
-	}
-	return errors.New(strings.TrimSpace(msg))
-}
-
 // redactHeader hides a header's value in messages (it may hold a token).
 func redactHeader(h string) string {
 	if k, _, ok := strings.Cut(h, ":"); ok {
@@ -317,44 +283,4 @@ func redactHeader(h string) string {
 		return h[:8] + "…"
 	}
 	return h
-}
-
-func normalizeHostPort(s, defPort string) (string, error) {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		if strings.Contains(err.Error(), "missing port") {
-			host, port = strings.Trim(s, "[]"), defPort
-		} else {
-			return "", errors.New("want addr:port")
-		}
-	}
-	if host == "" {
-		return "", errors.New("no address")
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return "", fmt.Errorf("bad port %q", port)
-	}
-	return net.JoinHostPort(host, port), nil
-}
-
-// parseBytes reads 1000, 512KiB, 10MiB, 1GiB, 10MB, 10k.
-func parseBytes(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	units := []struct {
-		suf string
-		m   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"k", 1 << 10}, {"B", 1}}
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suf) {
-			mult = u.m
-			t = strings.TrimSpace(strings.TrimSuffix(t, u.suf))
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, errors.New("want a positive size such as 1000, 512KiB or 10MiB")
-	}
-	return n * mult, nil
 }

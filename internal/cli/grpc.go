@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/pathlens/pathlens/internal/optparse"
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/probe/grpcx"
 )
@@ -42,7 +43,7 @@ func (f *checkFlags) grpcOptions(o *probe.Options) error {
 		if w.v == "" {
 			continue
 		}
-		n, err := parseBytes(w.v)
+		n, err := optparse.ParseSize(w.v)
 		if err != nil || n > math.MaxInt32 {
 			return usagef("check: %s %q: want a size from 1 to 2147483647 bytes (e.g. 65535, 64KiB, 1MiB)", w.name, w.v)
 		}
@@ -71,7 +72,7 @@ func (f *checkFlags) checkGRPCKind(kind string) error {
 		return nil
 	}
 	for _, w := range []struct{ name, v string }{{"--h2-window", f.h2Window}, {"--h2-conn-window", f.h2ConnWindow}} {
-		if n, err := parseBytes(w.v); w.v != "" && err == nil && n < grpcx.MinWindow {
+		if n, err := optparse.ParseSize(w.v); w.v != "" && err == nil && n < grpcx.MinWindow {
 			return usagef("check: %s %s: grpc-go ignores HTTP/2 windows below %d bytes; use %d or more", w.name, w.v, grpcx.MinWindow, grpcx.MinWindow)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/pathlens/pathlens/internal/optparse"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -47,12 +48,12 @@ const (
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &Error{File: path, Msg: "cannot read config: " + unwrapPathErr(err).Error()}
+		return nil, &Error{File: path, Msg: "cannot read config: " + optparse.UnwrapPathErr(err).Error()}
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
-		return nil, &Error{File: path, Msg: "cannot read config: " + unwrapPathErr(err).Error()}
+		return nil, &Error{File: path, Msg: "cannot read config: " + optparse.UnwrapPathErr(err).Error()}
 	}
 	if len(data) > maxConfigSize {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("config is larger than %d MiB", maxConfigSize>>20)}
@@ -383,7 +384,7 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 	// dns
 	dn := d.mapping(mm.keyNode("dns"), mm.get("dns"), mm.field("dns"), dnsKeys)
 	if n := dn.str("server", &m.DNS.Server); n != nil && m.DNS.Server != "" {
-		s, err := normalizeHostPort(m.DNS.Server, "53")
+		s, err := optparse.NormalizeHostPort(m.DNS.Server, "53")
 		if err != nil {
 			d.failf(n, dn.field("server"), "%q: %v", m.DNS.Server, err)
 		}
@@ -465,7 +466,7 @@ func (m *Module) buildOptions() (string, *optionError) {
 		o.H2C = true
 	}
 	if m.TLS.CAFile != "" {
-		pool, err := loadCA(m.TLS.CAFile)
+		pool, err := optparse.LoadCA(m.TLS.CAFile)
 		if err != nil {
 			return "tls.ca_file", &optionError{"tls.ca_file", err}
 		}
@@ -477,7 +478,7 @@ func (m *Module) buildOptions() (string, *optionError) {
 	case m.TLS.CertFile == "" && m.TLS.KeyFile != "":
 		return "tls.key_file", &optionError{"tls.key_file", errors.New("key_file needs cert_file (they go together)")}
 	case m.TLS.CertFile != "":
-		cert, err := loadKeyPair(m.TLS.CertFile, m.TLS.KeyFile)
+		cert, err := optparse.LoadKeyPair(m.TLS.CertFile, m.TLS.KeyFile)
 		if err != nil {
 			return "tls.cert_file", &optionError{"tls.cert_file", err}
 		}
@@ -733,7 +734,7 @@ func isLoopback(host string) bool {
 // readToken reads the bearer token: one line, no spaces. Its content never
 // appears in an error.
 func readToken(path string) (string, error) {
-	b, err := readSmallFile(path, maxTokenSize)
+	b, err := optparse.ReadSmallFile(path, maxTokenSize)
 	if err != nil {
 		if strings.Contains(err.Error(), "is larger than") {
 			return "", fmt.Errorf("%s is larger than %d KiB; it must hold only the token", path, maxTokenSize>>10)

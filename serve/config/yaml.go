@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/optparse"
 	"gopkg.in/yaml.v3"
 )
 
@@ -365,7 +366,7 @@ func (m *mapping) size(key string, dst *int64) *yaml.Node {
 	if n == nil {
 		return nil
 	}
-	v, err := parseBytes(n.Value)
+	v, err := optparse.ParseSize(n.Value)
 	if err != nil {
 		m.d.failf(n, m.field(key), "bad size %q (want e.g. 1000, 512KiB or 10MiB)", n.Value)
 	}

@@ -1,4 +1,7 @@
-package config
+// Package optparse reads the values that both `check` flags and the
+// `serve` config accept — CA and key files, sizes, host:port — so that the
+// two parse them alike and report them with the same words.
+package optparse
 
 import (
 	"crypto/tls"
@@ -12,31 +15,28 @@ import (
 	"strings"
 )
 
-// These small helpers duplicate internal/cli's (flags.go) so that the
-// config loader and `check` read CA files, key pairs and sizes alike.
+// MaxPEMSize bounds CA, certificate and key files.
+const MaxPEMSize = 1 << 20
 
-// maxPEMSize bounds CA, certificate and key files.
-const maxPEMSize = 1 << 20
-
-// readSmallFile reads a regular file of at most limit bytes. Devices,
+// ReadSmallFile reads a regular file of at most limit bytes. Devices,
 // pipes and directories are refused so that a config naming /dev/stdin or
 // a FIFO cannot hang the load.
-func readSmallFile(path string, limit int64) ([]byte, error) {
+func ReadSmallFile(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", path, unwrapPathErr(err))
+		return nil, fmt.Errorf("cannot read %s: %v", path, UnwrapPathErr(err))
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", path, unwrapPathErr(err))
+		return nil, fmt.Errorf("cannot read %s: %v", path, UnwrapPathErr(err))
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", path, unwrapPathErr(err))
+		return nil, fmt.Errorf("cannot read %s: %v", path, UnwrapPathErr(err))
 	}
 	if int64(len(b)) > limit {
 		return nil, fmt.Errorf("%s is larger than %d KiB", path, limit>>10)
@@ -44,8 +44,9 @@ func readSmallFile(path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-func loadCA(path string) (*x509.CertPool, error) {
-	b, err := readSmallFile(path, maxPEMSize)
+// LoadCA reads a PEM file of CA certificates into a pool.
+func LoadCA(path string) (*x509.CertPool, error) {
+	b, err := ReadSmallFile(path, MaxPEMSize)
 	if err != nil {
 		return nil, err
 	}
@@ -56,12 +57,14 @@ func loadCA(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func loadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
-	certPEM, err := readSmallFile(certFile, maxPEMSize)
+// LoadKeyPair reads a client certificate and its key; errors never
+// contain key material.
+func LoadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
+	certPEM, err := ReadSmallFile(certFile, MaxPEMSize)
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := readSmallFile(keyFile, maxPEMSize)
+	keyPEM, err := ReadSmallFile(keyFile, MaxPEMSize)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +76,8 @@ func loadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
 	return &c, nil
 }
 
-func unwrapPathErr(err error) error {
+// UnwrapPathErr drops the *os.PathError wrapper (the caller names the path).
+func UnwrapPathErr(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
@@ -83,14 +87,16 @@ func unwrapPathErr(err error) error {
 
 // scrubKeyErr keeps crypto/tls's reason but never key material.
 func scrubKeyErr(err error) error {
-	msg := unwrapPathErr(err).Error()
+	msg := UnwrapPathErr(err).Error()
 	if i := strings.Index(msg, "-----"); i >= 0 {
 		msg = msg[:i]
 	}
 	return errors.New(strings.TrimSpace(msg))
 }
 
-func normalizeHostPort(s, defPort string) (string, error) {
+// NormalizeHostPort turns "addr" or "addr:port" into "addr:port" with defPort
+// as the default, checking the port.
+func NormalizeHostPort(s, defPort string) (string, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		if strings.Contains(err.Error(), "missing port") {
@@ -108,8 +114,8 @@ func normalizeHostPort(s, defPort string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// parseBytes reads 1000, 512KiB, 10MiB, 1GiB, 10MB, 10k.
-func parseBytes(s string) (int64, error) {
+// ParseSize reads 1000, 512KiB, 10MiB, 1GiB, 10MB, 10k.
+func ParseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	mult := int64(1)
 	units := []struct {
