@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 	_ "github.com/pathlens/pathlens/probe/dnsx" // registers dns
 	"go.uber.org/goleak"
@@ -138,36 +139,6 @@ func blackHole(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
-func run(t *testing.T, target string, o *probe.Options) *probe.Result {
-	t.Helper()
-	tg, err := probe.ParseTarget(target)
-	if err != nil {
-		t.Fatalf("ParseTarget(%q): %v", target, err)
-	}
-	if o == nil {
-		o = &probe.Options{}
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
-	}
-	return probe.Run(context.Background(), tg, o)
-}
-
-func phaseNames(r *probe.Result) []string {
-	out := make([]string, len(r.Phases))
-	for i, p := range r.Phases {
-		out[i] = p.Name
-	}
-	return out
-}
-
-func errString(r *probe.Result) string {
-	if r.Error == nil {
-		return "<nil>"
-	}
-	return string(r.Error.Class) + "/" + r.Error.Cause + " in " + r.Error.Phase + ": " + r.Error.Message
-}
-
 func anyContains(list []string, sub string) bool {
 	for _, s := range list {
 		if strings.Contains(s, sub) {
@@ -223,11 +194,11 @@ func TestQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := run(t, "dns://"+srv+"/"+tt.path, nil)
+			r := probetest.Run(t, "dns://"+srv+"/"+tt.path, nil)
 			if r.Kind != "dns" {
 				t.Errorf("kind = %q, want dns", r.Kind)
 			}
-			if got := phaseNames(r); !slices.Equal(got, []string{"query"}) {
+			if got := probetest.PhaseNames(r); !slices.Equal(got, []string{"query"}) {
 				t.Errorf("phases = %v, want [query]", got)
 			}
 			if len(r.Phases) == 1 && (r.Phases[0].DurationMS < 0 || r.Phases[0].Incomplete || r.TotalMS < r.Phases[0].DurationMS) {
@@ -259,12 +230,12 @@ func TestQuery(t *testing.T) {
 			}
 			if tt.wantCause == "" {
 				if !r.Success || r.Error != nil {
-					t.Errorf("success = %v error = %s, want success", r.Success, errString(r))
+					t.Errorf("success = %v error = %s, want success", r.Success, probetest.ErrString(r))
 				}
 				return
 			}
 			if r.Success || r.Error == nil || r.Error.Class != probe.ClassDNS || r.Error.Cause != tt.wantCause || r.Error.Phase != "query" {
-				t.Errorf("error = %s, want dns/%s in query", errString(r), tt.wantCause)
+				t.Errorf("error = %s, want dns/%s in query", probetest.ErrString(r), tt.wantCause)
 			}
 		})
 	}
@@ -277,9 +248,9 @@ func TestQuery(t *testing.T) {
 func TestServerFromOptions(t *testing.T) {
 	z := testZone()
 	srv := startDNS(t, z)
-	r := run(t, "dns:///txt.test?type=TXT", &probe.Options{DNSServer: srv})
+	r := probetest.Run(t, "dns:///txt.test?type=TXT", &probe.Options{DNSServer: srv})
 	if !r.Success {
-		t.Fatalf("error = %s, want success", errString(r))
+		t.Fatalf("error = %s, want success", probetest.ErrString(r))
 	}
 	if r.DNS.Server != srv || r.DNS.Source != "dns" || !anyContains(r.DNS.Answers, `"hello world"`) {
 		t.Errorf("dns = %+v, want server %s, source dns, the TXT answer", r.DNS, srv)
@@ -292,10 +263,10 @@ func TestServerFromOptions(t *testing.T) {
 func TestNoAnswerTimeout(t *testing.T) {
 	srv := blackHole(t)
 	start := time.Now()
-	r := run(t, "dns://"+srv+"/svc.test", &probe.Options{Timeout: 300 * time.Millisecond})
+	r := probetest.Run(t, "dns://"+srv+"/svc.test", &probe.Options{Timeout: 300 * time.Millisecond})
 	elapsed := time.Since(start)
 	if r.Success || r.Error == nil || r.Error.Class != probe.ClassTimeout || r.Error.Phase != "query" {
-		t.Fatalf("error = %s, want a timeout in query", errString(r))
+		t.Fatalf("error = %s, want a timeout in query", probetest.ErrString(r))
 	}
 	if len(r.Phases) != 1 || r.Phases[0].Name != "query" || !r.Phases[0].Incomplete {
 		t.Errorf("phases = %+v, want query incomplete", r.Phases)
@@ -346,30 +317,30 @@ func TestSystemResolver(t *testing.T) {
 			t.Skip("/etc/hosts has no 127.0.0.1 localhost line")
 		}
 		z := loopbackResolver(t)
-		r := run(t, "dns:///localhost", nil)
+		r := probetest.Run(t, "dns:///localhost", nil)
 		// localhost is answered from /etc/hosts, without a DNS query.
 		if q := z.seen(); len(q) != 0 {
 			t.Errorf("DNS queries sent: %q, want none", q)
 		}
 		if !r.Success {
-			t.Fatalf("error = %s, want success", errString(r))
+			t.Fatalf("error = %s, want success", probetest.ErrString(r))
 		}
 		if !slices.Contains(r.DNS.Addrs, "127.0.0.1") || r.DNS.Server != "system" || r.DNS.Source != "system" || r.DNS.Rcode != "NOERROR" {
 			t.Errorf("dns = %+v, want 127.0.0.1 from the system resolver", r.DNS)
 		}
-		if got := phaseNames(r); !slices.Equal(got, []string{"query"}) {
+		if got := probetest.PhaseNames(r); !slices.Equal(got, []string{"query"}) {
 			t.Errorf("phases = %v, want [query]", got)
 		}
 	})
 	for _, qt := range []string{"SRV", "SOA", "CAA"} {
 		t.Run(qt+" needs a server", func(t *testing.T) {
 			z := loopbackResolver(t)
-			r := run(t, "dns:///localhost?type="+qt, nil)
+			r := probetest.Run(t, "dns:///localhost?type="+qt, nil)
 			if q := z.seen(); len(q) != 0 {
 				t.Errorf("DNS queries sent: %q, want none", q)
 			}
 			if r.Success || r.Error == nil || r.Error.Class != probe.ClassConfig || r.Error.Cause != "qtype" {
-				t.Fatalf("error = %s, want class config cause qtype", errString(r))
+				t.Fatalf("error = %s, want class config cause qtype", probetest.ErrString(r))
 			}
 			if !strings.Contains(r.Error.Message, "dns://SERVER/") {
 				t.Errorf("message %q does not say how to name a server", r.Error.Message)

@@ -34,6 +34,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -186,45 +187,15 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: c}, pool
 }
 
-func run(t *testing.T, target string, o *probe.Options) *probe.Result {
-	t.Helper()
-	tg, err := probe.ParseTarget(target)
-	if err != nil {
-		t.Fatalf("ParseTarget(%q): %v", target, err)
-	}
-	if o == nil {
-		o = &probe.Options{}
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
-	}
-	return probe.Run(context.Background(), tg, o)
-}
-
 func planReq(p plan) []byte {
 	b, _ := json.Marshal(p)
 	return b
 }
 
-func phaseNames(r *probe.Result) []string {
-	var out []string
-	for _, p := range r.Phases {
-		out = append(out, p.Name)
-	}
-	return out
-}
-
-func errString(r *probe.Result) string {
-	if r.Error == nil {
-		return "<nil>"
-	}
-	return string(r.Error.Class) + "/" + r.Error.Cause + " in " + r.Error.Phase + ": " + r.Error.Message
-}
-
 func mustSucceed(t *testing.T, r *probe.Result) {
 	t.Helper()
 	if !r.Success {
-		t.Fatalf("probe failed: %s (phases %v, grpc %+v)", errString(r), phaseNames(r), r.GRPC)
+		t.Fatalf("probe failed: %s (phases %v, grpc %+v)", probetest.ErrString(r), probetest.PhaseNames(r), r.GRPC)
 	}
 }
 
@@ -234,21 +205,21 @@ func wantError(t *testing.T, r *probe.Result, class probe.ErrorClass, cause, pha
 		t.Fatalf("probe succeeded, want %s/%s in %s (grpc %+v)", class, cause, phase, r.GRPC)
 	}
 	if r.Error.Class != class || (cause != "" && r.Error.Cause != cause) || (phase != "" && r.Error.Phase != phase) {
-		t.Fatalf("error %s, want %s/%s in %s", errString(r), class, cause, phase)
+		t.Fatalf("error %s, want %s/%s in %s", probetest.ErrString(r), class, cause, phase)
 	}
 }
 
 func TestHealth(t *testing.T) {
 	s := newServer(t, nil)
-	r := run(t, "grpc://"+s.addr, nil)
+	r := probetest.Run(t, "grpc://"+s.addr, nil)
 	mustSucceed(t, r)
 	g := r.GRPC
 	if !g.Health || g.Method != HealthMethod || g.HealthStatus != "SERVING" || g.StatusName != "OK" ||
 		g.StatusOrigin != probe.GRPCStatusServer || g.Messages != 1 || !g.TrailersReceived || !g.HeadersReceived {
 		t.Errorf("grpc = %+v", g)
 	}
-	if want := []string{"connect", "request", "wait", "stream"}; !slices.Equal(phaseNames(r), want) {
-		t.Errorf("phases %v, want %v", phaseNames(r), want)
+	if want := []string{"connect", "request", "wait", "stream"}; !slices.Equal(probetest.PhaseNames(r), want) {
+		t.Errorf("phases %v, want %v", probetest.PhaseNames(r), want)
 	}
 	if r.TLS != nil || r.DNS != nil {
 		t.Errorf("tls %v dns %v, want none for a cleartext IP target", r.TLS, r.DNS)
@@ -259,14 +230,14 @@ func TestHealth(t *testing.T) {
 
 	// The service asked about travels in the request (only "sick" is
 	// NOT_SERVING).
-	r = run(t, "grpc://"+s.addr, &probe.Options{GRPCService: "sick"})
+	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCService: "sick"})
 	wantError(t, r, probe.ClassProtocol, "not_serving", probe.PhaseStream)
 	if r.GRPC.HealthStatus != "NOT_SERVING" || r.GRPC.StatusCode != 0 || r.GRPC.Service != "sick" {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}
 
 	// An unknown service is NOT_FOUND from the server.
-	r = run(t, "grpc://"+s.addr, &probe.Options{GRPCService: "nope"})
+	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCService: "nope"})
 	wantError(t, r, probe.ClassProtocol, "grpc_status", "")
 	if r.GRPC.StatusName != "NOT_FOUND" || r.GRPC.StatusOrigin != probe.GRPCStatusServer || r.GRPC.NoTrailers {
 		t.Errorf("grpc = %+v", r.GRPC)
@@ -276,13 +247,13 @@ func TestHealth(t *testing.T) {
 func TestHealthTLS(t *testing.T) {
 	cert, pool := selfSigned(t)
 	s := newServer(t, &cert)
-	r := run(t, "grpcs://"+s.addr, &probe.Options{RootCAs: pool})
+	r := probetest.Run(t, "grpcs://"+s.addr, &probe.Options{RootCAs: pool})
 	mustSucceed(t, r)
 	if r.TLS == nil || r.TLS.ALPN != "h2" || !r.TLS.Verified || !slices.Equal(r.TLS.OfferedALPN, []string{"h2"}) {
 		t.Fatalf("tls = %+v", r.TLS)
 	}
-	if want := []string{"connect", "tls", "request", "wait", "stream"}; !slices.Equal(phaseNames(r), want) {
-		t.Errorf("phases %v, want %v", phaseNames(r), want)
+	if want := []string{"connect", "tls", "request", "wait", "stream"}; !slices.Equal(probetest.PhaseNames(r), want) {
+		t.Errorf("phases %v, want %v", probetest.PhaseNames(r), want)
 	}
 	if rc := r.TLS.Resumption; rc == nil || !rc.Tested || !rc.Resumed {
 		t.Errorf("resumption = %+v, want tested and resumed", rc)
@@ -292,11 +263,11 @@ func TestHealthTLS(t *testing.T) {
 	}
 
 	// Untrusted: the TLS phase fails like any other TLS probe.
-	r = run(t, "grpcs://"+s.addr, nil)
+	r = probetest.Run(t, "grpcs://"+s.addr, nil)
 	wantError(t, r, probe.ClassTLS, "verify_unknown_authority", probe.PhaseTLS)
 
 	// TLS on a grpc:// target: the server sees a cleartext preface.
-	r = run(t, "grpc://"+s.addr, nil)
+	r = probetest.Run(t, "grpc://"+s.addr, nil)
 	wantError(t, r, probe.ClassProtocol, "transport", probe.PhaseRequest)
 	if r.GRPC.StatusName != "UNAVAILABLE" || r.GRPC.StatusOrigin != probe.GRPCStatusClient || r.GRPC.NoTrailers {
 		t.Errorf("grpc = %+v", r.GRPC)
@@ -339,7 +310,7 @@ func TestSchemeAndAuthority(t *testing.T) {
 	go func() { defer close(done); _ = srv.ServeTLS(ln, "", "") }()
 	defer func() { srv.Close(); <-done }()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	r := run(t, "grpcs://localhost:"+port, &probe.Options{RootCAs: pool, SkipResumptionCheck: true,
+	r := probetest.Run(t, "grpcs://localhost:"+port, &probe.Options{RootCAs: pool, SkipResumptionCheck: true,
 		Resolve:    []probe.ResolveEntry{{Host: "localhost", Port: atoi(port), Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
 		GRPCMethod: "/t.T/Echo"})
 	mustSucceed(t, r)
@@ -356,7 +327,7 @@ func TestSchemeAndAuthority(t *testing.T) {
 func TestUnaryRawCodec(t *testing.T) {
 	s := newServer(t, nil)
 	req := []byte{0x0a, 0x03, 'a', 'b', 'c', 0x00, 0xff}
-	r := run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Echo", GRPCRequest: req, ExpectMessages: 1})
+	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Echo", GRPCRequest: req, ExpectMessages: 1})
 	mustSucceed(t, r)
 	g := r.GRPC
 	if g.Messages != 1 || g.Bytes != int64(len(req)) || g.RequestBytes != len(req) || g.Health || len(g.GapsMS) != 0 {
@@ -369,7 +340,7 @@ func TestUnaryRawCodec(t *testing.T) {
 		t.Errorf("content-type %v", ct)
 	}
 	// The default request is the empty message.
-	r = run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Echo"})
+	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Echo"})
 	mustSucceed(t, r)
 	if r.GRPC.Messages != 1 || r.GRPC.Bytes != 0 || len(s.req) != 0 {
 		t.Errorf("grpc = %+v, server got %x", r.GRPC, s.req)
@@ -378,7 +349,7 @@ func TestUnaryRawCodec(t *testing.T) {
 
 func TestStreaming(t *testing.T) {
 	s := newServer(t, nil)
-	r := run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
+	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 100, Size: 1000, Header: true}), ExpectMessages: 100})
 	mustSucceed(t, r)
 	g := r.GRPC
@@ -397,7 +368,7 @@ func TestStreaming(t *testing.T) {
 	}
 
 	// Fewer than expected, status OK.
-	r = run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
+	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 3, Size: 10}), ExpectMessages: 5})
 	wantError(t, r, probe.ClassProtocol, "too_few_messages", probe.PhaseStream)
 	if r.GRPC.Messages != 3 || r.GRPC.StatusCode != 0 || r.GRPC.NoTrailers {
@@ -405,7 +376,7 @@ func TestStreaming(t *testing.T) {
 	}
 
 	// A non-OK status after two messages, from the server's trailers.
-	r = run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
+	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 2, Size: 10, Code: int(codes.FailedPrecondition), Msg: "nope"})})
 	wantError(t, r, probe.ClassProtocol, "grpc_status", probe.PhaseStream)
 	g = r.GRPC
@@ -415,7 +386,7 @@ func TestStreaming(t *testing.T) {
 	}
 
 	// An unknown method is UNIMPLEMENTED, trailers-only: no headers.
-	r = run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Nope"})
+	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Nope"})
 	wantError(t, r, probe.ClassProtocol, "grpc_status", "")
 	if r.GRPC.StatusName != "UNIMPLEMENTED" || r.GRPC.StatusOrigin != probe.GRPCStatusServer || r.GRPC.HeadersReceived {
 		t.Errorf("grpc = %+v", r.GRPC)
@@ -426,7 +397,7 @@ func TestStreaming(t *testing.T) {
 // server shows as ≥ 180 ms each.
 func TestSlowStreamGaps(t *testing.T) {
 	s := newServer(t, nil)
-	r := run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
+	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 4, Size: 10, GapMS: 200}), ExpectMessages: 4})
 	mustSucceed(t, r)
 	if len(r.GRPC.GapsMS) != 3 {
@@ -449,7 +420,7 @@ func TestSlowStreamGaps(t *testing.T) {
 // a truncation.
 func TestTimeoutMidStream(t *testing.T) {
 	s := newServer(t, nil)
-	r := run(t, "grpc://"+s.addr, &probe.Options{Timeout: 700 * time.Millisecond, GRPCMethod: "/t.T/Stream",
+	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{Timeout: 700 * time.Millisecond, GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 100, Size: 10, GapMS: 200}), ExpectMessages: 100})
 	wantError(t, r, probe.ClassTimeout, "", probe.PhaseStream)
 	if r.GRPC.NoTrailers || r.GRPC.Messages < 2 || r.GRPC.Messages > 5 {
@@ -464,7 +435,7 @@ func TestTimeoutMidStream(t *testing.T) {
 func TestGapsBounded(t *testing.T) {
 	s := newServer(t, nil)
 	n := probe.MaxGRPCGaps + 500
-	r := run(t, "grpc://"+s.addr, &probe.Options{Timeout: 20 * time.Second, GRPCMethod: "/t.T/Stream",
+	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{Timeout: 20 * time.Second, GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: n, Size: 1})})
 	mustSucceed(t, r)
 	if r.GRPC.Messages != n || len(r.GRPC.GapsMS) != probe.MaxGRPCGaps || r.GRPC.GapsDropped != n-1-probe.MaxGRPCGaps {
@@ -476,7 +447,7 @@ func TestGapsBounded(t *testing.T) {
 // truncation.
 func TestMessageTooLarge(t *testing.T) {
 	s := newServer(t, nil)
-	r := run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
+	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 1, Size: probe.DefaultGRPCMaxRecv + 1})})
 	wantError(t, r, probe.ClassProtocol, "grpc_status", "")
 	if r.GRPC.StatusName != "RESOURCE_EXHAUSTED" || r.GRPC.StatusOrigin != probe.GRPCStatusClient || r.GRPC.NoTrailers {
@@ -516,7 +487,7 @@ func TestNoTrailers(t *testing.T) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		grpcFrames(w, 7)
 	})
-	r := run(t, "grpc://"+addr, &probe.Options{GRPCMethod: "/t.T/Stream"})
+	r := probetest.Run(t, "grpc://"+addr, &probe.Options{GRPCMethod: "/t.T/Stream"})
 	wantError(t, r, probe.ClassProtocol, "no_trailers", probe.PhaseStream)
 	g := r.GRPC
 	if !g.NoTrailers || g.Messages != 7 || g.TrailersReceived || !g.HeadersReceived || g.StatusName != "INTERNAL" ||
@@ -531,7 +502,7 @@ func TestReset(t *testing.T) {
 		grpcFrames(w, 46)
 		panic(http.ErrAbortHandler)
 	})
-	r := run(t, "grpc://"+addr, &probe.Options{GRPCMethod: "/t.T/Stream", ExpectMessages: 100})
+	r := probetest.Run(t, "grpc://"+addr, &probe.Options{GRPCMethod: "/t.T/Stream", ExpectMessages: 100})
 	wantError(t, r, probe.ClassProtocol, "rst_stream", probe.PhaseStream)
 	g := r.GRPC
 	if !g.NoTrailers || g.Messages != 46 || g.ResetCode != "INTERNAL_ERROR" || g.StatusName != "INTERNAL" {
@@ -544,7 +515,7 @@ func TestHTTPAnswer(t *testing.T) {
 	addr := h2Server(t, func(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	})
-	r := run(t, "grpc://"+addr, nil)
+	r := probetest.Run(t, "grpc://"+addr, nil)
 	wantError(t, r, probe.ClassProtocol, "grpc_status", "")
 	g := r.GRPC
 	if g.StatusOrigin != probe.GRPCStatusHTTP || g.StatusName != "UNIMPLEMENTED" || g.NoTrailers {
@@ -562,7 +533,7 @@ func TestNotHTTP2(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	defer func() { srv.Close(); <-done }()
-	r := run(t, "grpc://"+ln.Addr().String(), nil)
+	r := probetest.Run(t, "grpc://"+ln.Addr().String(), nil)
 	wantError(t, r, probe.ClassProtocol, "transport", probe.PhaseRequest)
 	if r.GRPC.StatusName != "UNAVAILABLE" || r.GRPC.NoTrailers {
 		t.Errorf("grpc = %+v", r.GRPC)
@@ -591,7 +562,7 @@ func TestALPNNotH2(t *testing.T) {
 	defer func() { ln.Close(); <-done }()
 	// The server refuses ALPN h2 (no overlap): crypto/tls fails the
 	// handshake with no_application_protocol.
-	r := run(t, "grpcs://"+ln.Addr().String(), &probe.Options{RootCAs: pool})
+	r := probetest.Run(t, "grpcs://"+ln.Addr().String(), &probe.Options{RootCAs: pool})
 	wantError(t, r, probe.ClassTLS, "", probe.PhaseTLS)
 }
 
@@ -607,13 +578,13 @@ func TestConfigErrors(t *testing.T) {
 		{"grpc://127.0.0.1:1", probe.Options{H2Window: 1000}, "below 65535"},
 		{"grpc://127.0.0.1:1", probe.Options{H2ConnWindow: 65534}, "--h2-conn-window 65534"},
 	} {
-		r := run(t, tc.target, &tc.o)
+		r := probetest.Run(t, tc.target, &tc.o)
 		wantError(t, r, probe.ClassConfig, "", "")
 		if !strings.Contains(r.Error.Message, tc.want) {
 			t.Errorf("%s %+v: %q lacks %q", tc.target, tc.o, r.Error.Message, tc.want)
 		}
 		if len(r.Phases) != 0 {
-			t.Errorf("config error after phases %v", phaseNames(r))
+			t.Errorf("config error after phases %v", probetest.PhaseNames(r))
 		}
 	}
 }
@@ -622,7 +593,7 @@ func TestRefused(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	r := run(t, "grpc://"+addr, nil)
+	r := probetest.Run(t, "grpc://"+addr, nil)
 	wantError(t, r, probe.ClassConnect, "refused", probe.PhaseConnect)
 	if r.GRPC == nil || r.GRPC.StatusOrigin != "" {
 		t.Errorf("grpc = %+v", r.GRPC)
@@ -688,7 +659,7 @@ func settingsServer(t *testing.T) (addr string, got func() (initial uint32, hasI
 // them in its SETTINGS and first connection WINDOW_UPDATE.
 func TestWindows(t *testing.T) {
 	addr, got := settingsServer(t)
-	r := run(t, "grpc://"+addr, &probe.Options{Timeout: 2 * time.Second, H2Window: 70000, H2ConnWindow: 1 << 20})
+	r := probetest.Run(t, "grpc://"+addr, &probe.Options{Timeout: 2 * time.Second, H2Window: 70000, H2ConnWindow: 1 << 20})
 	if r.Success {
 		t.Fatalf("probe of a settings-only server succeeded")
 	}
@@ -710,7 +681,7 @@ func TestWindows(t *testing.T) {
 	// Unset: grpc-go's defaults (BDP estimation on): no INITIAL_WINDOW_SIZE
 	// other than grpc-go's own.
 	addr, got = settingsServer(t)
-	_ = run(t, "grpc://"+addr, &probe.Options{Timeout: 2 * time.Second})
+	_ = probetest.Run(t, "grpc://"+addr, &probe.Options{Timeout: 2 * time.Second})
 	initial, has, _ = got()
 	if has && initial == 70000 {
 		t.Errorf("default run announced the window of the previous run")
@@ -718,7 +689,7 @@ func TestWindows(t *testing.T) {
 
 	// Against a real server the windows hold for the whole call.
 	s := newServer(t, nil)
-	r = run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
+	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 3, Size: 200000}), H2Window: 65535, H2ConnWindow: 65535})
 	mustSucceed(t, r)
 	if r.GRPC.Bytes != 600000 {
@@ -745,7 +716,7 @@ func TestFramesTapped(t *testing.T) {
 		grpcFrames(w, 3)
 		panic(http.ErrAbortHandler)
 	})
-	r := run(t, "grpc://"+addr, &probe.Options{GRPCMethod: "/t.T/Stream"})
+	r := probetest.Run(t, "grpc://"+addr, &probe.Options{GRPCMethod: "/t.T/Stream"})
 	if r.H2 == nil {
 		t.Fatal("no h2 block")
 	}
@@ -768,8 +739,8 @@ func TestNoLeaks(t *testing.T) {
 	s := newServer(t, nil)
 	base := goleak.IgnoreCurrent()
 	for i := 0; i < 5; i++ {
-		run(t, "grpc://"+s.addr, nil)
-		run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Nope"})
+		probetest.Run(t, "grpc://"+s.addr, nil)
+		probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Nope"})
 	}
 	goleak.VerifyNone(t, base)
 }
@@ -778,7 +749,7 @@ func TestNoLeaks(t *testing.T) {
 // the gaps list bounded.
 func TestEndlessStream(t *testing.T) {
 	s := newServer(t, nil)
-	r := run(t, "grpc://"+s.addr, &probe.Options{Timeout: time.Second, GRPCMethod: "/t.T/Stream",
+	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{Timeout: time.Second, GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 1 << 30, Size: 1})})
 	wantError(t, r, probe.ClassTimeout, "", probe.PhaseStream)
 	if r.TotalMS > 1500 || len(r.GRPC.GapsMS) > probe.MaxGRPCGaps || r.GRPC.Messages < 1000 {
@@ -790,7 +761,7 @@ func TestEndlessStream(t *testing.T) {
 // a truncation by the server.
 func TestReadCap(t *testing.T) {
 	s := newServer(t, nil)
-	r := run(t, "grpc://"+s.addr, &probe.Options{Timeout: 10 * time.Second, MaxBody: 1, GRPCMethod: "/t.T/Stream",
+	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{Timeout: 10 * time.Second, MaxBody: 1, GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 1000, Size: 1 << 20})})
 	wantError(t, r, probe.ClassProtocol, "read_cap", "")
 	if r.GRPC.NoTrailers || r.GRPC.StatusOrigin != probe.GRPCStatusClient || r.GRPC.Messages > 64 {

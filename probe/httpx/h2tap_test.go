@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -35,7 +36,7 @@ func TestH2Block(t *testing.T) {
 				tc.set(o)
 			}
 			for i := 1; i <= 2; i++ {
-				r := run(t, srv.URL+"/", o)
+				r := probetest.Run(t, srv.URL+"/", o)
 				mustSucceed(t, r)
 				if !tc.h2 {
 					if r.H2 != nil {

@@ -1,7 +1,6 @@
 package httpx_test
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 	_ "github.com/pathlens/pathlens/probe/httpx" // registers http and https
 	"go.uber.org/goleak"
@@ -91,47 +91,15 @@ func opts(srv *httptest.Server) *probe.Options {
 	return o
 }
 
-// run parses target and runs one probe.
-func run(t *testing.T, target string, o *probe.Options) *probe.Result {
-	t.Helper()
-	tg, err := probe.ParseTarget(target)
-	if err != nil {
-		t.Fatalf("ParseTarget(%q): %v", target, err)
-	}
-	if o == nil {
-		o = &probe.Options{}
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
-	}
-	return probe.Run(context.Background(), tg, o)
-}
-
-func phaseNames(r *probe.Result) []string {
-	out := make([]string, len(r.Phases))
-	for i, p := range r.Phases {
-		out[i] = p.Name
-	}
-	return out
-}
-
 func hasPhase(r *probe.Result, name string) bool {
-	return slices.Contains(phaseNames(r), name)
-}
-
-// errString describes a result's error for failure messages.
-func errString(r *probe.Result) string {
-	if r.Error == nil {
-		return "<nil>"
-	}
-	return string(r.Error.Class) + "/" + r.Error.Cause + " in " + r.Error.Phase + ": " + r.Error.Message
+	return slices.Contains(probetest.PhaseNames(r), name)
 }
 
 // mustSucceed fails the test when r is not a success.
 func mustSucceed(t *testing.T, r *probe.Result) {
 	t.Helper()
 	if !r.Success || r.Error != nil {
-		t.Fatalf("success = %v, error = %s; want success (phases %v)", r.Success, errString(r), phaseNames(r))
+		t.Fatalf("success = %v, error = %s; want success (phases %v)", r.Success, probetest.ErrString(r), probetest.PhaseNames(r))
 	}
 }
 
@@ -145,10 +113,10 @@ func wantError(t *testing.T, r *probe.Result, class probe.ErrorClass, cause, pha
 		t.Fatalf("error = nil on a failed result")
 	}
 	if r.Error.Class != class || r.Error.Cause != cause {
-		t.Errorf("error = %s; want class %q cause %q", errString(r), class, cause)
+		t.Errorf("error = %s; want class %q cause %q", probetest.ErrString(r), class, cause)
 	}
 	if phase != "" && r.Error.Phase != phase {
-		t.Errorf("error.phase = %q, want %q (%s)", r.Error.Phase, phase, errString(r))
+		t.Errorf("error.phase = %q, want %q (%s)", r.Error.Phase, phase, probetest.ErrString(r))
 	}
 }
 

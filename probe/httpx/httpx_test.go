@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/probe/httpx"
 )
@@ -72,12 +73,12 @@ func TestProtocols(t *testing.T) {
 			if tt.set != nil {
 				tt.set(o)
 			}
-			r := run(t, srv.URL+"/", o)
+			r := probetest.Run(t, srv.URL+"/", o)
 			mustSucceed(t, r)
 			if r.Kind != u(t, srv.URL).Scheme {
 				t.Errorf("kind = %q, want %q", r.Kind, u(t, srv.URL).Scheme)
 			}
-			if got := phaseNames(r); !slices.Equal(got, tt.wantPhases) {
+			if got := probetest.PhaseNames(r); !slices.Equal(got, tt.wantPhases) {
 				t.Errorf("phases = %v, want %v", got, tt.wantPhases)
 			}
 			checkTimeline(t, r, true)
@@ -138,9 +139,9 @@ func TestHTTP2OnlyRejectedByH1Server(t *testing.T) {
 	srv := newServer(t, modeH1TLS, http.HandlerFunc(okHandler), nil)
 	o := opts(srv)
 	o.HTTP2Only = true
-	r := run(t, srv.URL+"/", o)
+	r := probetest.Run(t, srv.URL+"/", o)
 	if r.Success || r.Error == nil || r.Error.Class != probe.ClassTLS || r.Error.Phase != "tls" {
-		t.Fatalf("error = %s, want a tls failure in phase tls", errString(r))
+		t.Fatalf("error = %s, want a tls failure in phase tls", probetest.ErrString(r))
 	}
 	// Over TCP a received alert is a *net.OpError("remote error").
 	if c := r.Error.Cause; c != "alert" {
@@ -169,10 +170,10 @@ func TestRepeatedTimeline(t *testing.T) {
 				} else {
 					o.Session = nil
 				}
-				r := run(t, srv.URL+"/", o)
+				r := probetest.Run(t, srv.URL+"/", o)
 				mustSucceed(t, r)
 				checkTimeline(t, r, true)
-				names := phaseNames(r)
+				names := probetest.PhaseNames(r)
 				if n := len(names); n < 3 || !slices.Equal(names[n-3:], []string{"request", "wait", "transfer"}) {
 					t.Fatalf("run %d: phases = %v, want … request wait transfer", i, names)
 				}
@@ -215,7 +216,7 @@ func TestSessionReuse(t *testing.T) {
 				tt.set(o)
 			}
 			for i := 1; i <= 3; i++ {
-				r := run(t, srv.URL+"/", o)
+				r := probetest.Run(t, srv.URL+"/", o)
 				mustSucceed(t, r)
 				checkTimeline(t, r, true)
 				if r.HTTP.Proto != tt.wantProto {
@@ -225,7 +226,7 @@ func TestSessionReuse(t *testing.T) {
 					t.Fatalf("run %d: conn block is nil", i)
 				}
 				if i == 1 {
-					if got := phaseNames(r); !slices.Equal(got, tt.first) || r.Conn.Reused {
+					if got := probetest.PhaseNames(r); !slices.Equal(got, tt.first) || r.Conn.Reused {
 						t.Errorf("run 1: phases = %v reused = %v, want %v and a fresh connection", got, r.Conn.Reused, tt.first)
 					}
 					continue
@@ -233,7 +234,7 @@ func TestSessionReuse(t *testing.T) {
 				if !r.Conn.Reused {
 					t.Errorf("run %d: conn.reused = false, want true", i)
 				}
-				if got, want := phaseNames(r), []string{"request", "wait", "transfer"}; !slices.Equal(got, want) {
+				if got, want := probetest.PhaseNames(r), []string{"request", "wait", "transfer"}; !slices.Equal(got, want) {
 					t.Errorf("run %d: phases = %v, want %v", i, got, want)
 				}
 				if r.DNS != nil || r.TLS != nil || len(r.Conn.Attempts) != 0 {
@@ -268,10 +269,10 @@ func TestSessionRedial(t *testing.T) {
 				want = []string{"connect", "tls", "request", "wait", "transfer"}
 			}
 			for i := 1; i <= 2; i++ {
-				r := run(t, srv.URL+"/", o)
+				r := probetest.Run(t, srv.URL+"/", o)
 				mustSucceed(t, r)
 				checkTimeline(t, r, true)
-				if got := phaseNames(r); !slices.Equal(got, want) {
+				if got := probetest.PhaseNames(r); !slices.Equal(got, want) {
 					t.Errorf("run %d: phases = %v, want %v", i, got, want)
 				}
 				if r.Conn == nil || r.Conn.Reused {
@@ -308,7 +309,7 @@ func TestRedirects(t *testing.T) {
 	for _, mode := range []serverMode{modeHTTP, modeH2TLS} {
 		srv := newServer(t, mode, mux, nil)
 		t.Run(string(mode)+"/two hops", func(t *testing.T) {
-			r := run(t, srv.URL+"/a", opts(srv))
+			r := probetest.Run(t, srv.URL+"/a", opts(srv))
 			mustSucceed(t, r)
 			checkTimeline(t, r, true)
 			rd := r.HTTP.Redirects
@@ -329,7 +330,7 @@ func TestRedirects(t *testing.T) {
 				}
 			}
 			if len(r.Phases) == 0 || r.Phases[0].Name != "redirect" {
-				t.Fatalf("phases = %v, want redirect first", phaseNames(r))
+				t.Fatalf("phases = %v, want redirect first", probetest.PhaseNames(r))
 			}
 			// The redirect phase covers both hops.
 			if got, min := r.Phases[0].DurationMS, rd[0].TotalMS+rd[1].TotalMS; got < min-0.001 {
@@ -345,7 +346,7 @@ func TestRedirects(t *testing.T) {
 			mu.Unlock()
 			o := opts(srv)
 			o.MaxRedirects = 3
-			r := run(t, srv.URL+"/loop", o)
+			r := probetest.Run(t, srv.URL+"/loop", o)
 			wantError(t, r, probe.ClassHTTP, "too_many_redirects", "")
 			// Three redirects are followed; the fourth answer is a
 			// redirect too and ends the probe.
@@ -361,10 +362,10 @@ func TestRedirects(t *testing.T) {
 		t.Run(string(mode)+"/not followed", func(t *testing.T) {
 			o := opts(srv)
 			o.MaxRedirects = -1
-			r := run(t, srv.URL+"/once", o)
+			r := probetest.Run(t, srv.URL+"/once", o)
 			mustSucceed(t, r)
 			if r.HTTP.Status != 302 || len(r.HTTP.Redirects) != 0 || hasPhase(r, "redirect") {
-				t.Errorf("status %d redirects %v phases %v; want the 302 as the final answer", r.HTTP.Status, r.HTTP.Redirects, phaseNames(r))
+				t.Errorf("status %d redirects %v phases %v; want the 302 as the final answer", r.HTTP.Status, r.HTTP.Redirects, probetest.PhaseNames(r))
 			}
 		})
 	}
@@ -384,11 +385,11 @@ func TestRedirectFinalHopTimeout(t *testing.T) {
 	srv := newServer(t, modeHTTP, mux, nil)
 	o := opts(srv)
 	o.Timeout = 300 * time.Millisecond
-	r := run(t, srv.URL+"/start", o)
+	r := probetest.Run(t, srv.URL+"/start", o)
 	wantError(t, r, probe.ClassTimeout, "deadline", "wait")
 	checkTimeline(t, r, false)
 	if len(r.Phases) == 0 || r.Phases[0].Name != "redirect" {
-		t.Errorf("phases = %v, want redirect first", phaseNames(r))
+		t.Errorf("phases = %v, want redirect first", probetest.PhaseNames(r))
 	}
 	if len(r.HTTP.Redirects) != 1 {
 		t.Errorf("redirects = %v, want 1", r.HTTP.Redirects)
@@ -402,12 +403,12 @@ func TestRedirectToCleartext(t *testing.T) {
 	secure := newServer(t, modeH1TLS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, plain.URL+"/", http.StatusFound)
 	}), nil)
-	r := run(t, secure.URL+"/", opts(secure))
+	r := probetest.Run(t, secure.URL+"/", opts(secure))
 	mustSucceed(t, r)
 	if r.TLS != nil {
 		t.Errorf("tls = %+v (resumption %+v), want nil: the final hop is cleartext", r.TLS, r.TLS.Resumption)
 	}
-	if got, want := phaseNames(r), []string{"redirect", "connect", "request", "wait", "transfer"}; !slices.Equal(got, want) {
+	if got, want := probetest.PhaseNames(r), []string{"redirect", "connect", "request", "wait", "transfer"}; !slices.Equal(got, want) {
 		t.Errorf("phases = %v, want %v", got, want)
 	}
 }
@@ -463,7 +464,7 @@ func TestRedirectCredentials(t *testing.T) {
 			o := opts(first)
 			o.Header = http.Header{"Authorization": {"Bearer secret"}, "Cookie": {"k=v"}, "Host": {"pinned.example"}}
 			o.Resolve = []probe.ResolveEntry{{Host: "other.test", Port: secondPort, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}
-			r := run(t, first.URL+tt.path, o)
+			r := probetest.Run(t, first.URL+tt.path, o)
 			mustSucceed(t, r)
 			mu.Lock()
 			defer mu.Unlock()
@@ -482,7 +483,7 @@ func TestRedirectCredentials(t *testing.T) {
 	o := opts(first)
 	o.Header = http.Header{"Authorization": {"Bearer secret"}}
 	o.Resolve = []probe.ResolveEntry{{Host: "other.test", Port: secondPort, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}
-	run(t, first.URL+"/cross", o)
+	probetest.Run(t, first.URL+"/cross", o)
 	if o.Header.Get("Authorization") != "Bearer secret" {
 		t.Errorf("Options.Header lost Authorization after a cross-host redirect")
 	}
@@ -535,7 +536,7 @@ func TestRedirectMethod(t *testing.T) {
 			if tt.method != "HEAD" {
 				o.Body = []byte("payload")
 			}
-			r := run(t, srv.URL+"/r/"+strconv.Itoa(tt.code), o)
+			r := probetest.Run(t, srv.URL+"/r/"+strconv.Itoa(tt.code), o)
 			mustSucceed(t, r)
 			mu.Lock()
 			defer mu.Unlock()
@@ -569,7 +570,7 @@ func TestStatus(t *testing.T) {
 		t.Run(strconv.Itoa(tt.code)+"/"+tt.shown, func(t *testing.T) {
 			o := opts(srv)
 			o.ValidStatus = tt.valid
-			r := run(t, srv.URL+"/"+strconv.Itoa(tt.code), o)
+			r := probetest.Run(t, srv.URL+"/"+strconv.Itoa(tt.code), o)
 			if r.HTTP == nil || r.HTTP.Status != tt.code || r.HTTP.ValidStatus != tt.shown {
 				t.Fatalf("http = %+v, want status %d valid_status %q", r.HTTP, tt.code, tt.shown)
 			}
@@ -619,7 +620,7 @@ func TestBody(t *testing.T) {
 		t.Run(name+"/limited", func(t *testing.T) {
 			o := opts(srv)
 			o.MaxBody = 1000
-			r := run(t, srv.URL+"/5000", o)
+			r := probetest.Run(t, srv.URL+"/5000", o)
 			mustSucceed(t, r)
 			checkTimeline(t, r, true)
 			if !r.HTTP.BodyLimited || r.HTTP.BodyBytes != 1000 || r.HTTP.MaxBody != 1000 || r.HTTP.Truncated {
@@ -629,14 +630,14 @@ func TestBody(t *testing.T) {
 		t.Run(name+"/exactly the cap", func(t *testing.T) {
 			o := opts(srv)
 			o.MaxBody = 1000
-			r := run(t, srv.URL+"/1000", o)
+			r := probetest.Run(t, srv.URL+"/1000", o)
 			mustSucceed(t, r)
 			if r.HTTP.BodyLimited || r.HTTP.BodyBytes != 1000 {
 				t.Errorf("body_limited %v body_bytes %d, want false and 1000", r.HTTP.BodyLimited, r.HTTP.BodyBytes)
 			}
 		})
 		t.Run(name+"/gzip", func(t *testing.T) {
-			r := run(t, srv.URL+"/gzip", opts(srv))
+			r := probetest.Run(t, srv.URL+"/gzip", opts(srv))
 			mustSucceed(t, r)
 			if r.HTTP.ContentEncoding != "gzip" || r.HTTP.BodyBytes != int64(len(payload)) || r.HTTP.ContentLength != -1 {
 				t.Errorf("content_encoding %q body_bytes %d content_length %d, want gzip, %d (decoded), -1",
@@ -650,7 +651,7 @@ func TestBody(t *testing.T) {
 		})
 	}
 	t.Run("h1/truncated", func(t *testing.T) {
-		r := run(t, h1.URL+"/short", opts(h1))
+		r := probetest.Run(t, h1.URL+"/short", opts(h1))
 		wantError(t, r, probe.ClassHTTP, "truncated", "transfer")
 		if !r.HTTP.Truncated || r.HTTP.BodyBytes != 10 || r.HTTP.ContentLength != 100 {
 			t.Errorf("http = %+v, want truncated with 10 of 100 bytes", r.HTTP)
@@ -696,7 +697,7 @@ func TestTimeouts(t *testing.T) {
 			o.Timeout = 300 * time.Millisecond
 			o.H2C = tt.mode == modeH2C
 			start := time.Now()
-			r := run(t, srv.URL+"/", o)
+			r := probetest.Run(t, srv.URL+"/", o)
 			elapsed := time.Since(start)
 			wantError(t, r, probe.ClassTimeout, "deadline", tt.wantPhase)
 			checkTimeline(t, r, false)
@@ -730,7 +731,7 @@ func TestTimeouts(t *testing.T) {
 
 func TestRefused(t *testing.T) {
 	addr := closedPort(t)
-	r := run(t, "http://"+addr+"/", nil)
+	r := probetest.Run(t, "http://"+addr+"/", nil)
 	wantError(t, r, probe.ClassConnect, "refused", "connect")
 	if r.Conn == nil || len(r.Conn.Attempts) != 1 {
 		t.Fatalf("conn = %+v, want 1 attempt", r.Conn)
@@ -738,7 +739,7 @@ func TestRefused(t *testing.T) {
 	if a := r.Conn.Attempts[0]; a.Error == "" || a.Addr != addr || a.Canceled {
 		t.Errorf("attempt = %+v, want a failed, not canceled attempt to %s", a, addr)
 	}
-	if got := phaseNames(r); !slices.Equal(got, []string{"connect"}) {
+	if got := probetest.PhaseNames(r); !slices.Equal(got, []string{"connect"}) {
 		t.Errorf("phases = %v, want [connect]", got)
 	}
 }
@@ -748,10 +749,10 @@ func TestResolvePinned(t *testing.T) {
 	port, _ := strconv.Atoi(u(t, srv.URL).Port())
 	o := opts(srv)
 	o.Resolve = []probe.ResolveEntry{{Host: "pinned.test", Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}
-	r := run(t, "http://pinned.test:"+strconv.Itoa(port)+"/", o)
+	r := probetest.Run(t, "http://pinned.test:"+strconv.Itoa(port)+"/", o)
 	mustSucceed(t, r)
 	if hasPhase(r, "dns") {
-		t.Errorf("phases = %v, want no dns phase for a pinned name", phaseNames(r))
+		t.Errorf("phases = %v, want no dns phase for a pinned name", probetest.PhaseNames(r))
 	}
 	if r.DNS == nil || r.DNS.Source != "resolve" || !slices.Equal(r.DNS.Addrs, []string{"127.0.0.1"}) || r.DNS.Name != "pinned.test" {
 		t.Errorf("dns = %+v, want source resolve, addrs [127.0.0.1]", r.DNS)
@@ -769,10 +770,10 @@ func TestDNSServer(t *testing.T) {
 	t.Run("answer", func(t *testing.T) {
 		o := opts(srv)
 		o.DNSServer = dnsAddr
-		r := run(t, "http://svc.test:"+port+"/", o)
+		r := probetest.Run(t, "http://svc.test:"+port+"/", o)
 		mustSucceed(t, r)
 		checkTimeline(t, r, true)
-		if got, want := phaseNames(r), []string{"dns", "connect", "request", "wait", "transfer"}; !slices.Equal(got, want) {
+		if got, want := probetest.PhaseNames(r), []string{"dns", "connect", "request", "wait", "transfer"}; !slices.Equal(got, want) {
 			t.Errorf("phases = %v, want %v", got, want)
 		}
 		if r.DNS == nil || r.DNS.Server != dnsAddr || r.DNS.Source != "dns" || r.DNS.Rcode != "NOERROR" ||
@@ -788,12 +789,12 @@ func TestDNSServer(t *testing.T) {
 	t.Run("nxdomain", func(t *testing.T) {
 		o := opts(srv)
 		o.DNSServer = dnsAddr
-		r := run(t, "http://missing.test:"+port+"/", o)
+		r := probetest.Run(t, "http://missing.test:"+port+"/", o)
 		wantError(t, r, probe.ClassDNS, "nxdomain", "dns")
 		if r.DNS == nil || r.DNS.Rcode != "NXDOMAIN" {
 			t.Errorf("dns = %+v, want rcode NXDOMAIN", r.DNS)
 		}
-		if got := phaseNames(r); !slices.Equal(got, []string{"dns"}) {
+		if got := probetest.PhaseNames(r); !slices.Equal(got, []string{"dns"}) {
 			t.Errorf("phases = %v, want [dns]", got)
 		}
 	})
@@ -841,7 +842,7 @@ func TestRequestShape(t *testing.T) {
 				if tt.set != nil {
 					tt.set(o)
 				}
-				r := run(t, srv.URL+"/", o)
+				r := probetest.Run(t, srv.URL+"/", o)
 				mustSucceed(t, r)
 				mu.Lock()
 				defer mu.Unlock()
@@ -864,7 +865,7 @@ func TestHead(t *testing.T) {
 			}), nil)
 			o := opts(srv)
 			o.Method = "HEAD"
-			r := run(t, srv.URL+"/", o)
+			r := probetest.Run(t, srv.URL+"/", o)
 			mustSucceed(t, r)
 			checkTimeline(t, r, true)
 			if r.HTTP.BodyBytes != 0 || r.HTTP.Truncated {
@@ -884,13 +885,13 @@ func TestIPv6(t *testing.T) {
 	srv.Listener = l
 	srv.Start()
 	defer srv.Close()
-	r := run(t, srv.URL+"/", nil)
+	r := probetest.Run(t, srv.URL+"/", nil)
 	mustSucceed(t, r)
 	if r.Conn == nil || r.Conn.IPVersion != 6 || !strings.HasPrefix(r.Conn.RemoteAddr, "[::1]:") {
 		t.Errorf("conn = %+v, want ip_version 6 to [::1]", r.Conn)
 	}
 	if r.DNS != nil || hasPhase(r, "dns") {
-		t.Errorf("dns = %+v phases %v, want no lookup for an IP literal", r.DNS, phaseNames(r))
+		t.Errorf("dns = %+v phases %v, want no lookup for an IP literal", r.DNS, probetest.PhaseNames(r))
 	}
 }
 
@@ -921,7 +922,7 @@ func TestTLSResumption(t *testing.T) {
 			srv := newServer(t, tt.mode, http.HandlerFunc(okHandler), tt.configure)
 			o := opts(srv)
 			o.SkipResumptionCheck = tt.skip
-			r := run(t, srv.URL+"/", o)
+			r := probetest.Run(t, srv.URL+"/", o)
 			mustSucceed(t, r)
 			checkTimeline(t, r, true)
 			if r.TLS == nil || r.TLS.Version != tt.wantVersion || r.TLS.Resumed {
@@ -962,9 +963,9 @@ func TestTLSVerification(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := opts(srv)
 			tt.set(o)
-			r := run(t, srv.URL+"/", o)
+			r := probetest.Run(t, srv.URL+"/", o)
 			if r.TLS == nil {
-				t.Fatalf("tls block is nil (%s)", errString(r))
+				t.Fatalf("tls block is nil (%s)", probetest.ErrString(r))
 			}
 			if r.TLS.VerifyReason != tt.wantReason || r.TLS.Verified != (tt.wantReason == "") {
 				t.Errorf("tls verified=%v verify_reason=%q, want reason %q", r.TLS.Verified, r.TLS.VerifyReason, tt.wantReason)
@@ -974,7 +975,7 @@ func TestTLSVerification(t *testing.T) {
 				return
 			}
 			wantError(t, r, probe.ClassTLS, tt.wantCause, "tls")
-			if got := phaseNames(r); !slices.Equal(got, []string{"connect", "tls"}) {
+			if got := probetest.PhaseNames(r); !slices.Equal(got, []string{"connect", "tls"}) {
 				t.Errorf("phases = %v, want [connect tls]", got)
 			}
 		})

@@ -23,6 +23,7 @@ import (
 
 	"github.com/pathlens/pathlens/diagnose"
 	"github.com/pathlens/pathlens/internal/netns"
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -48,14 +49,6 @@ func skipIfNoSocket(t *testing.T, r *probe.Result) {
 	}
 }
 
-func phaseNames(r *probe.Result) []string {
-	var out []string
-	for _, p := range r.Phases {
-		out = append(out, p.Name)
-	}
-	return out
-}
-
 func dump(r *probe.Result) string {
 	b, _ := json.MarshalIndent(r, "", "  ")
 	return string(b)
@@ -69,7 +62,7 @@ func phaseEnd(t *testing.T, r *probe.Result, name string) float64 {
 			return p.StartMS + p.DurationMS
 		}
 	}
-	t.Fatalf("no %s phase in %v", name, phaseNames(r))
+	t.Fatalf("no %s phase in %v", name, probetest.PhaseNames(r))
 	return 0
 }
 
@@ -103,7 +96,7 @@ func TestPingLoopback(t *testing.T) {
 	if !r.Success || r.Error != nil {
 		t.Fatalf("probe failed: %s", dump(r))
 	}
-	if got := phaseNames(r); !slices.Equal(got, []string{probe.PhaseEcho}) {
+	if got := probetest.PhaseNames(r); !slices.Equal(got, []string{probe.PhaseEcho}) {
 		t.Errorf("phases %v, want [echo] (no dns for a literal)", got)
 	}
 	ic := r.ICMP

@@ -1,7 +1,6 @@
 package tcpx_test
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 	_ "github.com/pathlens/pathlens/probe/tcpx" // registers tcp and tls
 	"go.uber.org/goleak"
@@ -86,50 +86,20 @@ func tlsServer(t *testing.T, configure func(*tls.Config)) (*httptest.Server, *x5
 	return srv, pool
 }
 
-func run(t *testing.T, target string, o *probe.Options) *probe.Result {
-	t.Helper()
-	tg, err := probe.ParseTarget(target)
-	if err != nil {
-		t.Fatalf("ParseTarget(%q): %v", target, err)
-	}
-	if o == nil {
-		o = &probe.Options{}
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
-	}
-	return probe.Run(context.Background(), tg, o)
-}
-
-func phaseNames(r *probe.Result) []string {
-	out := make([]string, len(r.Phases))
-	for i, p := range r.Phases {
-		out[i] = p.Name
-	}
-	return out
-}
-
-func errString(r *probe.Result) string {
-	if r.Error == nil {
-		return "<nil>"
-	}
-	return string(r.Error.Class) + "/" + r.Error.Cause + " in " + r.Error.Phase + ": " + r.Error.Message
-}
-
 func mustSucceed(t *testing.T, r *probe.Result) {
 	t.Helper()
 	if !r.Success || r.Error != nil {
-		t.Fatalf("success = %v, error = %s; want success", r.Success, errString(r))
+		t.Fatalf("success = %v, error = %s; want success", r.Success, probetest.ErrString(r))
 	}
 }
 
 func wantError(t *testing.T, r *probe.Result, class probe.ErrorClass, cause, phase string) {
 	t.Helper()
 	if r.Success || r.Error == nil {
-		t.Fatalf("success = %v error = %s, want failure %s/%s", r.Success, errString(r), class, cause)
+		t.Fatalf("success = %v error = %s, want failure %s/%s", r.Success, probetest.ErrString(r), class, cause)
 	}
 	if r.Error.Class != class || r.Error.Cause != cause || r.Error.Phase != phase {
-		t.Errorf("error = %s; want class %q cause %q phase %q", errString(r), class, cause, phase)
+		t.Errorf("error = %s; want class %q cause %q phase %q", probetest.ErrString(r), class, cause, phase)
 	}
 }
 
@@ -191,11 +161,11 @@ func TestTCP(t *testing.T) {
 			if tt.set != nil {
 				tt.set(o)
 			}
-			r := run(t, tt.target, o)
+			r := probetest.Run(t, tt.target, o)
 			if r.Kind != "tcp" {
 				t.Errorf("kind = %q, want tcp", r.Kind)
 			}
-			if got := phaseNames(r); !slices.Equal(got, tt.wantPhases) {
+			if got := probetest.PhaseNames(r); !slices.Equal(got, tt.wantPhases) {
 				t.Errorf("phases = %v, want %v", got, tt.wantPhases)
 			}
 			checkTimeline(t, r)
@@ -230,7 +200,7 @@ func TestTCPIPv6(t *testing.T) {
 	}
 	l.Close()
 	addr := serveTCP(t, "[::1]:0", func(c net.Conn) {})
-	r := run(t, "tcp://"+addr, nil)
+	r := probetest.Run(t, "tcp://"+addr, nil)
 	mustSucceed(t, r)
 	if r.Conn == nil || r.Conn.IPVersion != 6 {
 		t.Errorf("conn = %+v, want ip_version 6", r.Conn)
@@ -260,10 +230,10 @@ func TestTLS(t *testing.T) {
 			srv, pool := tlsServer(t, tt.configure)
 			addr := srv.Listener.Addr().String()
 			start := time.Now()
-			r := run(t, "tls://"+addr, &probe.Options{RootCAs: pool, SkipResumptionCheck: tt.skip})
+			r := probetest.Run(t, "tls://"+addr, &probe.Options{RootCAs: pool, SkipResumptionCheck: tt.skip})
 			elapsed := time.Since(start)
 			mustSucceed(t, r)
-			if got, want := phaseNames(r), []string{"connect", "tls"}; !slices.Equal(got, want) {
+			if got, want := probetest.PhaseNames(r), []string{"connect", "tls"}; !slices.Equal(got, want) {
 				t.Errorf("phases = %v, want %v", got, want)
 			}
 			checkTimeline(t, r)
@@ -373,13 +343,13 @@ func TestTLSFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := tt.o
-			r := run(t, "tls://"+tt.addr, &o)
+			r := probetest.Run(t, "tls://"+tt.addr, &o)
 			checkTimeline(t, r)
-			if got, want := phaseNames(r), []string{"connect", "tls"}; !slices.Equal(got, want) {
+			if got, want := probetest.PhaseNames(r), []string{"connect", "tls"}; !slices.Equal(got, want) {
 				t.Errorf("phases = %v, want %v", got, want)
 			}
 			if r.TLS == nil {
-				t.Fatalf("tls block is nil (%s; phases %+v, total %v ms)", errString(r), r.Phases, r.TotalMS)
+				t.Fatalf("tls block is nil (%s; phases %+v, total %v ms)", probetest.ErrString(r), r.Phases, r.TotalMS)
 			}
 			if r.TLS.VerifyReason != tt.wantReason {
 				t.Errorf("verify_reason = %q, want %q", r.TLS.VerifyReason, tt.wantReason)
@@ -391,7 +361,7 @@ func TestTLSFailures(t *testing.T) {
 					t.Fatalf("success = %v, want failure", r.Success)
 				}
 				if r.Error.Class != tt.wantClass || !slices.Contains(tt.wantCause, r.Error.Cause) || r.Error.Phase != tt.wantPhase {
-					t.Errorf("error = %s, want class %q cause in %q phase %q", errString(r), tt.wantClass, tt.wantCause, tt.wantPhase)
+					t.Errorf("error = %s, want class %q cause in %q phase %q", probetest.ErrString(r), tt.wantClass, tt.wantCause, tt.wantPhase)
 				}
 			}
 			if tt.check != nil {
