@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -102,26 +99,13 @@ func TestH2PingFloodBounded(t *testing.T) {
 
 	const budget = 5 * time.Second
 	args := []string{"check", "--json", "--h2c", "--timeout", budget.String(), url}
-	raw, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childArgsEnv+"="+string(raw))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	c := runChild(t, args)
+	stdout, stderr, code, wall, rss := &c.stdout, &c.stderr, c.code, c.wall, c.rss
 	sent := stop()
 	var r probe.Result
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 		t.Fatalf("stdout is not one JSON Result: %v\n%.2000s\nstderr: %s", err, stdout.String(), stderr.String())
 	}
-	rss := int64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) * 1024
 	h := r.H2
 	if h == nil {
 		t.Fatalf("no h2 block: %s", stdout.String())

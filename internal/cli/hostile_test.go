@@ -1,13 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,25 +37,12 @@ func TestHostileServersBounded(t *testing.T) {
 		t.Run(s.Name, func(t *testing.T) {
 			args := append([]string{"check", "--json", "--ca", m.CAFile, "--dns-server", m.DNSServer}, s.Args...)
 			args = append(args, s.Target)
-			raw, _ := json.Marshal(args)
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), childArgsEnv+"="+string(raw))
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			start := time.Now()
-			err := cmd.Run()
-			wall := time.Since(start)
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			c := runChild(t, args)
+			stdout, stderr, code, wall, rss := &c.stdout, &c.stderr, c.code, c.wall, c.rss
 			var r probe.Result
 			if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 				t.Fatalf("stdout is not one JSON Result: %v\n%s\nstderr: %s", err, stdout.String(), stderr.String())
 			}
-			rss := int64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) * 1024
 			t.Logf("%s: exit %d in %v, peak RSS %.1f MiB, error %+v, findings %d", s.Name, code, wall.Round(time.Millisecond), float64(rss)/(1<<20), r.Error, len(r.Findings))
 			if rss > maxHostileRSS {
 				t.Errorf("peak RSS %d MiB, want < %d MiB", rss>>20, maxHostileRSS>>20)
