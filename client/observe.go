@@ -2,10 +2,7 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -230,7 +227,7 @@ func (x *exchange) tlsDone(cs tls.ConnectionState, err error) {
 		var ve *tls.CertificateVerificationError
 		if errors.As(err, &ve) {
 			info.VerifyError = ve.Err.Error()
-			info.VerifyReason = verifyReason(ve.Err)
+			info.VerifyReason = probe.VerifyReason(ve.Err)
 		}
 		return
 	}
@@ -260,9 +257,9 @@ func (x *exchange) tlsInfo(cs tls.ConnectionState, full bool) *probe.TLSInfo {
 		}
 	}
 	if full {
-		info.Chain = certs(cs.PeerCertificates)
+		info.Chain = probe.CertsOf(cs.PeerCertificates)
 		if len(cs.VerifiedChains) > 0 {
-			info.VerifiedChain = certs(cs.VerifiedChains[0])
+			info.VerifiedChain = probe.CertsOf(cs.VerifiedChains[0])
 		}
 	}
 	x.res.TLS = info
@@ -481,7 +478,7 @@ func (x *exchange) classify(err error) error {
 		case errors.As(err, &de) && de.IsNotFound:
 			pe.Class, pe.Cause = probe.ClassDNS, "nxdomain"
 		case errors.As(err, &ve):
-			pe.Class, pe.Cause = probe.ClassTLS, "verify_"+verifyReason(ve.Err)
+			pe.Class, pe.Cause = probe.ClassTLS, "verify_"+probe.VerifyReason(ve.Err)
 		case errors.Is(err, io.ErrUnexpectedEOF) && phase == probe.PhaseTransfer:
 			pe.Cause = "truncated"
 		}
@@ -662,44 +659,4 @@ func ipVersion(addr string) int {
 		return 4
 	}
 	return 6
-}
-
-func certs(cs []*x509.Certificate) []probe.Cert {
-	out := make([]probe.Cert, 0, len(cs))
-	for _, c := range cs {
-		sum := sha256.Sum256(c.Raw)
-		ce := probe.Cert{
-			Subject:    c.Subject.String(),
-			Issuer:     c.Issuer.String(),
-			NotBefore:  c.NotBefore.UTC(),
-			NotAfter:   c.NotAfter.UTC(),
-			SHA256:     hex.EncodeToString(sum[:]),
-			IsCA:       c.IsCA,
-			SelfSigned: string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil,
-			DNSNames:   c.DNSNames,
-		}
-		for _, ip := range c.IPAddresses {
-			ce.IPs = append(ce.IPs, ip.String())
-		}
-		out = append(out, ce)
-	}
-	return out
-}
-
-func verifyReason(err error) string {
-	var he x509.HostnameError
-	var ie x509.CertificateInvalidError
-	var ua x509.UnknownAuthorityError
-	switch {
-	case errors.As(err, &he):
-		return "hostname"
-	case errors.As(err, &ie):
-		if ie.Reason == x509.Expired {
-			return "expired"
-		}
-		return "invalid"
-	case errors.As(err, &ua):
-		return "unknown_authority"
-	}
-	return "other"
 }

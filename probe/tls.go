@@ -68,7 +68,7 @@ func (d *Dialer) verify(cs tls.ConnectionState, name string) error {
 		return nil
 	}
 	sent := cs.PeerCertificates
-	info.Chain = certsOf(sent)
+	info.Chain = CertsOf(sent)
 	now := time.Now()
 	roots := d.Opts.RootCAs
 	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), CurrentTime: now}
@@ -88,13 +88,13 @@ func (d *Dialer) verify(cs tls.ConnectionState, name string) error {
 	chains, err := sent[0].Verify(opts)
 	if err == nil {
 		info.Verified = true
-		info.VerifiedChain = certsOf(chains[0])
+		info.VerifiedChain = CertsOf(chains[0])
 		info.VerifyError, info.VerifyReason = "", ""
 		return nil
 	}
 	info.Verified = false
 	info.VerifyError = err.Error()
-	info.VerifyReason = verifyReason(err)
+	info.VerifyReason = VerifyReason(err)
 	// Verify reports one reason; expiry anywhere in the chain is checked
 	// by diagnosis from the dates, and a name mismatch hides behind an
 	// unknown authority, so check the name on its own too.
@@ -115,7 +115,9 @@ func (d *Dialer) verifyFailed(err error) error {
 	return fmt.Errorf("%w: %w", ErrVerify, err)
 }
 
-func verifyReason(err error) string {
+// VerifyReason classifies an x509 verification error: hostname, expired,
+// not_yet_valid, invalid, unknown_authority or other.
+func VerifyReason(err error) string {
 	var he x509.HostnameError
 	var ie x509.CertificateInvalidError
 	var ua x509.UnknownAuthorityError
@@ -139,7 +141,8 @@ func verifyReason(err error) string {
 	return "other"
 }
 
-func certsOf(cs []*x509.Certificate) []Cert {
+// CertsOf describes certificates as the Result records them, order kept.
+func CertsOf(cs []*x509.Certificate) []Cert {
 	out := make([]Cert, 0, len(cs))
 	for _, c := range cs {
 		sum := sha256.Sum256(c.Raw)
