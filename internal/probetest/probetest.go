@@ -5,9 +5,11 @@ package probetest
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -43,4 +45,48 @@ func ErrString(r *probe.Result) string {
 		return "<nil>"
 	}
 	return string(r.Error.Class) + "/" + r.Error.Cause + " in " + r.Error.Phase + ": " + r.Error.Message
+}
+
+// ServeDNS serves h with miekg/dns on each listener given (pc for UDP, ln
+// for TCP; either may be nil) and stops them in Cleanup, waiting for each
+// server goroutine to exit so goleak stays quiet.
+func ServeDNS(t testing.TB, h dns.Handler, pc net.PacketConn, ln net.Listener) {
+	t.Helper()
+	var servers []*dns.Server
+	if pc != nil {
+		servers = append(servers, &dns.Server{PacketConn: pc, Handler: h})
+	}
+	if ln != nil {
+		servers = append(servers, &dns.Server{Listener: ln, Handler: h})
+	}
+	for _, srv := range servers {
+		started := make(chan struct{})
+		exited := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go func() {
+			defer close(exited)
+			_ = srv.ActivateAndServe()
+		}()
+		select {
+		case <-started:
+		case <-exited:
+			t.Fatal("dns server did not start")
+		}
+		t.Cleanup(func() {
+			_ = srv.Shutdown()
+			<-exited
+		})
+	}
+}
+
+// ClosedPort returns a 127.0.0.1 TCP address nothing listens on.
+func ClosedPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

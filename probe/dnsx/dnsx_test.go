@@ -94,24 +94,7 @@ func startDNS(t *testing.T, z *zone) string {
 	if err != nil {
 		t.Fatalf("no port free for both UDP and TCP: %v", err)
 	}
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: z}, {Listener: ln, Handler: z}} {
-		started := make(chan struct{})
-		exited := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() {
-			defer close(exited)
-			_ = srv.ActivateAndServe()
-		}()
-		select {
-		case <-started:
-		case <-exited:
-			t.Fatal("dns server did not start")
-		}
-		t.Cleanup(func() {
-			_ = srv.Shutdown()
-			<-exited
-		})
-	}
+	probetest.ServeDNS(t, z, pc, ln)
 	return pc.LocalAddr().String()
 }
 

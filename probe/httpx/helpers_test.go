@@ -155,18 +155,6 @@ func checkTimeline(t *testing.T, r *probe.Result, complete bool) {
 	}
 }
 
-// closedPort returns a 127.0.0.1 TCP port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // dnsZone is a tiny authoritative server's data: records by owner name
 // (lower-case FQDN) and rcodes forced per name. Unknown names are NXDOMAIN.
 type dnsZone struct {
@@ -210,22 +198,6 @@ func startDNS(t *testing.T, z *dnsZone) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: z}
-	started := make(chan struct{})
-	exited := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() {
-		defer close(exited)
-		_ = srv.ActivateAndServe()
-	}()
-	select {
-	case <-started:
-	case <-exited:
-		t.Fatal("dns server did not start")
-	}
-	t.Cleanup(func() {
-		_ = srv.Shutdown()
-		<-exited
-	})
+	probetest.ServeDNS(t, z, pc, nil)
 	return pc.LocalAddr().String()
 }

@@ -730,7 +730,7 @@ func TestTimeouts(t *testing.T) {
 }
 
 func TestRefused(t *testing.T) {
-	addr := closedPort(t)
+	addr := probetest.ClosedPort(t)
 	r := probetest.Run(t, "http://"+addr+"/", nil)
 	wantError(t, r, probe.ClassConnect, "refused", "connect")
 	if r.Conn == nil || len(r.Conn.Attempts) != 1 {

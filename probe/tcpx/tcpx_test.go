@@ -126,21 +126,10 @@ func checkTimeline(t *testing.T, r *probe.Result) {
 	}
 }
 
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func TestTCP(t *testing.T) {
 	open := serveTCP(t, "127.0.0.1:0", func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	openPort, _ := strconv.Atoi(strings.TrimPrefix(open, "127.0.0.1:"))
-	refused := closedPort(t)
+	refused := probetest.ClosedPort(t)
 	tests := []struct {
 		name       string
 		target     string
