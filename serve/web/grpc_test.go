@@ -3,18 +3,12 @@ package web
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pathlens/pathlens/engine"
 	"github.com/pathlens/pathlens/lab"
-	"github.com/pathlens/pathlens/serve/config"
-	"github.com/pathlens/pathlens/serve/store"
 )
 
 // gRPC targets flow through config, a real probe, storage and State to the
@@ -38,36 +32,7 @@ targets:
   - {name: health, url: %q, module: health}
   - {name: stream, url: %q, module: stream}
 `, m.CAFile, m.DNSServer, hs.Target, tr.Target)
-	cfg, err := config.Parse(filepath.Join(dir, "p.yaml"), []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(filepath.Join(dir, "h.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	state := NewState()
-	var recs []store.Record
-	for _, tg := range cfg.Targets {
-		r := engine.Check(ctx, tg.Parsed, tg.Options)
-		recs = append(recs, store.Record{Target: tg.Name, Module: tg.Module, Result: r})
-		state.Record(tg.Name, tg.Module, r, 0)
-	}
-	if err := st.Write(ctx, recs); err != nil {
-		t.Fatal(err)
-	}
-	h := New(Deps{
-		Config:  func() *config.Config { return cfg },
-		Store:   st,
-		State:   state,
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "") }),
-		Probe:   testProbe(cfg),
-		Version: "test",
-		Logf:    t.Logf,
-	})
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	_, st, srv := serveProbed(t, ctx, dir, yaml)
 	c := newClient(t, srv)
 
 	res := c.get("/targets/health")

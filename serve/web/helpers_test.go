@@ -329,3 +329,33 @@ func findingIDs(fs []probe.Finding) []string {
 }
 
 func itoa(n int64) string { return fmt.Sprint(n) }
+
+// serveProbed parses yml as the config, probes every target once through
+// the real engine, stores and records the results, and serves the UI on a
+// test server that Cleanup closes.
+func serveProbed(t *testing.T, ctx context.Context, dir, yml string) (*config.Config, *store.Store, *httptest.Server) {
+	t.Helper()
+	cfg, err := config.Parse(filepath.Join(dir, "p.yaml"), []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	state := NewState()
+	var recs []store.Record
+	for _, tg := range cfg.Targets {
+		r := engine.Check(ctx, tg.Parsed, tg.Options)
+		recs = append(recs, store.Record{Target: tg.Name, Module: tg.Module, Result: r})
+		state.Record(tg.Name, tg.Module, r, 0)
+	}
+	if err := st.Write(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(Deps{Config: func() *config.Config { return cfg }, Store: st, State: state,
+		Metrics: http.NotFoundHandler(), Probe: testProbe(cfg), Version: "test", Logf: t.Logf}))
+	t.Cleanup(srv.Close)
+	return cfg, st, srv
+}

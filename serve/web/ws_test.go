@@ -5,18 +5,13 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pathlens/pathlens/engine"
 	"github.com/pathlens/pathlens/lab"
 	"github.com/pathlens/pathlens/probe"
-	"github.com/pathlens/pathlens/serve/config"
-	"github.com/pathlens/pathlens/serve/store"
 )
 
 func TestWSView(t *testing.T) {
@@ -87,28 +82,7 @@ targets:
   - {name: chat, url: %q, module: chat, interval: 15s}
   - {name: quiet, url: %q, module: quiet, interval: 15s}
 `, m.CAFile, m.DNSServer, echo.Target, idle.Target)
-	cfg, err := config.Parse(filepath.Join(dir, "p.yaml"), []byte(yml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(filepath.Join(dir, "h.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	state := NewState()
-	var recs []store.Record
-	for _, tg := range cfg.Targets {
-		r := engine.Check(ctx, tg.Parsed, tg.Options)
-		recs = append(recs, store.Record{Target: tg.Name, Module: tg.Module, Result: r})
-		state.Record(tg.Name, tg.Module, r, 0)
-	}
-	if err := st.Write(ctx, recs); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(New(Deps{Config: func() *config.Config { return cfg }, Store: st, State: state,
-		Metrics: http.NotFoundHandler(), Probe: testProbe(cfg), Version: "test", Logf: t.Logf}))
-	defer srv.Close()
+	_, _, srv := serveProbed(t, ctx, dir, yml)
 
 	page := func(path string) string {
 		t.Helper()
