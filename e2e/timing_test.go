@@ -8,10 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -387,27 +385,7 @@ func TestTimingConnectRTT(t *testing.T) {
 	const oneWay = 25 * time.Millisecond
 	d := netns.NewDelayLine(t, oneWay)
 
-	ln, err := d.ListenB("tcp", net.JoinHostPort(d.AddrB().String(), "0"))
-	if err != nil {
-		t.Fatalf("listen in %s: %v", d.NameB(), err)
-	}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/plain")
-			_, _ = io.WriteString(w, "ok\n")
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-served
-	})
-	target := fmt.Sprintf("http://%s/", ln.Addr())
+	target := d.ServeHTTPB(t)
 
 	var pConnect, pWait, cConnect, cWait []float64
 	for range runs {
@@ -421,7 +399,7 @@ func TestTimingConnectRTT(t *testing.T) {
 		cConnect = append(cConnect, ct.connect)
 		cWait = append(cWait, ct.starttransfer-ct.pretransfer)
 	}
-	label := fmt.Sprintf("delay line %v one-way %s", oneWay, ln.Addr())
+	label := fmt.Sprintf("delay line %v one-way %s", oneWay, target)
 	compare(t, label, "connect", pConnect, "time_connect", cConnect)
 	compare(t, label, "wait", pWait, "time_starttransfer−time_pretransfer", cWait)
 	if n := d.Dropped(); n != 0 {

@@ -31,7 +31,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -360,4 +362,32 @@ func ipCmd(args ...string) error {
 		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// ServeHTTPB starts a plain HTTP server in B that answers "ok" and returns
+// its URL; the server stops in Cleanup. Tests use it as the far end of the
+// delay line.
+func (d *DelayLine) ServeHTTPB(t testing.TB) string {
+	t.Helper()
+	ln, err := d.ListenB("tcp", net.JoinHostPort(d.AddrB().String(), "0"))
+	if err != nil {
+		t.Fatalf("netns: listen in %s: %v", d.NameB(), err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, "ok\n")
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+	return fmt.Sprintf("http://%s/", ln.Addr())
 }

@@ -5,10 +5,6 @@ package netns
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,31 +17,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// serveB starts a tiny HTTP server listening in B and returns its URL.
-func serveB(t *testing.T, d *DelayLine) string {
-	t.Helper()
-	ln, err := d.ListenB("tcp", net.JoinHostPort(d.AddrB().String(), "0"))
-	if err != nil {
-		t.Fatalf("ListenB: %v", err)
-	}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			_, _ = io.WriteString(w, "ok\n")
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-	})
-	return fmt.Sprintf("http://%s/", ln.Addr())
-}
 
 // curlConnect runs curl in A against url and returns its time_connect.
 func curlConnect(t *testing.T, d *DelayLine, url string) time.Duration {
@@ -80,7 +51,7 @@ func TestDelayLineConnectRTT(t *testing.T) {
 		t.Skip(err)
 	}
 	d := NewDelayLine(t, 20*time.Millisecond)
-	got := medianConnect(t, d, serveB(t, d))
+	got := medianConnect(t, d, d.ServeHTTPB(t))
 	if got < 38*time.Millisecond || got > 80*time.Millisecond {
 		t.Errorf("TCP connect over a 20 ms one-way line took %v, want 38–80 ms (one RTT)", got)
 	}
@@ -94,7 +65,7 @@ func TestDelayLineZeroDelay(t *testing.T) {
 		t.Skip(err)
 	}
 	d := NewDelayLine(t, 0)
-	got := medianConnect(t, d, serveB(t, d))
+	got := medianConnect(t, d, d.ServeHTTPB(t))
 	if got >= 10*time.Millisecond {
 		t.Errorf("TCP connect over a zero-delay line took %v, want < 10 ms", got)
 	}
@@ -108,7 +79,7 @@ func TestDelayLineOverlap(t *testing.T) {
 		t.Skip(err)
 	}
 	d := NewDelayLine(t, 20*time.Millisecond)
-	url := serveB(t, d)
+	url := d.ServeHTTPB(t)
 	const n = 4
 	res := make(chan time.Duration, n)
 	start := time.Now()
