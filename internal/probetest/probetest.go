@@ -6,6 +6,9 @@ package probetest
 import (
 	"context"
 	"net"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,4 +92,120 @@ func ClosedPort(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// Zone is a tiny authoritative DNS server's data: records by owner name
+// (lower-case FQDN, presentation format) and rcodes forced per name;
+// unknown names are NXDOMAIN. Names in Truncate get an empty, truncated
+// answer over UDP (so the client must retry over TCP).
+type Zone struct {
+	Records  map[string][]string
+	Rcodes   map[string]int
+	Truncate map[string]bool
+
+	mu      sync.Mutex
+	queries []string // "net name TYPE" in arrival order
+}
+
+// ServeDNS answers one query from the zone.
+func (z *Zone) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.Authoritative = true
+	if len(q.Question) != 1 {
+		m.Rcode = dns.RcodeFormatError
+		_ = w.WriteMsg(m)
+		return
+	}
+	qq := q.Question[0]
+	name := strings.ToLower(qq.Name)
+	network := w.LocalAddr().Network()
+	z.mu.Lock()
+	z.queries = append(z.queries, network+" "+name+" "+dns.TypeToString[qq.Qtype])
+	z.mu.Unlock()
+	if z.Truncate[name] && network == "udp" {
+		m.Truncated = true
+		_ = w.WriteMsg(m)
+		return
+	}
+	rrs, known := z.Records[name]
+	if rc, ok := z.Rcodes[name]; ok {
+		m.Rcode = rc
+	} else if !known {
+		m.Rcode = dns.RcodeNameError
+	}
+	for _, s := range rrs {
+		rr, err := dns.NewRR(s)
+		if err == nil && rr.Header().Rrtype == qq.Qtype {
+			m.Answer = append(m.Answer, rr)
+		}
+	}
+	_ = w.WriteMsg(m)
+}
+
+// Seen lists the queries received, as "net name TYPE" in arrival order.
+func (z *Zone) Seen() []string {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return slices.Clone(z.queries)
+}
+
+// StartDNS serves h on 127.0.0.1 over UDP and TCP on the same port and
+// returns the address; both servers stop in Cleanup.
+func StartDNS(t testing.TB, h dns.Handler) string {
+	t.Helper()
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	for i := 0; i < 20; i++ {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+	}
+	if err != nil {
+		t.Fatalf("no port free for both UDP and TCP: %v", err)
+	}
+	ServeDNS(t, h, pc, ln)
+	return pc.LocalAddr().String()
+}
+
+// CheckTimeline checks the phase invariants: durations and starts ≥ 0,
+// phases in order and non-overlapping, total ≥ the sum of durations and ≥
+// the end of the last phase; with complete, no phase may be incomplete.
+func CheckTimeline(t testing.TB, r *probe.Result, complete bool) {
+	t.Helper()
+	// Start and duration are each rounded to the µs, so a phase may
+	// appear to begin up to 1 µs before the previous one ends.
+	const eps = 0.001 + 1e-9
+	sum := 0.0
+	for i, p := range r.Phases {
+		if p.DurationMS < 0 || p.StartMS < 0 {
+			t.Errorf("phase %s: start %v duration %v; want both ≥ 0", p.Name, p.StartMS, p.DurationMS)
+		}
+		if complete && p.Incomplete {
+			t.Errorf("phase %s is incomplete on a finished probe", p.Name)
+		}
+		if i > 0 {
+			prev := r.Phases[i-1]
+			if p.StartMS < prev.StartMS+prev.DurationMS-eps {
+				t.Errorf("phase %s starts at %v, before %s ends at %v", p.Name, p.StartMS, prev.Name, prev.StartMS+prev.DurationMS)
+			}
+		}
+		sum += p.DurationMS
+	}
+	if r.TotalMS < sum-eps {
+		t.Errorf("total_ms = %v, want ≥ sum of phases %v", r.TotalMS, sum)
+	}
+	if n := len(r.Phases); n > 0 {
+		last := r.Phases[n-1]
+		if end := last.StartMS + last.DurationMS; r.TotalMS < end-eps {
+			t.Errorf("total_ms = %v, want ≥ end of last phase %v", r.TotalMS, end)
+		}
+	}
 }

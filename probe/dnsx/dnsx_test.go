@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,84 +18,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// zone is a tiny authoritative server's data: records by owner name
-// (lower-case FQDN) and rcodes forced per name; unknown names are
-// NXDOMAIN. Names in truncate get an empty, truncated answer over UDP.
-type zone struct {
-	records  map[string][]string
-	rcodes   map[string]int
-	truncate map[string]bool
-
-	mu      sync.Mutex
-	queries []string // "net name TYPE" in arrival order
-}
-
-func (z *zone) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
-	m := new(dns.Msg)
-	m.SetReply(q)
-	m.Authoritative = true
-	if len(q.Question) != 1 {
-		m.Rcode = dns.RcodeFormatError
-		_ = w.WriteMsg(m)
-		return
-	}
-	qq := q.Question[0]
-	name := strings.ToLower(qq.Name)
-	network := w.LocalAddr().Network()
-	z.mu.Lock()
-	z.queries = append(z.queries, network+" "+name+" "+dns.TypeToString[qq.Qtype])
-	z.mu.Unlock()
-	if z.truncate[name] && network == "udp" {
-		m.Truncated = true
-		_ = w.WriteMsg(m)
-		return
-	}
-	rrs, known := z.records[name]
-	if rc, ok := z.rcodes[name]; ok {
-		m.Rcode = rc
-	} else if !known {
-		m.Rcode = dns.RcodeNameError
-	}
-	for _, s := range rrs {
-		rr, err := dns.NewRR(s)
-		if err == nil && rr.Header().Rrtype == qq.Qtype {
-			m.Answer = append(m.Answer, rr)
-		}
-	}
-	_ = w.WriteMsg(m)
-}
-
-func (z *zone) seen() []string {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	return slices.Clone(z.queries)
-}
-
-// startDNS serves z on 127.0.0.1 over UDP and TCP on the same port and
-// returns the address; both servers stop in Cleanup.
-func startDNS(t *testing.T, z *zone) string {
-	t.Helper()
-	var (
-		pc  net.PacketConn
-		ln  net.Listener
-		err error
-	)
-	for i := 0; i < 20; i++ {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-	}
-	if err != nil {
-		t.Fatalf("no port free for both UDP and TCP: %v", err)
-	}
-	probetest.ServeDNS(t, z, pc, ln)
-	return pc.LocalAddr().String()
-}
 
 // blackHole is a UDP socket that reads queries and never answers.
 func blackHole(t *testing.T) string {
@@ -131,9 +52,9 @@ func anyContains(list []string, sub string) bool {
 	return false
 }
 
-func testZone() *zone {
-	return &zone{
-		records: map[string][]string{
+func testZone() *probetest.Zone {
+	return &probetest.Zone{
+		Records: map[string][]string{
 			"svc.test.":  {"svc.test. 60 IN A 127.0.0.1"},
 			"two.test.":  {"two.test. 60 IN A 127.0.0.1", "two.test. 60 IN A 127.0.0.2"},
 			"v6.test.":   {"v6.test. 60 IN AAAA ::1"},
@@ -143,14 +64,14 @@ func testZone() *zone {
 			"fail.test.": nil,
 			"deny.test.": nil,
 		},
-		rcodes:   map[string]int{"fail.test.": dns.RcodeServerFailure, "deny.test.": dns.RcodeRefused},
-		truncate: map[string]bool{"big.test.": true},
+		Rcodes:   map[string]int{"fail.test.": dns.RcodeServerFailure, "deny.test.": dns.RcodeRefused},
+		Truncate: map[string]bool{"big.test.": true},
 	}
 }
 
 func TestQuery(t *testing.T) {
 	z := testZone()
-	srv := startDNS(t, z)
+	srv := probetest.StartDNS(t, z)
 	tests := []struct {
 		name        string
 		path        string
@@ -222,7 +143,7 @@ func TestQuery(t *testing.T) {
 			}
 		})
 	}
-	if q := z.seen(); !slices.Contains(q, "tcp big.test. TXT") || !slices.Contains(q, "udp big.test. TXT") {
+	if q := z.Seen(); !slices.Contains(q, "tcp big.test. TXT") || !slices.Contains(q, "udp big.test. TXT") {
 		t.Errorf("server saw %q, want big.test. asked over UDP then TCP", q)
 	}
 }
@@ -230,7 +151,7 @@ func TestQuery(t *testing.T) {
 // TestServerFromOptions: dns:///name asks Options.DNSServer when it is set.
 func TestServerFromOptions(t *testing.T) {
 	z := testZone()
-	srv := startDNS(t, z)
+	srv := probetest.StartDNS(t, z)
 	r := probetest.Run(t, "dns:///txt.test?type=TXT", &probe.Options{DNSServer: srv})
 	if !r.Success {
 		t.Fatalf("error = %s, want success", probetest.ErrString(r))
@@ -238,7 +159,7 @@ func TestServerFromOptions(t *testing.T) {
 	if r.DNS.Server != srv || r.DNS.Source != "dns" || !anyContains(r.DNS.Answers, `"hello world"`) {
 		t.Errorf("dns = %+v, want server %s, source dns, the TXT answer", r.DNS, srv)
 	}
-	if q := z.seen(); !slices.Equal(q, []string{"udp txt.test. TXT"}) {
+	if q := z.Seen(); !slices.Equal(q, []string{"udp txt.test. TXT"}) {
 		t.Errorf("server saw %q, want one UDP TXT query", q)
 	}
 }
@@ -281,10 +202,10 @@ func hostsHasLocalhost() bool {
 // loopbackResolver points net.DefaultResolver at a loopback server for
 // the test, so that whatever the system path would send to the network
 // reaches z instead (and the test can see it).
-func loopbackResolver(t *testing.T) *zone {
+func loopbackResolver(t *testing.T) *probetest.Zone {
 	t.Helper()
-	z := &zone{}
-	srv := startDNS(t, z)
+	z := &probetest.Zone{}
+	srv := probetest.StartDNS(t, z)
 	old := net.DefaultResolver
 	net.DefaultResolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
@@ -302,7 +223,7 @@ func TestSystemResolver(t *testing.T) {
 		z := loopbackResolver(t)
 		r := probetest.Run(t, "dns:///localhost", nil)
 		// localhost is answered from /etc/hosts, without a DNS query.
-		if q := z.seen(); len(q) != 0 {
+		if q := z.Seen(); len(q) != 0 {
 			t.Errorf("DNS queries sent: %q, want none", q)
 		}
 		if !r.Success {
@@ -319,7 +240,7 @@ func TestSystemResolver(t *testing.T) {
 		t.Run(qt+" needs a server", func(t *testing.T) {
 			z := loopbackResolver(t)
 			r := probetest.Run(t, "dns:///localhost?type="+qt, nil)
-			if q := z.seen(); len(q) != 0 {
+			if q := z.Seen(); len(q) != 0 {
 				t.Errorf("DNS queries sent: %q, want none", q)
 			}
 			if r.Success || r.Error == nil || r.Error.Class != probe.ClassConfig || r.Error.Cause != "qtype" {

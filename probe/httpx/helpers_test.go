@@ -5,16 +5,12 @@ import (
 	"crypto/x509"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 	_ "github.com/pathlens/pathlens/probe/httpx" // registers http and https
@@ -118,86 +114,4 @@ func wantError(t *testing.T, r *probe.Result, class probe.ErrorClass, cause, pha
 	if phase != "" && r.Error.Phase != phase {
 		t.Errorf("error.phase = %q, want %q (%s)", r.Error.Phase, phase, probetest.ErrString(r))
 	}
-}
-
-// checkTimeline checks the phase invariants: durations and starts ≥ 0,
-// phases in order and non-overlapping, total ≥ sum of durations and ≥ the
-// end of the last phase; with complete, no phase is incomplete.
-func checkTimeline(t *testing.T, r *probe.Result, complete bool) {
-	t.Helper()
-	// Start and duration are each rounded to the µs, so a phase may
-	// appear to begin up to 1 µs before the previous one ends.
-	const eps = 0.001 + 1e-9
-	sum := 0.0
-	for i, p := range r.Phases {
-		if p.DurationMS < 0 || p.StartMS < 0 {
-			t.Errorf("phase %s: start %v duration %v; want both ≥ 0", p.Name, p.StartMS, p.DurationMS)
-		}
-		if complete && p.Incomplete {
-			t.Errorf("phase %s is incomplete on a finished probe", p.Name)
-		}
-		if i > 0 {
-			prev := r.Phases[i-1]
-			if p.StartMS < prev.StartMS+prev.DurationMS-eps {
-				t.Errorf("phase %s starts at %v, before %s ends at %v", p.Name, p.StartMS, prev.Name, prev.StartMS+prev.DurationMS)
-			}
-		}
-		sum += p.DurationMS
-	}
-	if r.TotalMS < sum-eps {
-		t.Errorf("total_ms = %v, want ≥ sum of phases %v", r.TotalMS, sum)
-	}
-	if n := len(r.Phases); n > 0 {
-		last := r.Phases[n-1]
-		if end := last.StartMS + last.DurationMS; r.TotalMS < end-eps {
-			t.Errorf("total_ms = %v, want ≥ end of last phase %v", r.TotalMS, end)
-		}
-	}
-}
-
-// dnsZone is a tiny authoritative server's data: records by owner name
-// (lower-case FQDN) and rcodes forced per name. Unknown names are NXDOMAIN.
-type dnsZone struct {
-	records map[string][]string
-	rcodes  map[string]int
-
-	mu      sync.Mutex
-	queries []string // "name TYPE" in arrival order
-}
-
-func (z *dnsZone) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
-	m := new(dns.Msg)
-	m.SetReply(q)
-	m.Authoritative = true
-	if len(q.Question) == 1 {
-		qq := q.Question[0]
-		name := strings.ToLower(qq.Name)
-		z.mu.Lock()
-		z.queries = append(z.queries, name+" "+dns.TypeToString[qq.Qtype])
-		z.mu.Unlock()
-		rrs, known := z.records[name]
-		if rc, ok := z.rcodes[name]; ok {
-			m.Rcode = rc
-		} else if !known {
-			m.Rcode = dns.RcodeNameError
-		}
-		for _, s := range rrs {
-			rr, err := dns.NewRR(s)
-			if err == nil && rr.Header().Rrtype == qq.Qtype {
-				m.Answer = append(m.Answer, rr)
-			}
-		}
-	}
-	_ = w.WriteMsg(m)
-}
-
-// startDNS serves z over UDP on 127.0.0.1 and returns the address.
-func startDNS(t *testing.T, z *dnsZone) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	probetest.ServeDNS(t, z, pc, nil)
-	return pc.LocalAddr().String()
 }

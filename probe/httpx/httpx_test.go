@@ -81,7 +81,7 @@ func TestProtocols(t *testing.T) {
 			if got := probetest.PhaseNames(r); !slices.Equal(got, tt.wantPhases) {
 				t.Errorf("phases = %v, want %v", got, tt.wantPhases)
 			}
-			checkTimeline(t, r, true)
+			probetest.CheckTimeline(t, r, true)
 			if r.HTTP == nil {
 				t.Fatal("http block is nil")
 			}
@@ -172,7 +172,7 @@ func TestRepeatedTimeline(t *testing.T) {
 				}
 				r := probetest.Run(t, srv.URL+"/", o)
 				mustSucceed(t, r)
-				checkTimeline(t, r, true)
+				probetest.CheckTimeline(t, r, true)
 				names := probetest.PhaseNames(r)
 				if n := len(names); n < 3 || !slices.Equal(names[n-3:], []string{"request", "wait", "transfer"}) {
 					t.Fatalf("run %d: phases = %v, want … request wait transfer", i, names)
@@ -218,7 +218,7 @@ func TestSessionReuse(t *testing.T) {
 			for i := 1; i <= 3; i++ {
 				r := probetest.Run(t, srv.URL+"/", o)
 				mustSucceed(t, r)
-				checkTimeline(t, r, true)
+				probetest.CheckTimeline(t, r, true)
 				if r.HTTP.Proto != tt.wantProto {
 					t.Errorf("run %d: proto = %q, want %q", i, r.HTTP.Proto, tt.wantProto)
 				}
@@ -271,7 +271,7 @@ func TestSessionRedial(t *testing.T) {
 			for i := 1; i <= 2; i++ {
 				r := probetest.Run(t, srv.URL+"/", o)
 				mustSucceed(t, r)
-				checkTimeline(t, r, true)
+				probetest.CheckTimeline(t, r, true)
 				if got := probetest.PhaseNames(r); !slices.Equal(got, want) {
 					t.Errorf("run %d: phases = %v, want %v", i, got, want)
 				}
@@ -311,7 +311,7 @@ func TestRedirects(t *testing.T) {
 		t.Run(string(mode)+"/two hops", func(t *testing.T) {
 			r := probetest.Run(t, srv.URL+"/a", opts(srv))
 			mustSucceed(t, r)
-			checkTimeline(t, r, true)
+			probetest.CheckTimeline(t, r, true)
 			rd := r.HTTP.Redirects
 			if len(rd) != 2 {
 				t.Fatalf("redirects = %+v, want 2", rd)
@@ -387,7 +387,7 @@ func TestRedirectFinalHopTimeout(t *testing.T) {
 	o.Timeout = 300 * time.Millisecond
 	r := probetest.Run(t, srv.URL+"/start", o)
 	wantError(t, r, probe.ClassTimeout, "deadline", "wait")
-	checkTimeline(t, r, false)
+	probetest.CheckTimeline(t, r, false)
 	if len(r.Phases) == 0 || r.Phases[0].Name != "redirect" {
 		t.Errorf("phases = %v, want redirect first", probetest.PhaseNames(r))
 	}
@@ -579,7 +579,7 @@ func TestStatus(t *testing.T) {
 				return
 			}
 			wantError(t, r, probe.ClassHTTP, "status", "wait")
-			checkTimeline(t, r, true)
+			probetest.CheckTimeline(t, r, true)
 		})
 	}
 }
@@ -622,7 +622,7 @@ func TestBody(t *testing.T) {
 			o.MaxBody = 1000
 			r := probetest.Run(t, srv.URL+"/5000", o)
 			mustSucceed(t, r)
-			checkTimeline(t, r, true)
+			probetest.CheckTimeline(t, r, true)
 			if !r.HTTP.BodyLimited || r.HTTP.BodyBytes != 1000 || r.HTTP.MaxBody != 1000 || r.HTTP.Truncated {
 				t.Errorf("http = %+v, want body_limited, body_bytes 1000, max_body 1000, not truncated", r.HTTP)
 			}
@@ -656,7 +656,7 @@ func TestBody(t *testing.T) {
 		if !r.HTTP.Truncated || r.HTTP.BodyBytes != 10 || r.HTTP.ContentLength != 100 {
 			t.Errorf("http = %+v, want truncated with 10 of 100 bytes", r.HTTP)
 		}
-		checkTimeline(t, r, true)
+		probetest.CheckTimeline(t, r, true)
 	})
 }
 
@@ -700,7 +700,7 @@ func TestTimeouts(t *testing.T) {
 			r := probetest.Run(t, srv.URL+"/", o)
 			elapsed := time.Since(start)
 			wantError(t, r, probe.ClassTimeout, "deadline", tt.wantPhase)
-			checkTimeline(t, r, false)
+			probetest.CheckTimeline(t, r, false)
 			last := r.Phases[len(r.Phases)-1]
 			if last.Name != tt.wantPhase || !last.Incomplete {
 				t.Errorf("last phase = %+v, want %s incomplete", last, tt.wantPhase)
@@ -760,10 +760,10 @@ func TestResolvePinned(t *testing.T) {
 }
 
 func TestDNSServer(t *testing.T) {
-	z := &dnsZone{records: map[string][]string{
+	z := &probetest.Zone{Records: map[string][]string{
 		"svc.test.": {"svc.test. 60 IN A 127.0.0.1"},
 	}}
-	dnsAddr := startDNS(t, z)
+	dnsAddr := probetest.StartDNS(t, z)
 	srv := newServer(t, modeHTTP, http.HandlerFunc(okHandler), nil)
 	port := u(t, srv.URL).Port()
 
@@ -772,7 +772,7 @@ func TestDNSServer(t *testing.T) {
 		o.DNSServer = dnsAddr
 		r := probetest.Run(t, "http://svc.test:"+port+"/", o)
 		mustSucceed(t, r)
-		checkTimeline(t, r, true)
+		probetest.CheckTimeline(t, r, true)
 		if got, want := probetest.PhaseNames(r), []string{"dns", "connect", "request", "wait", "transfer"}; !slices.Equal(got, want) {
 			t.Errorf("phases = %v, want %v", got, want)
 		}
@@ -780,10 +780,8 @@ func TestDNSServer(t *testing.T) {
 			!slices.Equal(r.DNS.Addrs, []string{"127.0.0.1"}) {
 			t.Errorf("dns = %+v, want server %s, source dns, NOERROR, addrs [127.0.0.1]", r.DNS, dnsAddr)
 		}
-		z.mu.Lock()
-		defer z.mu.Unlock()
-		if !slices.Contains(z.queries, "svc.test. A") || !slices.Contains(z.queries, "svc.test. AAAA") {
-			t.Errorf("server saw %q, want A and AAAA queries for svc.test.", z.queries)
+		if q := z.Seen(); !slices.Contains(q, "udp svc.test. A") || !slices.Contains(q, "udp svc.test. AAAA") {
+			t.Errorf("server saw %q, want A and AAAA queries for svc.test.", q)
 		}
 	})
 	t.Run("nxdomain", func(t *testing.T) {
@@ -867,7 +865,7 @@ func TestHead(t *testing.T) {
 			o.Method = "HEAD"
 			r := probetest.Run(t, srv.URL+"/", o)
 			mustSucceed(t, r)
-			checkTimeline(t, r, true)
+			probetest.CheckTimeline(t, r, true)
 			if r.HTTP.BodyBytes != 0 || r.HTTP.Truncated {
 				t.Errorf("http = %+v, want no body and not truncated", r.HTTP)
 			}
@@ -924,7 +922,7 @@ func TestTLSResumption(t *testing.T) {
 			o.SkipResumptionCheck = tt.skip
 			r := probetest.Run(t, srv.URL+"/", o)
 			mustSucceed(t, r)
-			checkTimeline(t, r, true)
+			probetest.CheckTimeline(t, r, true)
 			if r.TLS == nil || r.TLS.Version != tt.wantVersion || r.TLS.Resumed {
 				t.Fatalf("tls = %+v, want a full %s handshake", r.TLS, tt.wantVersion)
 			}

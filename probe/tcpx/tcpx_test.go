@@ -103,29 +103,6 @@ func wantError(t *testing.T, r *probe.Result, class probe.ErrorClass, cause, pha
 	}
 }
 
-// checkTimeline: durations ≥ 0, phases in order and non-overlapping
-// (within the 1 µs of independent rounding), total ≥ their sum.
-func checkTimeline(t *testing.T, r *probe.Result) {
-	t.Helper()
-	const eps = 0.001 + 1e-9
-	sum := 0.0
-	for i, p := range r.Phases {
-		if p.DurationMS < 0 || p.StartMS < 0 {
-			t.Errorf("phase %s: start %v duration %v, want ≥ 0", p.Name, p.StartMS, p.DurationMS)
-		}
-		if i > 0 {
-			prev := r.Phases[i-1]
-			if p.StartMS < prev.StartMS+prev.DurationMS-eps {
-				t.Errorf("phase %s starts at %v, before %s ends at %v", p.Name, p.StartMS, prev.Name, prev.StartMS+prev.DurationMS)
-			}
-		}
-		sum += p.DurationMS
-	}
-	if r.TotalMS < sum-eps {
-		t.Errorf("total_ms = %v, want ≥ sum of phases %v", r.TotalMS, sum)
-	}
-}
-
 func TestTCP(t *testing.T) {
 	open := serveTCP(t, "127.0.0.1:0", func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	openPort, _ := strconv.Atoi(strings.TrimPrefix(open, "127.0.0.1:"))
@@ -157,7 +134,7 @@ func TestTCP(t *testing.T) {
 			if got := probetest.PhaseNames(r); !slices.Equal(got, tt.wantPhases) {
 				t.Errorf("phases = %v, want %v", got, tt.wantPhases)
 			}
-			checkTimeline(t, r)
+			probetest.CheckTimeline(t, r, false)
 			if r.Conn == nil || len(r.Conn.Attempts) != 1 {
 				t.Fatalf("conn = %+v, want exactly one attempt", r.Conn)
 			}
@@ -225,7 +202,7 @@ func TestTLS(t *testing.T) {
 			if got, want := probetest.PhaseNames(r), []string{"connect", "tls"}; !slices.Equal(got, want) {
 				t.Errorf("phases = %v, want %v", got, want)
 			}
-			checkTimeline(t, r)
+			probetest.CheckTimeline(t, r, false)
 			ti := r.TLS
 			if ti == nil {
 				t.Fatal("tls block is nil")
@@ -333,7 +310,7 @@ func TestTLSFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := tt.o
 			r := probetest.Run(t, "tls://"+tt.addr, &o)
-			checkTimeline(t, r)
+			probetest.CheckTimeline(t, r, false)
 			if got, want := probetest.PhaseNames(r), []string{"connect", "tls"}; !slices.Equal(got, want) {
 				t.Errorf("phases = %v, want %v", got, want)
 			}
