@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"io"
@@ -147,17 +148,11 @@ func (l *Lab) slowHandler(w http.ResponseWriter, r *http.Request) {
 
 // truncatedHandler promises 1000 body bytes, sends 100 and closes.
 func (l *Lab) truncatedHandler(w http.ResponseWriter, _ *http.Request) {
-	conn, bufrw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		http.Error(w, "hijack: "+err.Error(), http.StatusInternalServerError)
+	conn, bufrw, release, ok := l.hijack(w)
+	if !ok {
 		return
 	}
-	if !l.track(conn) {
-		_ = conn.Close()
-		return
-	}
-	defer l.untrack(conn)
-	defer conn.Close()
+	defer release()
 	_ = conn.SetDeadline(time.Now().Add(writeStallTimeout))
 	_, _ = bufrw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
 	_, _ = bufrw.Write(bytes.Repeat([]byte("x"), 100))
@@ -195,4 +190,23 @@ func lingerClose(c net.Conn, d time.Duration) {
 	}
 	_ = c.SetReadDeadline(time.Now().Add(d))
 	_, _ = io.Copy(io.Discard, io.LimitReader(c, 1<<20))
+}
+
+// hijack takes over the connection of a handler and tracks it so Close can
+// end it. ok is false when that failed (the client has been answered or the
+// lab is closing); otherwise release untracks and closes the connection.
+func (l *Lab) hijack(w http.ResponseWriter) (conn net.Conn, brw *bufio.ReadWriter, release func(), ok bool) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "hijack: "+err.Error(), http.StatusInternalServerError)
+		return nil, nil, nil, false
+	}
+	if !l.track(conn) {
+		_ = conn.Close()
+		return nil, nil, nil, false
+	}
+	return conn, brw, func() {
+		_ = conn.Close()
+		l.untrack(conn)
+	}, true
 }

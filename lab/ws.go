@@ -154,17 +154,11 @@ func (l *Lab) wsHandler(b wsBehavior) http.Handler {
 				return
 			}
 		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			http.Error(w, "hijack: "+err.Error(), http.StatusInternalServerError)
+		conn, brw, release, ok := l.hijack(w)
+		if !ok {
 			return
 		}
-		if !l.track(conn) {
-			_ = conn.Close()
-			return
-		}
-		defer l.untrack(conn)
-		defer conn.Close()
+		defer release()
 		_ = conn.SetDeadline(time.Now().Add(rawConnLifetime))
 		resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 			"Sec-WebSocket-Accept: " + wsAccept(r.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n"
