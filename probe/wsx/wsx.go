@@ -530,7 +530,15 @@ func (s *session) message(at time.Time, dir string, typ websocket.MessageType, n
 	if typ == websocket.MessageBinary {
 		t = "binary"
 	}
-	info.Messages = append(info.Messages, probe.WSMessage{AtMS: s.rec.Since(at), Dir: dir, Type: t, Bytes: n})
+	// The writer records a message after its write returns, so a fast echo
+	// can be recorded first: keep the timeline in time order regardless.
+	m := probe.WSMessage{AtMS: s.rec.Since(at), Dir: dir, Type: t, Bytes: n}
+	i := len(info.Messages)
+	info.Messages = append(info.Messages, m)
+	for ; i > 0 && info.Messages[i-1].AtMS > m.AtMS; i-- {
+		info.Messages[i] = info.Messages[i-1]
+	}
+	info.Messages[i] = m
 }
 
 func (s *session) gotFirst() bool {

@@ -384,3 +384,28 @@ func TestMessageFloodBounded(t *testing.T) {
 		t.Errorf("in %d, listed %d, unrecorded %d, bytes %d, err %+v", w.MessagesIn, len(w.Messages), w.MessagesUnrecorded, w.BytesIn, r.Error)
 	}
 }
+
+// The writer records its message after the write returns, so an echo can be
+// recorded first; the timeline must still come out in time order.
+func TestMessageTimelineInTimeOrder(t *testing.T) {
+	rec := probe.NewRecorder()
+	t0 := rec.Now()
+	s := &session{rec: rec, info: &probe.WSInfo{}, firstIn: make(chan struct{})}
+	s.message(t0.Add(3*time.Millisecond), "in", websocket.MessageText, 5)
+	s.message(t0.Add(1*time.Millisecond), "out", websocket.MessageText, 5)
+	s.message(t0.Add(2*time.Millisecond), "out", websocket.MessageBinary, 1)
+	s.message(t0.Add(4*time.Millisecond), "in", websocket.MessageText, 2)
+	var dirs []string
+	for i, m := range s.info.Messages {
+		dirs = append(dirs, m.Dir)
+		if i > 0 && m.AtMS < s.info.Messages[i-1].AtMS {
+			t.Fatalf("out of order: %+v", s.info.Messages)
+		}
+	}
+	if got := strings.Join(dirs, " "); got != "out out in in" {
+		t.Fatalf("dirs %q", got)
+	}
+	if s.info.MessagesIn != 2 || s.info.MessagesOut != 2 {
+		t.Fatalf("counts %+v", s.info)
+	}
+}
