@@ -27,9 +27,27 @@ import (
 // a 3-byte body over a kept-alive HTTP/1.1 connection. base, when set,
 // replaces the plain client's request function.
 func clientPair(b *testing.B, base func(c *http.Client, url string) error, opts ...client.Option) {
-	srv := httptest.NewServer(okHandler())
+	clientPairOn(b, false, nil, base, opts...)
+}
+
+// clientPairOn is clientPair over HTTPS when tls is set, and with
+// baseClient (when not nil) as the "plain" side.
+func clientPairOn(b *testing.B, tls bool, baseClient *http.Client, base func(c *http.Client, url string) error, opts ...client.Option) {
+	srv := httptest.NewUnstartedServer(okHandler())
+	if tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	defer srv.Close()
 	plain := &http.Client{Transport: &http.Transport{}}
+	if tls {
+		plain = &http.Client{Transport: &http.Transport{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}}
+		opts = append(opts, client.WithTLS(srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()))
+	}
+	if baseClient != nil {
+		plain = baseClient
+	}
 	defer plain.CloseIdleConnections()
 	cand := client.New(opts...)
 	defer cand.CloseIdleConnections()
@@ -85,4 +103,47 @@ func BenchmarkClientFull(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
 	defer tp.Shutdown(context.Background())
 	clientPair(b, nil, client.WithObserver(noopObserver), client.WithMetrics(prometheus.NewRegistry()), client.WithTracing(tp))
+}
+
+// BenchmarkClientInstrumentationOnly: what turning observer and metrics
+// on costs, against client.New() with the same safe defaults (deadline,
+// transport timeouts) and nothing observing — the instrumentation alone.
+func BenchmarkClientInstrumentationOnly(b *testing.B) {
+	clientPairOn(b, false, client.New(), nil, client.WithObserver(noopObserver), client.WithMetrics(prometheus.NewRegistry()))
+}
+
+// BenchmarkClientObserverMetricsTLS: observer and metrics on against a
+// plain client, over a kept-alive HTTPS (HTTP/2) connection, where a
+// request also pays for TLS records as it would against a real service.
+func BenchmarkClientObserverMetricsTLS(b *testing.B) {
+	clientPairOn(b, true, nil, nil, client.WithObserver(noopObserver), client.WithMetrics(prometheus.NewRegistry()))
+}
+
+// BenchmarkClientObserverMetricsSaturated: observer and metrics on
+// against a plain client with the cores kept busy (see
+// interleaveSaturated); each worker has its own pair of clients.
+func BenchmarkClientObserverMetricsSaturated(b *testing.B) {
+	srv := httptest.NewServer(okHandler())
+	defer srv.Close()
+	interleaveSaturated(b, func() (func() error, func() error) {
+		plain := &http.Client{Transport: &http.Transport{}}
+		cand := client.New(client.WithObserver(noopObserver), client.WithMetrics(prometheus.NewRegistry()))
+		b.Cleanup(plain.CloseIdleConnections)
+		b.Cleanup(cand.CloseIdleConnections)
+		return func() error { return drain(plain.Get(srv.URL)) }, func() error { return drain(cand.Get(srv.URL)) }
+	})
+}
+
+// BenchmarkClientInstrumentationOnlySaturated: observer and metrics
+// against client.New() defaults, cores kept busy.
+func BenchmarkClientInstrumentationOnlySaturated(b *testing.B) {
+	srv := httptest.NewServer(okHandler())
+	defer srv.Close()
+	interleaveSaturated(b, func() (func() error, func() error) {
+		def := client.New()
+		cand := client.New(client.WithObserver(noopObserver), client.WithMetrics(prometheus.NewRegistry()))
+		b.Cleanup(def.CloseIdleConnections)
+		b.Cleanup(cand.CloseIdleConnections)
+		return func() error { return drain(def.Get(srv.URL)) }, func() error { return drain(cand.Get(srv.URL)) }
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptrace"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -56,6 +57,8 @@ type Transport struct {
 	tracer   trace.Tracer
 	// observe is true when anything needs the phase timeline.
 	observe bool
+	// lastTarget memoises Result.Target (see target).
+	lastTarget atomic.Pointer[targetMemo]
 }
 
 func newTransport(cfg config) *Transport {

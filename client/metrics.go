@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -143,7 +142,7 @@ func outcome(r *probe.Result) string {
 	e := r.Error
 	if e == nil || e.Cause == "status" {
 		if r.HTTP != nil && r.HTTP.Status >= 100 && r.HTTP.Status < 600 {
-			return strconv.Itoa(r.HTTP.Status/100) + "xx"
+			return outcomes[r.HTTP.Status/100-1] // "1xx" … "5xx", no allocation
 		}
 		if e == nil {
 			return "2xx"

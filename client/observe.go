@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,7 @@ import (
 type exchange struct {
 	t    *Transport
 	ctx  context.Context
-	rec  *probe.Recorder
+	rec  *probe.Recorder // &recorder
 	span trace.Span
 	n    int
 
@@ -47,6 +48,7 @@ type exchange struct {
 	// Storage for the trace and the Result's blocks, so that an exchange
 	// is mostly one allocation.
 	trace    httptrace.ClientTrace
+	recorder probe.Recorder
 	connInfo probe.ConnInfo
 	httpInfo probe.HTTPInfo
 }
@@ -57,8 +59,10 @@ type exchange struct {
 type exchangeKey struct{}
 
 func (t *Transport) newExchange(ctx context.Context, req *http.Request, n int, note *retryNote, budget time.Duration) *exchange {
-	rec := probe.NewRecorder()
-	x := &exchange{t: t, rec: rec, n: n}
+	x := &exchange{t: t, n: n}
+	rec := &x.recorder
+	rec.Init(time.Now(), time.Now)
+	x.rec = rec
 	x.res = probe.Result{
 		Schema:    probe.Schema,
 		Kind:      req.URL.Scheme,
@@ -67,7 +71,7 @@ func (t *Transport) newExchange(ctx context.Context, req *http.Request, n int, n
 		Findings:  []probe.Finding{},
 	}
 	if t.observer != nil {
-		x.res.Target = req.URL.Redacted() // only the observer reads it
+		x.res.Target = t.target(req.URL) // only the observer reads it
 	}
 	if budget > 0 {
 		x.res.TimeoutMS = probe.MS(budget)
@@ -85,6 +89,27 @@ func (t *Transport) newExchange(ctx context.Context, req *http.Request, n int, n
 	}
 	x.ctx = ctx
 	return x
+}
+
+// targetMemo is the last URL an observed request went to and its
+// redacted string: a service calls the same few URLs over and over.
+type targetMemo struct {
+	u url.URL
+	s string
+}
+
+// target returns u.Redacted(), reusing the string of the previous
+// request when the URL is the same (and carries no user info).
+func (t *Transport) target(u *url.URL) string {
+	if u.User != nil {
+		return u.Redacted()
+	}
+	if m := t.lastTarget.Load(); m != nil && m.u == *u {
+		return m.s
+	}
+	m := &targetMemo{u: *u, s: u.String()}
+	t.lastTarget.Store(m)
+	return m.s
 }
 
 // setTrace sets the hooks every request needs. The DNS and connect
@@ -240,7 +265,7 @@ func (x *exchange) tlsDone(cs tls.ConnectionState, err error) {
 func (x *exchange) tlsInfo(cs tls.ConnectionState, full bool) *probe.TLSInfo {
 	info := &probe.TLSInfo{
 		Version:     tls.VersionName(cs.Version),
-		Cipher:      tls.CipherSuiteName(cs.CipherSuite),
+		Cipher:      probe.CipherSuiteName(cs.CipherSuite),
 		ALPN:        cs.NegotiatedProtocol,
 		SNI:         cs.ServerName,
 		Resumed:     cs.DidResume,

@@ -396,6 +396,7 @@ var ErrReadCap = errors.New("read cap reached: the server sent more than the pro
 // without bound.
 type Conn struct {
 	net.Conn
+	addrs    atomic.Pointer[[2]string] // remote and local, formatted once
 	cap      int64
 	read     atomic.Int64
 	written  atomic.Int64
@@ -430,6 +431,40 @@ func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.written.Add(int64(n))
 	return n, err
+}
+
+// Addrs returns the remote and local addresses as strings, formatted on
+// the first call only (a reused connection reports them on every request).
+func (c *Conn) Addrs() (remote, local string) {
+	if a := c.addrs.Load(); a != nil {
+		return a[0], a[1]
+	}
+	a := &[2]string{addrString(c.Conn.RemoteAddr()), addrString(c.Conn.LocalAddr())}
+	c.addrs.Store(a)
+	return a[0], a[1]
+}
+
+// ConnAddrs returns c's remote and local addresses as strings, cached
+// when c is (or wraps, through NetConn) a *Conn.
+func ConnAddrs(c net.Conn) (remote, local string) {
+	for range 4 {
+		switch x := c.(type) {
+		case *Conn:
+			return x.Addrs()
+		case interface{ NetConn() net.Conn }:
+			c = x.NetConn()
+			continue
+		}
+		break
+	}
+	return addrString(c.RemoteAddr()), addrString(c.LocalAddr())
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 // BytesRead and BytesWritten count the wire bytes so far.

@@ -16,6 +16,7 @@ type Recorder struct {
 	mu     sync.Mutex
 	phases []span
 	done   time.Time // set by MarkDone
+	buf    [8]span   // phases' first backing array: one allocation per probe, not two
 }
 
 type span struct {
@@ -28,7 +29,17 @@ func NewRecorder() *Recorder { return NewRecorderAt(time.Now(), time.Now) }
 
 // NewRecorderAt starts a recorder at start with an injected clock (tests).
 func NewRecorderAt(start time.Time, now func() time.Time) *Recorder {
-	return &Recorder{start: start, now: now, phases: make([]span, 0, 8)}
+	r := &Recorder{}
+	r.Init(start, now)
+	return r
+}
+
+// Init starts r at start with the clock now. It lets a Recorder live
+// inside a larger struct (the client library's per-request state) and
+// save an allocation per request; r must not be copied afterwards.
+func (r *Recorder) Init(start time.Time, now func() time.Time) {
+	r.start, r.now = start, now
+	r.phases = r.buf[:0]
 }
 
 // Start is the instant the probe began.
@@ -126,7 +137,7 @@ func (r *Recorder) Phases(at time.Time) []Phase {
 func (r *Recorder) Reset(at time.Time) []Phase {
 	ph := r.Phases(at)
 	r.mu.Lock()
-	r.phases = nil
+	r.phases = r.buf[:0]
 	r.mu.Unlock()
 	return ph
 }

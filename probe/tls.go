@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -264,7 +265,7 @@ func (d *Dialer) Handshake(ctx context.Context, conn net.Conn, cfg *tls.Config) 
 func (d *Dialer) recordState(cs tls.ConnectionState) {
 	info := d.tlsInfo()
 	info.Version = tls.VersionName(cs.Version)
-	info.Cipher = tls.CipherSuiteName(cs.CipherSuite)
+	info.Cipher = CipherSuiteName(cs.CipherSuite)
 	info.ALPN = cs.NegotiatedProtocol
 	info.Resumed = cs.DidResume
 	info.OCSPStapled = len(cs.OCSPResponse) > 0
@@ -340,4 +341,26 @@ func DrainTickets(ctx context.Context, tc *tls.Conn, wait time.Duration) {
 	var b [1]byte
 	_, _ = tc.Read(b[:])
 	_ = tc.SetReadDeadline(time.Time{})
+}
+
+// cipherNames maps every suite crypto/tls knows to its name, built once:
+// tls.CipherSuiteName builds both suite lists on every call (a dozen
+// allocations), too much for the client library's per-request path.
+var cipherNames = sync.OnceValue(func() map[uint16]string {
+	m := map[uint16]string{}
+	for _, list := range [][]*tls.CipherSuite{tls.CipherSuites(), tls.InsecureCipherSuites()} {
+		for _, c := range list {
+			m[c.ID] = c.Name
+		}
+	}
+	return m
+})
+
+// CipherSuiteName is tls.CipherSuiteName without allocating for the
+// suites crypto/tls knows.
+func CipherSuiteName(id uint16) string {
+	if n, ok := cipherNames()[id]; ok {
+		return n
+	}
+	return tls.CipherSuiteName(id)
 }

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pathlens/pathlens/probe"
@@ -29,6 +30,24 @@ import (
 
 // Version is sent in the User-Agent header.
 var Version = "dev"
+
+// uaCache holds the User-Agent header value built from Version, so a
+// probe does not build it again (Version is set once at start).
+var uaCache atomic.Pointer[uaValue]
+
+type uaValue struct {
+	version string
+	header  []string
+}
+
+func userAgent() []string {
+	if v := uaCache.Load(); v != nil && v.version == Version {
+		return v.header
+	}
+	v := &uaValue{version: Version, header: []string{"pathlens/" + Version}}
+	uaCache.Store(v)
+	return v.header
+}
 
 // MaxRedirectBody is how much of a redirect response's body is read
 // before the connection is released.
@@ -148,47 +167,11 @@ func isRedirect(code int) bool {
 // (phases up to wait are recorded; transfer begins at the first byte).
 func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header http.Header, body []byte) (*http.Response, error) {
 	rec := p.rec
-	var tmu sync.Mutex
-	answered := false // the first response byte has been seen
-	firstByte := func(t time.Time) {
-		tmu.Lock()
-		defer tmu.Unlock()
-		if answered {
-			return
-		}
-		answered = true
-		if rec.InFlight() == probe.PhaseRequest {
-			rec.BeginAt(probe.PhaseWait, t) // written but not yet reported: wait is empty
-		}
-		rec.BeginAt(probe.PhaseTransfer, t)
-	}
-	trace := &httptrace.ClientTrace{
-		GotConn: func(gi httptrace.GotConnInfo) {
-			if gi.Reused {
-				c := p.d.ConnInfo()
-				c.Reused = true
-				c.IdleMS = probe.MS(gi.IdleTime)
-				c.RemoteAddr = gi.Conn.RemoteAddr().String()
-				c.LocalAddr = gi.Conn.LocalAddr().String()
-			}
-			if rec.InFlight() != probe.PhaseRequest {
-				rec.Begin(probe.PhaseRequest)
-			}
-		},
-		// WroteRequest and GotFirstResponseByte come from the writer and
-		// reader goroutines: the first byte can be reported before the
-		// writer reports the request written. Keep request, wait,
-		// transfer in order; a late WroteRequest leaves wait empty.
-		WroteRequest: func(httptrace.WroteRequestInfo) {
-			t := rec.Now()
-			tmu.Lock()
-			defer tmu.Unlock()
-			if !answered {
-				rec.BeginAt(probe.PhaseWait, t)
-			}
-		},
-		GotFirstResponseByte: func() { firstByte(rec.Now()) },
-	}
+	h := &hopTrace{p: p, rec: rec}
+	trace := &h.trace
+	trace.GotConn = h.gotConn
+	trace.WroteRequest = h.wroteRequest
+	trace.GotFirstResponseByte = h.gotFirstByte
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, u.String(), nil)
 	if err != nil {
 		return nil, probe.Errorf("", probe.ClassConfig, "request", "building request: %v", err)
@@ -206,7 +189,7 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 		req.Header[k] = vs
 	}
 	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "pathlens/"+Version)
+		req.Header["User-Agent"] = userAgent()
 	}
 	rt, err := p.roundTripper(ctx, u)
 	if err != nil {
@@ -222,8 +205,59 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 	}
 	// A reply with no body (HEAD, 204) may never fire GotFirstResponseByte
 	// on h2 before RoundTrip returns; make sure transfer is open.
-	firstByte(rec.Now())
+	h.firstByte(rec.Now())
 	return resp, nil
+}
+
+// hopTrace is the httptrace hooks of one request and their shared state
+// (one allocation for all of it, where closures would take one each).
+type hopTrace struct {
+	p     *prober
+	rec   *probe.Recorder
+	trace httptrace.ClientTrace
+
+	mu       sync.Mutex
+	answered bool // the first response byte has been seen
+}
+
+func (h *hopTrace) gotConn(gi httptrace.GotConnInfo) {
+	if gi.Reused {
+		c := h.p.d.ConnInfo()
+		c.Reused = true
+		c.IdleMS = probe.MS(gi.IdleTime)
+		c.RemoteAddr, c.LocalAddr = probe.ConnAddrs(gi.Conn)
+	}
+	if h.rec.InFlight() != probe.PhaseRequest {
+		h.rec.Begin(probe.PhaseRequest)
+	}
+}
+
+// wroteRequest and gotFirstByte come from the writer and reader
+// goroutines: the first byte can be reported before the writer reports
+// the request written. Keep request, wait, transfer in order; a late
+// WroteRequest leaves wait empty.
+func (h *hopTrace) wroteRequest(httptrace.WroteRequestInfo) {
+	t := h.rec.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.answered {
+		h.rec.BeginAt(probe.PhaseWait, t)
+	}
+}
+
+func (h *hopTrace) gotFirstByte() { h.firstByte(h.rec.Now()) }
+
+func (h *hopTrace) firstByte(t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.answered {
+		return
+	}
+	h.answered = true
+	if h.rec.InFlight() == probe.PhaseRequest {
+		h.rec.BeginAt(probe.PhaseWait, t) // written but not yet reported: wait is empty
+	}
+	h.rec.BeginAt(probe.PhaseTransfer, t)
 }
 
 // roundTripper finds or makes the connection for u: a reused one from the
@@ -470,7 +504,17 @@ func statusValid(code int, ranges []probe.StatusRange) bool {
 	return false
 }
 
+// defaultRanges is rangesString(probe.DefaultValidStatus), computed once.
+var defaultRanges = rangesStringOf(probe.DefaultValidStatus)
+
 func rangesString(rs []probe.StatusRange) string {
+	if len(rs) == len(probe.DefaultValidStatus) && (len(rs) == 0 || &rs[0] == &probe.DefaultValidStatus[0]) {
+		return defaultRanges
+	}
+	return rangesStringOf(rs)
+}
+
+func rangesStringOf(rs []probe.StatusRange) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
 		parts[i] = r.String()
