@@ -64,6 +64,7 @@ func interleave(b *testing.B, base, pathlens func() error) {
 	b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "cpu-ratio")
 	b.ReportMetric(float64(b.N)/wall[0].Seconds(), "base-ops/s")
 	b.ReportMetric(float64(b.N)/wall[1].Seconds(), "pathlens-ops/s")
+	b.ReportMetric(per(cpu[1])-per(cpu[0]), "extra-cpu-ns/op")
 }
 
 // Parallelism of the saturated benchmarks: enough workers to keep both
@@ -230,5 +231,32 @@ func BenchmarkReusedRequestSaturated(b *testing.B) {
 			return drain(c.Do(req))
 		}
 		return base, pathlensReused(b, srv.URL)
+	})
+}
+
+// spin busy-waits for d: pure client-side CPU with no allocation.
+func spin(d time.Duration) {
+	for t0 := time.Now(); time.Since(t0) < d; {
+	}
+}
+
+// BenchmarkLatencySensitivity calibrates the harness: the plain client
+// against the same plain client that first burns a 2.5 µs busy loop per
+// request. The busy loop is exactly 2.5 µs of extra CPU; what the
+// process's CPU actually grows by (extra-cpu-ns/op) shows how much a
+// small per-request cost is amplified by the loopback ping-pong (threads
+// spinning and parking around each message), and so how to read the
+// cpu-ratio of the other benchmarks.
+func BenchmarkLatencySensitivity(b *testing.B) {
+	srv := httptest.NewServer(okHandler())
+	defer srv.Close()
+	c1 := &http.Client{Transport: &http.Transport{}}
+	c2 := &http.Client{Transport: &http.Transport{}}
+	defer c1.CloseIdleConnections()
+	defer c2.CloseIdleConnections()
+	const busy = 2500 * time.Nanosecond
+	interleave(b, func() error { return drain(c1.Get(srv.URL)) }, func() error {
+		spin(busy)
+		return drain(c2.Get(srv.URL))
 	})
 }
