@@ -260,3 +260,74 @@ func BenchmarkLatencySensitivity(b *testing.B) {
 		return drain(c2.Get(srv.URL))
 	})
 }
+
+// BenchmarkReusedRequestParts splits the reused-probe cost: four sides
+// interleaved (ABBA) — a plain client with a deadline; the same request
+// through the http.Transport and counting connection a pathlens session
+// holds; probe.Run (no diagnosis); engine.Check (probe and diagnosis).
+// Each reports its extra CPU per request over the first.
+func BenchmarkReusedRequestParts(b *testing.B) {
+	srv := httptest.NewServer(okHandler())
+	defer srv.Close()
+	withDeadline := func(c *http.Client) func() error {
+		return func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			return drain(c.Do(req))
+		}
+	}
+	plain := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer plain.CloseIdleConnections()
+	t, _ := probe.ParseTarget(srv.URL)
+	run := func(check bool) func() error {
+		o := &probe.Options{Session: &probe.Session{}}
+		b.Cleanup(o.Session.Close)
+		return func() error {
+			var r *probe.Result
+			if check {
+				r = engine.Check(context.Background(), t, o)
+			} else {
+				r = probe.Run(context.Background(), t, o)
+			}
+			if !r.Success {
+				return fmt.Errorf("probe failed: %+v", r.Error)
+			}
+			return nil
+		}
+	}
+	// The session's transport, after a first probe dialed it.
+	o := &probe.Options{Session: &probe.Session{}}
+	defer o.Session.Close()
+	engine.Check(context.Background(), t, o)
+	v, ok := o.Session.Load("http://" + t.URL.Host)
+	tr, _ := v.(*http.Transport)
+	if !ok || tr == nil {
+		b.Fatal("no transport in the session")
+	}
+	names := []string{"plain", "session-transport", "probe.Run", "engine.Check"}
+	sides := []func() error{withDeadline(plain), withDeadline(&http.Client{Transport: tr}), run(false), run(true)}
+	cpu := make([]time.Duration, len(sides))
+	b.ResetTimer()
+	for done, k := 0, 0; done < b.N; done, k = done+block, k+1 {
+		n := min(block, b.N-done)
+		for j := range sides {
+			s := j
+			if k&1 == 1 {
+				s = len(sides) - 1 - j
+			}
+			c0 := cpuNow()
+			for i := 0; i < n; i++ {
+				if err := sides[s](); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu[s] += cpuNow() - c0
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpu[0])/float64(b.N), "plain-cpu-ns/op")
+	for s := 1; s < len(sides); s++ {
+		b.ReportMetric(float64(cpu[s]-cpu[0])/float64(b.N), names[s]+"-extra-cpu-ns/op")
+	}
+}

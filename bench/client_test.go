@@ -147,3 +147,28 @@ func BenchmarkClientInstrumentationOnlySaturated(b *testing.B) {
 		return func() error { return drain(def.Get(srv.URL)) }, func() error { return drain(cand.Get(srv.URL)) }
 	})
 }
+
+// BenchmarkClientNoTimers: client.New with the per-request deadline and
+// the response-header timeout switched off, against a plain client —
+// what the rest of the defaults cost.
+func BenchmarkClientNoTimers(b *testing.B) {
+	clientPair(b, nil, client.WithTimeouts(client.Timeouts{ResponseHeader: -1, Request: -1}))
+}
+
+// BenchmarkPlainWithTimers: a plain client given the same two timers
+// (a context deadline on each request, Transport.ResponseHeaderTimeout)
+// against a plain client without them — what safety costs any client.
+func BenchmarkPlainWithTimers(b *testing.B) {
+	srv := httptest.NewServer(okHandler())
+	defer srv.Close()
+	plain := &http.Client{Transport: &http.Transport{}}
+	timed := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: client.DefaultResponseHeaderTimeout}}
+	defer plain.CloseIdleConnections()
+	defer timed.CloseIdleConnections()
+	interleave(b, func() error { return drain(plain.Get(srv.URL)) }, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), client.DefaultRequestTimeout)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		return drain(timed.Do(req))
+	})
+}
