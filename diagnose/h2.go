@@ -66,8 +66,9 @@ func h2FlowControlStall(r *probe.Result) *Finding {
 			fmtMS(worst.DurationMS), which, fmtBytes(int64(worst.InitialWindow)))
 		advice = "pathlens (the receiver) did not grant window fast enough for what the server sends: the window it " +
 			"advertises is small for the response or stream, so the server idles each round trip. Raise the client's " +
-			"windows (for gRPC: --h2-window and --h2-conn-window) and, in your real clients, the equivalent settings " +
-			"(grpc-go WithInitialWindowSize / WithInitialConnWindowSize, or leave BDP estimation on)."
+			"windows (--h2-window and --h2-conn-window) and, in your real clients, the equivalent settings " +
+			"(Go net/http HTTP2Config.MaxReceiveBufferPerStream / PerConnection; grpc-go WithInitialWindowSize / " +
+			"WithInitialConnWindowSize, or leave BDP estimation on)."
 	}
 	if len(h.Stalls) > 1 {
 		summary += fmt.Sprintf("; %d stalls, %s in all", len(h.Stalls), fmtMS(total))
@@ -312,8 +313,9 @@ func h2SmallWindow(r *probe.Result) *Finding {
 			"MaxReceiveBufferPerStream, x/net http2.Server MaxUploadBufferPerStream, envoy initial_stream_window_size, " +
 			"grpc-go InitialWindowSize), or send smaller requests."
 	} else {
-		advice += "Raise the client's initial window (for gRPC probes --h2-window / --h2-conn-window; grpc-go " +
-			"WithInitialWindowSize, or leave BDP estimation on), or make the messages smaller."
+		advice += "Raise the client's initial window (in a probe --h2-window / --h2-conn-window; Go net/http " +
+			"HTTP2Config.MaxReceiveBufferPerStream; grpc-go WithInitialWindowSize, or leave BDP estimation on), " +
+			"or make the messages smaller."
 	}
 	return &Finding{ID: IDH2SmallWindow, Severity: sev, Phase: h2DirPhase(r, pick.dir),
 		Summary: summary, Evidence: ev, Advice: advice}

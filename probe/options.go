@@ -79,8 +79,9 @@ type Options struct {
 	// (0 = no expectation).
 	ExpectMessages int
 	// H2Window and H2ConnWindow set the client's initial HTTP/2 stream and
-	// connection windows in bytes; 0 leaves the client's default (for
-	// gRPC: BDP estimation on).
+	// connection windows in bytes on every HTTP/2 probe (https with h2,
+	// h2c, grpc); 0 leaves the client's default (for gRPC: BDP estimation
+	// on). HTTP probes need H2ConnWindow ≥ httpx.MinConnWindow.
 	H2Window, H2ConnWindow int32
 
 	// WS configures ws and wss probes (types in ws.go); nil = defaults.

@@ -39,11 +39,48 @@ func TestGRPCFlagErrors(t *testing.T) {
 		}
 	}
 	// gRPC flags on a target of another kind.
-	for _, flag := range [][]string{{"--grpc-method", "/a.B/C"}, {"--expect-messages", "3"}, {"--h2-window", "1MiB"}, {"--grpc-service", "x"}} {
+	for _, flag := range [][]string{{"--grpc-method", "/a.B/C"}, {"--expect-messages", "3"}, {"--grpc-service", "x"}} {
 		var out, errb bytes.Buffer
 		args := append(append([]string{"check"}, flag...), "https://127.0.0.1:1/")
 		if code := Run(args, &out, &errb); code != ExitUsage || !strings.Contains(errb.String(), "applies to grpc:// and grpcs:// targets only") {
 			t.Errorf("%v: exit %d, stderr %q", flag, code, errb.String())
+		}
+	}
+}
+
+// The HTTP/2 window flags apply to every HTTP/2 probe and are refused,
+// with the reason, where no HTTP/2 connection is made or the HTTP/2
+// client could not announce the value.
+func TestH2WindowFlagKinds(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string // "" = accepted
+	}{
+		{[]string{"--h2-window", "16KiB", "https://127.0.0.1:1/"}, ""},
+		{[]string{"--h2-conn-window", "1MiB", "https://127.0.0.1:1/"}, ""},
+		{[]string{"--h2c", "--h2-window", "16KiB", "http://127.0.0.1:1/"}, ""},
+		{[]string{"--h2-window", "16KiB", "http://127.0.0.1:1/"}, "add --h2c for cleartext HTTP/2"},
+		{[]string{"--http1.1", "--h2-window", "16KiB", "https://127.0.0.1:1/"}, "--http1.1 rules HTTP/2 out"},
+		{[]string{"--h2-conn-window", "100000", "https://127.0.0.1:1/"}, "below 131070 bytes"},
+		{[]string{"--h2-window", "16KiB", "tcp://127.0.0.1:1"}, "applies to HTTP/2 targets only"},
+		{[]string{"--h2-window", "16KiB", "wss://127.0.0.1:1/"}, "applies to HTTP/2 targets only"},
+	} {
+		var f checkFlags
+		fs := newCheckFlagSet(&f)
+		pos, err := parseInterspersed(fs, c.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kind := strings.SplitN(pos[0], ":", 2)[0]
+		_, err = f.options()
+		if err == nil {
+			err = f.checkGRPCKind(kind)
+		}
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: refused: %v", c.args, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v: error %v, want one containing %q", c.args, err, c.want)
 		}
 	}
 }

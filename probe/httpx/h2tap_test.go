@@ -7,6 +7,7 @@ import (
 
 	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
+	"github.com/pathlens/pathlens/probe/httpx"
 )
 
 // Every HTTP/2 probe carries the frame tap's view in r.H2 (TLS h2 and
@@ -65,5 +66,74 @@ func TestH2Block(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// --h2-window and --h2-conn-window reach the wire on HTTP/2 probes (TLS h2
+// and h2c): the stream window in the client's SETTINGS, the connection
+// window as 65,535 plus the first WINDOW_UPDATE; a body several windows
+// long still arrives whole, the client returning window as it reads.
+func TestH2Windows(t *testing.T) {
+	body := strings.Repeat("w", 300000)
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) })
+	for _, tc := range []struct {
+		name string
+		mode serverMode
+		h2c  bool
+	}{{"h2 over TLS", modeH2TLS, false}, {"h2c", modeH2C, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t, tc.mode, h, nil)
+			o := opts(srv)
+			o.SkipResumptionCheck = true
+			o.H2C = tc.h2c
+			o.H2Window, o.H2ConnWindow = 16384, 200000
+			r := probetest.Run(t, srv.URL+"/", o)
+			mustSucceed(t, r)
+			if r.HTTP.BodyBytes != int64(len(body)) {
+				t.Fatalf("body %d bytes, want %d", r.HTTP.BodyBytes, len(body))
+			}
+			if got := r.H2.Settings["client"]["INITIAL_WINDOW_SIZE"]; got != 16384 {
+				t.Errorf("client INITIAL_WINDOW_SIZE = %d, want 16384 (settings %v)", got, r.H2.Settings)
+			}
+			var connUpdate uint32
+			streamUpdates := 0
+			for _, f := range r.H2.Frames {
+				if f.Dir != "send" || f.Type != "WINDOW_UPDATE" {
+					continue
+				}
+				if f.Stream == 0 && connUpdate == 0 {
+					connUpdate = f.Window
+				}
+				if f.Stream != 0 {
+					streamUpdates++
+				}
+			}
+			if connUpdate != 200000-65535 {
+				t.Errorf("first connection WINDOW_UPDATE %d, want %d", connUpdate, 200000-65535)
+			}
+			if streamUpdates < len(body)/16384/2 {
+				t.Errorf("%d stream WINDOW_UPDATEs for %d bytes through a 16 KiB window", streamUpdates, len(body))
+			}
+		})
+	}
+}
+
+// Without the flags the client keeps x/net's defaults (4 MiB stream
+// window), and a connection window the client cannot announce is a
+// config error, not a silent 1 GiB.
+func TestH2WindowDefaultsAndLimits(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	srv := newServer(t, modeH2TLS, h, nil)
+	o := opts(srv)
+	o.SkipResumptionCheck = true
+	r := probetest.Run(t, srv.URL+"/", o)
+	mustSucceed(t, r)
+	if got := r.H2.Settings["client"]["INITIAL_WINDOW_SIZE"]; got != 4<<20 {
+		t.Errorf("default client INITIAL_WINDOW_SIZE = %d, want %d", got, 4<<20)
+	}
+	o.H2ConnWindow = httpx.MinConnWindow - 1
+	r = probetest.Run(t, srv.URL+"/", o)
+	if r.Success || r.Error == nil || r.Error.Class != probe.ClassConfig || r.Error.Cause != "window" {
+		t.Fatalf("conn window %d: error %+v, want a config error", o.H2ConnWindow, r.Error)
 	}
 }

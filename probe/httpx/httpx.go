@@ -77,6 +77,13 @@ type prober struct {
 // Probe runs one HTTP(S) probe: every hop until a non-redirect answer,
 // then the body through the MaxBody cap, then the resumption check.
 func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Recorder, r *probe.Result) error {
+	if w := o.H2ConnWindow; w != 0 && w < MinConnWindow {
+		return probe.Errorf("", probe.ClassConfig, "window",
+			"HTTP/2 connection window %d: the client cannot announce less than %d bytes", w, MinConnWindow)
+	}
+	if o.H2Window < 0 || o.H2ConnWindow < 0 {
+		return probe.Errorf("", probe.ClassConfig, "window", "HTTP/2 windows must be positive")
+	}
 	p := &prober{opts: o, rec: rec, res: r}
 	p.d = &probe.Dialer{Opts: o, Rec: rec, Res: r}
 	defer p.release()
@@ -209,6 +216,39 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 	return resp, nil
 }
 
+// MinConnWindow is the smallest --h2-conn-window an HTTP/2 probe can
+// announce: x/net's client keeps the 65,535-byte initial window and adds
+// at least as much again with its first WINDOW_UPDATE (smaller values
+// are silently replaced by its 1 GiB default, so pathlens refuses them).
+const MinConnWindow = 2 * initialWindow
+
+// initialWindow is every HTTP/2 window before SETTINGS (RFC 9113 §6.9.2).
+const initialWindow = 65535
+
+// h2Transport is the HTTP/2 client for the connections pathlens dials.
+// --h2-window and --h2-conn-window go through net/http's HTTP2Config,
+// which x/net reads from the HTTP/1 transport it is configured from: the
+// stream window is announced in SETTINGS_INITIAL_WINDOW_SIZE, the
+// connection window as 65,535 plus the first WINDOW_UPDATE.
+func h2Transport(o *probe.Options) *http2.Transport {
+	t2 := &http2.Transport{}
+	if o.H2Window > 0 || o.H2ConnWindow >= MinConnWindow {
+		t1 := &http.Transport{HTTP2: &http.HTTP2Config{}}
+		if o.H2Window > 0 {
+			t1.HTTP2.MaxReceiveBufferPerStream = int(o.H2Window)
+		}
+		if o.H2ConnWindow >= MinConnWindow {
+			t1.HTTP2.MaxReceiveBufferPerConnection = int(o.H2ConnWindow) - initialWindow
+		}
+		if t, err := http2.ConfigureTransports(t1); err == nil {
+			t2 = t
+		}
+	}
+	t2.AllowHTTP = true
+	t2.MaxHeaderListSize = probe.DefaultMaxHeader
+	return t2
+}
+
 // hopTrace is the httptrace hooks of one request and their shared state
 // (one allocation for all of it, where closures would take one each).
 type hopTrace struct {
@@ -292,12 +332,7 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 	}
 	p.fresh = true
 	if alpn == "h2" || (u.Scheme == "http" && o.H2C) {
-		t2 := &http2.Transport{
-			AllowHTTP:          true,
-			MaxHeaderListSize:  probe.DefaultMaxHeader,
-			DisableCompression: false,
-			ReadIdleTimeout:    0,
-		}
+		t2 := h2Transport(o)
 		// The frame tap sits between TLS (or TCP, for h2c) and HTTP/2.
 		tap := h2tap.Wrap(conn, p.rec.Start(), h2tap.Options{})
 		var tc net.Conn = tap
