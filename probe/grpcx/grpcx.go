@@ -171,7 +171,7 @@ func call(ctx context.Context, conn net.Conn, creds credentials.TransportCredent
 		}
 		return conn, nil
 	}
-	tr := &tracer{rec: rec, budget: o.EffectiveTimeout()}
+	tr := &tracer{rec: rec, budget: o.EffectiveTimeout(), ms: probe.Milestones{Rec: rec, Response: probe.PhaseStream}}
 	opts := []grpc.DialOption{
 		grpc.WithContextDialer(dial),
 		grpc.WithTransportCredentials(creds),
@@ -260,35 +260,20 @@ type tracer struct {
 	rec    *probe.Recorder
 	budget time.Duration // the probe's whole budget
 
+	// ms keeps request, wait, stream in order (the first response event
+	// can be reported before the request is reported sent).
+	ms probe.Milestones
+
 	mu       sync.Mutex
-	answered bool // the first response headers or message arrived
 	trailers bool // the server sent trailers (grpc-status)
 	header   metadata.MD
 }
 
 // sent ends the request phase: the request is written and half-closed.
-func (t *tracer) sent() {
-	now := t.rec.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.answered {
-		t.rec.BeginAt(probe.PhaseWait, now)
-	}
-}
+func (t *tracer) sent() { t.ms.Wrote(t.rec.Now()) }
 
 // respond marks the first response event: wait ends and stream begins.
-func (t *tracer) respond(at time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.answered {
-		return
-	}
-	t.answered = true
-	if t.rec.InFlight() == probe.PhaseRequest {
-		t.rec.BeginAt(probe.PhaseWait, at) // answered before the request was reported sent: wait is empty
-	}
-	t.rec.BeginAt(probe.PhaseStream, at)
-}
+func (t *tracer) respond(at time.Time) { t.ms.Answered(at) }
 
 func (t *tracer) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
 func (t *tracer) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {

@@ -174,7 +174,7 @@ func isRedirect(code int) bool {
 // (phases up to wait are recorded; transfer begins at the first byte).
 func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header http.Header, body []byte) (*http.Response, error) {
 	rec := p.rec
-	h := &hopTrace{p: p, rec: rec}
+	h := &hopTrace{p: p, rec: rec, ms: probe.Milestones{Rec: rec, Response: probe.PhaseTransfer}}
 	trace := &h.trace
 	trace.GotConn = h.gotConn
 	trace.WroteRequest = h.wroteRequest
@@ -212,7 +212,7 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 	}
 	// A reply with no body (HEAD, 204) may never fire GotFirstResponseByte
 	// on h2 before RoundTrip returns; make sure transfer is open.
-	h.firstByte(rec.Now())
+	h.ms.Answered(rec.Now())
 	return resp, nil
 }
 
@@ -255,9 +255,9 @@ type hopTrace struct {
 	p     *prober
 	rec   *probe.Recorder
 	trace httptrace.ClientTrace
-
-	mu       sync.Mutex
-	answered bool // the first response byte has been seen
+	// ms keeps request, wait, transfer in order: WroteRequest and
+	// GotFirstResponseByte come from the writer and reader goroutines.
+	ms probe.Milestones
 }
 
 func (h *hopTrace) gotConn(gi httptrace.GotConnInfo) {
@@ -272,33 +272,9 @@ func (h *hopTrace) gotConn(gi httptrace.GotConnInfo) {
 	}
 }
 
-// wroteRequest and gotFirstByte come from the writer and reader
-// goroutines: the first byte can be reported before the writer reports
-// the request written. Keep request, wait, transfer in order; a late
-// WroteRequest leaves wait empty.
-func (h *hopTrace) wroteRequest(httptrace.WroteRequestInfo) {
-	t := h.rec.Now()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.answered {
-		h.rec.BeginAt(probe.PhaseWait, t)
-	}
-}
+func (h *hopTrace) wroteRequest(httptrace.WroteRequestInfo) { h.ms.Wrote(h.rec.Now()) }
 
-func (h *hopTrace) gotFirstByte() { h.firstByte(h.rec.Now()) }
-
-func (h *hopTrace) firstByte(t time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.answered {
-		return
-	}
-	h.answered = true
-	if h.rec.InFlight() == probe.PhaseRequest {
-		h.rec.BeginAt(probe.PhaseWait, t) // written but not yet reported: wait is empty
-	}
-	h.rec.BeginAt(probe.PhaseTransfer, t)
-}
+func (h *hopTrace) gotFirstByte() { h.ms.Answered(h.rec.Now()) }
 
 // roundTripper finds or makes the connection for u: a reused one from the
 // session (with --reuse), else a fresh dial handed to HTTP/2 or HTTP/1.1.
