@@ -15,7 +15,7 @@ import (
 // afresh with each run, relative to that run's start.
 func TestH2Block(t *testing.T) {
 	body := strings.Repeat("x", 100000)
-	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) })
+	h := bodyHandler(body)
 	for _, tc := range []struct {
 		name string
 		mode serverMode
@@ -75,7 +75,7 @@ func TestH2Block(t *testing.T) {
 // long still arrives whole, the client returning window as it reads.
 func TestH2Windows(t *testing.T) {
 	body := strings.Repeat("w", 300000)
-	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) })
+	h := bodyHandler(body)
 	for _, tc := range []struct {
 		name string
 		mode serverMode

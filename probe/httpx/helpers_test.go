@@ -69,6 +69,11 @@ func newServer(t *testing.T, mode serverMode, h http.Handler, configure func(*ht
 }
 
 // isTLS reports whether the mode serves TLS.
+// bodyHandler answers every request with body.
+func bodyHandler(body string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) })
+}
+
 func (m serverMode) isTLS() bool { return m != modeHTTP && m != modeH2C }
 
 // poolOf is a trust store holding srv's certificate.
