@@ -198,3 +198,13 @@ func (o *Options) EffectiveValidStatus() []StatusRange {
 	}
 	return DefaultValidStatus
 }
+
+// The smallest HTTP/2 windows a probe can announce. grpc-go ignores
+// windows below 64 KiB; x/net's HTTP client keeps the 65,535-byte initial
+// connection window and adds at least as much again with its first
+// WINDOW_UPDATE, and replaces smaller values by its 1 GiB default. pathlens
+// refuses what would be silently ignored.
+const (
+	MinGRPCWindow   = 65535
+	MinH2ConnWindow = 2 * 65535
+)

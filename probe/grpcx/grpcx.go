@@ -54,7 +54,7 @@ const HealthMethod = "/grpc.health.v1.Health/Check"
 
 // MinWindow is the smallest initial window grpc-go accepts; it silently
 // ignores smaller values, so pathlens refuses them instead.
-const MinWindow = 65535
+const MinWindow = probe.MinGRPCWindow
 
 func init() { probe.Register(probe.ProberFunc(Probe), "grpc", "grpcs") }
 

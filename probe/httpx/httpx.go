@@ -217,10 +217,8 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 }
 
 // MinConnWindow is the smallest --h2-conn-window an HTTP/2 probe can
-// announce: x/net's client keeps the 65,535-byte initial window and adds
-// at least as much again with its first WINDOW_UPDATE (smaller values
-// are silently replaced by its 1 GiB default, so pathlens refuses them).
-const MinConnWindow = 2 * initialWindow
+// announce (probe.MinH2ConnWindow).
+const MinConnWindow = probe.MinH2ConnWindow
 
 // initialWindow is every HTTP/2 window before SETTINGS (RFC 9113 §6.9.2).
 const initialWindow = 65535

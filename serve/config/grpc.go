@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"regexp"
 	"strings"
+
+	"github.com/pathlens/pathlens/probe"
 )
 
 // grpcMethodRE is the shape of grpc.method: /package.Service/Method.
@@ -36,4 +38,5 @@ func (d *decoder) grpcModule(mm *mapping, m *Module) {
 	if n := g.integer("expect_messages", &m.GRPC.ExpectMessages); n != nil && m.GRPC.ExpectMessages < 0 {
 		d.failf(n, g.field("expect_messages"), "want 0 or more, got %d", m.GRPC.ExpectMessages)
 	}
+	d.h2Windows(g, &m.GRPC.H2Windows, probe.MinGRPCWindow, probe.MinGRPCWindow, "grpc-go ignores smaller windows")
 }

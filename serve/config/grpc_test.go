@@ -45,13 +45,51 @@ targets:
 		{"modules: {m: {kind: grpc, grpc: {method: /a.B/C, service: x}}}", "g.yaml:1: modules.m.grpc.service: service names what the default health Check asks about"},
 		{"modules: {m: {kind: grpc, grpc: {request_hex: 0a}}}", "g.yaml:1: modules.m.grpc.request_hex: request_hex needs method"},
 		{"modules: {m: {kind: grpc, grpc: {expect_messages: -1}}}", "g.yaml:1: modules.m.grpc.expect_messages: want 0 or more, got -1"},
-		{"modules: {m: {kind: grpc, grpc: {bogus: 1}}}", `g.yaml:1: modules.m.grpc.bogus: unknown field "bogus" (allowed: service, method, request_hex, expect_messages)`},
+		{"modules: {m: {kind: grpc, grpc: {bogus: 1}}}", `g.yaml:1: modules.m.grpc.bogus: unknown field "bogus" (allowed: service, method, request_hex, expect_messages, h2_window, h2_conn_window)`},
 		{"modules: {m: {kind: grpc}}\ntargets: [{name: x, url: 'https://a/', module: m}]", `scheme "https" does not match module "m" (kind grpc takes grpc:// and grpcs:// targets)`},
 		{"modules: {m: {kind: http}}\ntargets: [{name: x, url: 'grpc://a:1', module: m}]", `scheme "grpc" does not match module "m"`},
 	} {
 		_, err := Parse("g.yaml", []byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+// h2_window and h2_conn_window reach the probe options of http and grpc
+// modules; windows the client would silently ignore are refused.
+func TestH2WindowsConfig(t *testing.T) {
+	c, err := Parse("w.yaml", []byte(`
+modules:
+  web: {kind: http, http: {h2_window: 16KiB, h2_conn_window: 1MiB}}
+  rpc: {kind: grpc, grpc: {h2_window: 64KiB, h2_conn_window: 65535}}
+  plain: {kind: http}
+targets:
+  - {name: w, url: "https://a.example.com/", module: web}
+  - {name: r, url: "grpcs://b.example.com:443", module: rpc}
+  - {name: p, url: "https://c.example.com/", module: plain}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name         string
+		stream, conn int32
+	}{{"w", 16 << 10, 1 << 20}, {"r", 64 << 10, 65535}, {"p", 0, 0}} {
+		tg, _ := c.Target(tc.name)
+		if tg.Options.H2Window != tc.stream || tg.Options.H2ConnWindow != tc.conn {
+			t.Errorf("%s: windows %d/%d, want %d/%d", tc.name, tg.Options.H2Window, tg.Options.H2ConnWindow, tc.stream, tc.conn)
+		}
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"modules: {m: {kind: http, http: {h2_conn_window: 64KiB}}}", "w.yaml:1: modules.m.http.h2_conn_window: 64KiB is below 131070 bytes (the HTTP/2 client cannot announce less); use 131070 or more"},
+		{"modules: {m: {kind: grpc, grpc: {h2_window: 1000}}}", "w.yaml:1: modules.m.grpc.h2_window: 1000 is below 65535 bytes (grpc-go ignores smaller windows); use 65535 or more"},
+		{"modules: {m: {kind: http, http: {h2_window: 3GiB}}}", "w.yaml:1: modules.m.http.h2_window: 3GiB is above the HTTP/2 maximum of 2147483647 bytes"},
+		{"modules: {m: {kind: http, http: {http2: off, h2_window: 1MiB}}}", "w.yaml:1: modules.m.http.h2_window: h2_window sets an HTTP/2 window, and http2: off rules HTTP/2 out"},
+	} {
+		_, err := Parse("w.yaml", []byte(tc.yaml))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s:\n got %v\nwant %s", tc.yaml, err, tc.want)
 		}
 	}
 }

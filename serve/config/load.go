@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -28,11 +29,11 @@ var (
 	storageKeys = []string{"path", "retention"}
 	defaultKeys = []string{"interval", "timeout", "concurrency"}
 	moduleKeys  = []string{"kind", "timeout", "ip_family", "http", "tls", "dns", "icmp", "grpc", "ws"}
-	httpKeys    = []string{"method", "headers", "body", "valid_status", "http2", "max_body", "max_redirects"}
+	httpKeys    = []string{"method", "headers", "body", "valid_status", "http2", "max_body", "max_redirects", "h2_window", "h2_conn_window"}
 	tlsKeys     = []string{"ca_file", "cert_file", "key_file", "server_name", "insecure", "resumption_check"}
 	dnsKeys     = []string{"server"}
 	icmpKeys    = []string{"count", "interval"}
-	grpcKeys    = []string{"service", "method", "request_hex", "expect_messages"}
+	grpcKeys    = []string{"service", "method", "request_hex", "expect_messages", "h2_window", "h2_conn_window"}
 	targetKeys  = []string{"name", "url", "module", "interval", "timeout", "labels"}
 	probeKeys   = []string{"allow"}
 )
@@ -367,6 +368,15 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 		}
 	}
 
+	d.h2Windows(h, &m.HTTP.H2Windows, 1, probe.MinH2ConnWindow, "the HTTP/2 client cannot announce less")
+	if m.HTTP.HTTP2 == "off" {
+		for _, k := range []string{"h2_window", "h2_conn_window"} {
+			if n := h.get(k); n != nil {
+				d.failf(n, h.field(k), "%s sets an HTTP/2 window, and http2: off rules HTTP/2 out", k)
+			}
+		}
+	}
+
 	// tls
 	t := d.mapping(mm.keyNode("tls"), mm.get("tls"), mm.field("tls"), tlsKeys)
 	nodes["tls.ca_file"] = t.str("ca_file", &m.TLS.CAFile)
@@ -416,6 +426,30 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 	return m
 }
 
+// h2Windows reads h2_window and h2_conn_window of section s into w,
+// refusing windows below the minimums the client would silently ignore.
+func (d *decoder) h2Windows(s *mapping, w *H2Windows, minStream, minConn int64, why string) {
+	for _, f := range []struct {
+		key string
+		dst *int32
+		min int64
+	}{{"h2_window", &w.Stream, minStream}, {"h2_conn_window", &w.Conn, minConn}} {
+		var v int64
+		n := s.size(f.key, &v)
+		if n == nil {
+			continue
+		}
+		switch {
+		case v > math.MaxInt32:
+			d.failf(n, s.field(f.key), "%s is above the HTTP/2 maximum of 2147483647 bytes", n.Value)
+		case v < f.min:
+			d.failf(n, s.field(f.key), "%s is below %d bytes (%s); use %d or more", n.Value, f.min, why, f.min)
+		default:
+			*f.dst = int32(v)
+		}
+	}
+}
+
 // optionError names the module field (e.g. "tls.ca_file") an option
 // could not be built from.
 type optionError struct {
@@ -448,6 +482,11 @@ func (m *Module) buildOptions() (string, *optionError) {
 		ExpectMessages:      m.GRPC.ExpectMessages,
 		WS:                  m.WS.wsOptions(),
 	}
+	w := m.HTTP.H2Windows
+	if m.Kind == "grpc" {
+		w = m.GRPC.H2Windows
+	}
+	o.H2Window, o.H2ConnWindow = w.Stream, w.Conn
 	if m.HTTP.Body != "" {
 		o.Body = []byte(m.HTTP.Body)
 	}

@@ -99,6 +99,16 @@ type HTTPModule struct {
 	HTTP2        string // auto (ALPN), off (HTTP/1.1 only), on (h2 only), h2c
 	MaxBody      int64
 	MaxRedirects int // -1 = do not follow
+	// H2Windows are the client's HTTP/2 windows (h2_window,
+	// h2_conn_window; zero = the client's defaults).
+	H2Windows H2Windows
+}
+
+// H2Windows are the initial HTTP/2 stream and connection windows the
+// probe's client announces, in bytes (0 = the client's default; for gRPC,
+// BDP estimation).
+type H2Windows struct {
+	Stream, Conn int32
 }
 
 // TLSModule configures certificate handling.
@@ -132,6 +142,8 @@ type GRPCModule struct {
 	Request []byte
 	// ExpectMessages is the least number of response messages (0 = none).
 	ExpectMessages int
+	// H2Windows are the client's HTTP/2 windows (h2_window, h2_conn_window).
+	H2Windows H2Windows
 }
 
 // Target is one scheduled probe.
