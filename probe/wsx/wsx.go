@@ -130,20 +130,29 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	}
 	defer raw.Close()
 	var conn net.Conn = raw
+	var tlsCfg *tls.Config
 	if t.Kind == "wss" {
 		name := t.Host
 		if o.ServerName != "" {
 			name = o.ServerName
 		}
 		// WebSocket upgrades are HTTP/1.1 (RFC 6455); offer nothing else.
-		tc, err := d.Handshake(ctx, raw, d.TLSConfig(name, []string{"http/1.1"}))
+		tlsCfg = d.TLSConfig(name, []string{"http/1.1"})
+		tc, err := d.Handshake(ctx, raw, tlsCfg)
 		if err != nil {
 			return err
 		}
 		defer tc.Close()
 		conn = tc
 	}
-	return s.run(conn)
+	err = s.run(conn)
+	// The session is over: what follows is outside the total. The session
+	// read past the handshake, so TLS 1.3 tickets are in the cache.
+	rec.MarkDone()
+	if tlsCfg != nil && !o.SkipResumptionCheck && ctx.Err() == nil {
+		d.CheckResumption(ctx, raw.RemoteAddr().String(), tlsCfg)
+	}
+	return err
 }
 
 // token resolves the bearer token of this probe (minting a JWT) and

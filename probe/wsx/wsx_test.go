@@ -409,3 +409,27 @@ func TestMessageTimelineInTimeOrder(t *testing.T) {
 		t.Fatalf("counts %+v", s.info)
 	}
 }
+
+// A wss probe tests TLS session resumption on a second connection after
+// the session, as https and grpcs probes do, outside the total; the
+// check can be skipped.
+func TestWSSResumptionCheck(t *testing.T) {
+	l := startLab(t, "ws-echo")
+	tg := labTarget(t, l, "ws-echo")
+	o := labOpts(l, &probe.WSOptions{Send: "hi", Hold: 100 * time.Millisecond})
+	r := probe.Run(context.Background(), tg, o)
+	if !r.Success {
+		t.Fatalf("failed: %+v", r.Error)
+	}
+	rc := r.TLS.Resumption
+	if rc == nil || !rc.Tested || !rc.Resumed || rc.HandshakeMS <= 0 {
+		t.Fatalf("resumption = %+v, want tested and resumed", rc)
+	}
+	if last := r.Phases[len(r.Phases)-1]; r.TotalMS > last.StartMS+last.DurationMS+1 {
+		t.Errorf("total %.3f ms runs past the last phase (%s ends at %.3f ms): the check was counted", r.TotalMS, last.Name, last.StartMS+last.DurationMS)
+	}
+	o.SkipResumptionCheck = true
+	if r := probe.Run(context.Background(), tg, o); r.TLS.Resumption != nil {
+		t.Errorf("skipped check ran: %+v", r.TLS.Resumption)
+	}
+}
