@@ -17,6 +17,10 @@ const (
 	// DefaultWSMaxMessage is the largest message read (SetReadLimit); a
 	// bigger one ends the session with close code 1009.
 	DefaultWSMaxMessage = 1 << 20
+	// MaxWSMaxMessage bounds what --ws-max-message may ask for. Messages
+	// are counted and discarded as they stream in, so the limit costs no
+	// memory; it only decides when the session is closed with 1009.
+	MaxWSMaxMessage = 1 << 30
 	// MaxWSMessagesRecorded and MaxWSPingsRecorded bound the lists in the
 	// ws block; further messages are only counted, further pings not sent.
 	MaxWSMessagesRecorded = 1000

@@ -157,3 +157,19 @@ func TestGRPCCheckOutput(t *testing.T) {
 		}
 	}
 }
+
+// --ws-max-message reaches the WebSocket options.
+func TestWSMaxMessageFlag(t *testing.T) {
+	var f checkFlags
+	fs := newCheckFlagSet(&f)
+	if _, err := parseInterspersed(fs, []string{"--ws-max-message", "16MiB", "wss://x:1/"}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := f.options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.WS == nil || o.WS.MaxMessage != 16<<20 {
+		t.Errorf("ws options %+v", o.WS)
+	}
+}

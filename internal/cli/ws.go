@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/optparse"
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/probe/wsx"
 )
@@ -22,6 +23,7 @@ type wsFlags struct {
 	jwtClaims    string
 	jwtTTL       time.Duration
 	tokenParam   string
+	maxMessage   string
 }
 
 func (w *wsFlags) register(fs *flag.FlagSet) {
@@ -34,6 +36,7 @@ func (w *wsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.jwtClaims, "jwt-claims", "", "ws: claims of the minted JWT as a JSON object, e.g. {\"sub\":\"probe\"} (iat and exp are set by pathlens)")
 	fs.DurationVar(&w.jwtTTL, "jwt-ttl", 0, "ws: lifetime of the minted JWT, exp = now + D (default 1h)")
 	fs.StringVar(&w.tokenParam, "token-param", "", "ws: send the token as this query parameter instead of the Authorization header")
+	fs.StringVar(&w.maxMessage, "ws-max-message", "", "ws: largest message accepted, e.g. 64KiB or 16MiB (default 1MiB); a larger one closes the session with 1009")
 }
 
 // given lists the WebSocket flags that were set, as the user names them.
@@ -53,6 +56,7 @@ func (w *wsFlags) given() []string {
 	add(w.jwtClaims != "", "--jwt-claims")
 	add(w.jwtTTL != 0, "--jwt-ttl")
 	add(w.tokenParam != "", "--token-param")
+	add(w.maxMessage != "", "--ws-max-message")
 	return out
 }
 
@@ -74,6 +78,13 @@ func (w *wsFlags) apply(o *probe.Options) error {
 		return nil
 	}
 	wo := &probe.WSOptions{Send: w.send, PingInterval: w.pingInterval, Hold: w.hold}
+	if w.maxMessage != "" {
+		n, err := optparse.ParseSize(w.maxMessage)
+		if err != nil || n < 1 || n > probe.MaxWSMaxMessage {
+			return usagef("check: --ws-max-message %q: want a size from 1 byte to 1GiB (e.g. 64KiB, 16MiB)", w.maxMessage)
+		}
+		wo.MaxMessage = n
+	}
 	switch {
 	case w.hold < 0:
 		return usagef("check: --hold %s: want 0 or a positive duration", w.hold)

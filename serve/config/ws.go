@@ -12,7 +12,7 @@ import (
 
 // Keys of a module's ws: section and of its jwt: mapping.
 var (
-	wsKeys    = []string{"send", "ping_interval", "hold", "bearer_file", "token_param", "jwt"}
+	wsKeys    = []string{"send", "ping_interval", "hold", "bearer_file", "token_param", "jwt", "max_message"}
 	wsJWTKeys = []string{"secret_file", "key_file", "claims", "ttl"}
 )
 
@@ -31,6 +31,8 @@ type WSModule struct {
 	// TokenParam sends the token as this query parameter instead of the
 	// Authorization header.
 	TokenParam string
+	// MaxMessage is the largest message accepted (0: probe.DefaultWSMaxMessage).
+	MaxMessage int64
 
 	token probe.TokenSource
 }
@@ -56,6 +58,9 @@ func (d *decoder) wsModule(mm *mapping, m *Module) {
 	}
 	if n := w.dur("hold", &ws.Hold); n != nil && ws.Hold < 0 {
 		d.failf(n, w.field("hold"), "want 0 or a positive duration, got %s", fmtDur(ws.Hold))
+	}
+	if n := w.size("max_message", &ws.MaxMessage); n != nil && (ws.MaxMessage < 1 || ws.MaxMessage > probe.MaxWSMaxMessage) {
+		d.failf(n, w.field("max_message"), "want a size from 1 byte to 1GiB, got %s", n.Value)
 	}
 
 	bearerNode := w.str("bearer_file", &ws.BearerFile)
@@ -139,10 +144,11 @@ func (d *decoder) wsModule(mm *mapping, m *Module) {
 
 // wsOptions is the module's WebSocket options (nil when it sets none).
 func (w *WSModule) wsOptions() *probe.WSOptions {
-	if w.Send == "" && w.PingInterval == 0 && w.Hold == 0 && w.token == nil {
+	if w.Send == "" && w.PingInterval == 0 && w.Hold == 0 && w.token == nil && w.MaxMessage == 0 {
 		return nil
 	}
-	return &probe.WSOptions{Send: w.Send, PingInterval: w.PingInterval, Hold: w.Hold, Token: w.token, TokenParam: w.TokenParam}
+	return &probe.WSOptions{Send: w.Send, PingInterval: w.PingInterval, Hold: w.Hold, Token: w.token, TokenParam: w.TokenParam,
+		MaxMessage: w.MaxMessage}
 }
 
 // wsBudget is the probe budget of a ws target: its timeout plus the hold,

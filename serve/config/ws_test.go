@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pathlens/pathlens/lab"
+	"github.com/pathlens/pathlens/probe"
 )
 
 func TestWSModule(t *testing.T) {
@@ -105,7 +106,7 @@ func TestWSModuleErrorsHideSecrets(t *testing.T) {
 		"short ping":          {"ws: {ping_interval: 1ms}", "modules.m.ws.ping_interval: want 10ms or more"},
 		"negative hold":       {"ws: {hold: -1s}", "modules.m.ws.hold: want 0 or a positive duration"},
 		"bad param":           {"ws: {token_param: 'a&b', jwt: {secret_file: bearer}}", "modules.m.ws.token_param"},
-		"unknown key":         {"ws: {holdd: 1s}", `modules.m.ws.holdd: unknown field "holdd" (allowed: send, ping_interval, hold, bearer_file, token_param, jwt)`},
+		"unknown key":         {"ws: {holdd: 1s}", `modules.m.ws.holdd: unknown field "holdd" (allowed: send, ping_interval, hold, bearer_file, token_param, jwt, max_message)`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse(filepath.Join(dir, "p.yaml"), []byte("modules:\n  m:\n    kind: ws\n    "+tc.yaml+"\n"))
@@ -153,5 +154,36 @@ func TestDemoWS(t *testing.T) {
 	}
 	if e, _ := c.Target("ws-echo"); e.Options.WS == nil || e.Options.WS.Send != "hello" || e.Options.WS.PingInterval != 200*time.Millisecond {
 		t.Errorf("ws-echo: %+v", e.Options.WS)
+	}
+}
+
+// ws.max_message reaches the probe options; out-of-range sizes are refused.
+func TestWSMaxMessage(t *testing.T) {
+	c, err := Parse("m.yaml", []byte(`
+modules:
+  big: {kind: ws, ws: {max_message: 16MiB}}
+targets:
+  - {name: a, url: "wss://chat.example.com/", module: big}
+  - {name: b, url: "wss://chat.example.com/"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := c.Target("a")
+	if a.Options.WS == nil || a.Options.WS.MaxMessage != 16<<20 {
+		t.Errorf("a: ws options %+v", a.Options.WS)
+	}
+	b, _ := c.Target("b")
+	if got := b.Options.WS.EffectiveMaxMessage(); got != probe.DefaultWSMaxMessage {
+		t.Errorf("b: max message %d, want the default", got)
+	}
+	for v, want := range map[string]string{
+		"0":    `m.yaml:1: modules.m.ws.max_message: bad size "0" (want e.g. 1000, 512KiB or 10MiB)`,
+		"2GiB": "m.yaml:1: modules.m.ws.max_message: want a size from 1 byte to 1GiB, got 2GiB",
+	} {
+		_, err := Parse("m.yaml", []byte("modules: {m: {kind: ws, ws: {max_message: "+v+"}}}"))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %s", v, err, want)
+		}
 	}
 }
