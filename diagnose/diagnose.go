@@ -109,6 +109,7 @@ var rules = []rule{
 	{Entry{IDWSAbnormalClose, "critical", "wait/hold", "WebSocket connection dropped without a close frame, or closed with 1006/1011"}, wsAbnormalClose},
 	{Entry{IDWSPingTimeout, "warning", probe.PhaseHold, "a WebSocket ping got no pong within the ping interval"}, wsPingTimeout},
 	{Entry{IDWSIdleClosed, "warning", probe.PhaseHold, "the server side closed the WebSocket after at least 1 s without traffic either way (an idle timeout)"}, wsIdleClosed},
+	{Entry{IDWSMessageTooLarge, "warning", probe.PhaseHold, "the server sent a WebSocket message over the probe's limit (--ws-max-message, 1 MiB by default); pathlens closed with 1009"}, wsMessageTooLarge},
 	{Entry{IDICMPLoss, "warning/critical", probe.PhaseEcho, "ICMP echo requests went unanswered: any loss is a warning, 100 % is critical"}, icmpLoss},
 	{Entry{IDProbeTimeout, "critical", "any", "the probe's budget ran out; evidence holds the phase in flight and each phase's time"}, probeTimeout},
 }

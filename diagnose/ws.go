@@ -17,6 +17,8 @@ const (
 	IDWSAbnormalClose = "WS_ABNORMAL_CLOSE"
 	IDWSPingTimeout   = "WS_PING_TIMEOUT"
 	IDWSIdleClosed    = "WS_IDLE_CLOSED"
+	// IDWSMessageTooLarge is an addition: a message over the read limit.
+	IDWSMessageTooLarge = "WS_MESSAGE_TOO_LARGE"
 )
 
 // WebSocket thresholds.
@@ -310,4 +312,30 @@ func wsIdleClosed(r *probe.Result) *Finding {
 			"stream_idle_timeout). Send pings (or application heartbeats) more often than the shortest idle timeout " +
 			"on the path — measure it with --hold and no traffic, then probe with --ping-interval below it — or raise " +
 			"the timeout for the WebSocket route."}
+}
+
+// wsMessageTooLarge is WS_MESSAGE_TOO_LARGE: the server sent a message
+// over the probe's read limit, and pathlens closed the session with 1009.
+// Real clients have limits too (often far lower), so this is a warning.
+func wsMessageTooLarge(r *probe.Result) *Finding {
+	if !isWS(r) || r.WS == nil || !r.WS.ReadLimited {
+		return nil
+	}
+	w := r.WS
+	ev := evidence{"max_message": w.MaxMessage, "messages_in": w.MessagesIn, "session_ms": msEv(w.SessionMS)}
+	at := ""
+	if c := w.Close; c != nil {
+		ev["close_code"] = c.Code
+		ev["close_ms"] = msEv(c.AtMS)
+		at = fmt.Sprintf(" and closed the session with %d (message too big) %s into it", c.Code, fmtMS(w.SessionMS))
+	}
+	return &Finding{ID: IDWSMessageTooLarge, Severity: probe.SeverityWarning, Phase: probe.PhaseHold,
+		Summary: fmt.Sprintf("the server sent a message larger than %s: pathlens stopped reading it%s",
+			fmtBytes(w.MaxMessage), at),
+		Evidence: ev,
+		Advice: "Client libraries cap message size and close with 1009 past it, most far below this limit " +
+			"(coder/websocket 32 KiB by default, gorilla/websocket none unless SetReadLimit is called, browsers none): " +
+			"real clients are likely failing on the same message. If messages this large are expected, raise the " +
+			"clients' read limits (probe with --ws-max-message); otherwise bound what the server sends in one message " +
+			"(paginate snapshots, stream a large payload as several messages)."}
 }

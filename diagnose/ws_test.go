@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -176,5 +177,24 @@ func TestWSIdleClosed(t *testing.T) {
 	// Only ws results.
 	r := healthy()
 	r.WS = serverClose(wsHealthy(), 3001, 1001, 3000).WS
+	wantIDs(t, diag(t, r))
+}
+
+func TestWSMessageTooLarge(t *testing.T) {
+	r := wsHealthy()
+	w := r.WS
+	w.ReadLimited, w.MaxMessage, w.MessagesIn, w.SessionMS = true, 1<<20, 1, 12.5
+	w.Close = &probe.WSClose{Code: 1009, By: "client", AtMS: 14}
+	w.CloseCode = 1009
+	fs := diag(t, r)
+	wantIDs(t, fs, IDWSMessageTooLarge)
+	f := find(fs, IDWSMessageTooLarge)
+	wantEvidence(t, f, map[string]any{"max_message": int64(1 << 20), "close_code": 1009, "close_ms": 14, "messages_in": 1})
+	if !strings.Contains(f.Summary, "larger than 1 MiB") || !strings.Contains(f.Summary, "1009") {
+		t.Errorf("summary %q", f.Summary)
+	}
+	// Under the limit: nothing, whatever the size of the messages.
+	r = wsHealthy()
+	r.WS.BytesIn = 900 << 10
 	wantIDs(t, diag(t, r))
 }

@@ -180,12 +180,13 @@ var wantExpect = map[string]struct {
 	"grpc-slow-stream":        {[]string{"--grpc-method", "/pathlens.lab.Stream/Messages", "--expect-messages", "10", "--timeout", "5s"}, nil},
 
 	// WebSocket; $DIR stands for the lab directory.
-	"ws-echo":    {[]string{"--send", "hello", "--ping-interval", "200ms", "--hold", "1s"}, nil},
-	"ws-jwt":     {[]string{"--jwt-secret", "$DIR/" + WSJWTSecretFile, "--jwt-ttl", "3s", "--hold", "6s"}, []string{"WS_TOKEN_EXPIRED"}},
-	"ws-reject":  {nil, []string{"WS_AUTH_REJECTED"}},
-	"ws-drop":    {[]string{"--hold", "5s"}, []string{"WS_ABNORMAL_CLOSE"}},
-	"ws-no-pong": {[]string{"--ping-interval", "500ms", "--hold", "2s"}, []string{"WS_PING_TIMEOUT"}},
-	"ws-idle":    {[]string{"--hold", "5s"}, []string{"WS_IDLE_CLOSED"}},
+	"ws-echo":        {[]string{"--send", "hello", "--ping-interval", "200ms", "--hold", "1s"}, nil},
+	"ws-jwt":         {[]string{"--jwt-secret", "$DIR/" + WSJWTSecretFile, "--jwt-ttl", "3s", "--hold", "6s"}, []string{"WS_TOKEN_EXPIRED"}},
+	"ws-reject":      {nil, []string{"WS_AUTH_REJECTED"}},
+	"ws-drop":        {[]string{"--hold", "5s"}, []string{"WS_ABNORMAL_CLOSE"}},
+	"ws-no-pong":     {[]string{"--ping-interval", "500ms", "--hold", "2s"}, []string{"WS_PING_TIMEOUT"}},
+	"ws-idle":        {[]string{"--hold", "5s"}, []string{"WS_IDLE_CLOSED"}},
+	"ws-big-message": {[]string{"--hold", "1s"}, []string{"WS_MESSAGE_TOO_LARGE"}},
 }
 
 func TestManifest(t *testing.T) {

@@ -394,6 +394,15 @@ var scenarioTable = []*scenarioDef{
 			return l.startWS("", "/", wsBehavior{idleAfter: wsIdleAfter})
 		},
 	},
+	{
+		name:        "ws-big-message",
+		description: "WebSocket that sends one 2 MiB binary message right after the upgrade, over the probe's 1 MiB message limit.",
+		args:        []string{"--hold", "1s"},
+		expect:      []string{"WS_MESSAGE_TOO_LARGE"},
+		start: func(l *Lab, _ *scenarioDef) (string, error) {
+			return l.startWS("", "/", wsBehavior{bigMessage: 2 << 20})
+		},
+	},
 
 	// Hostile servers: their expectation is a classified error within a
 	// bounded run; `check --lab` style runs may skip them.

@@ -49,6 +49,7 @@ type wsBehavior struct {
 	tickEvery  time.Duration
 	idleAfter  time.Duration
 	tokenParam string // query parameter accepted instead of the Authorization header
+	bigMessage int    // send one binary message of this many bytes right after the upgrade
 }
 
 // startWS serves a WebSocket scenario. With tlsName set it serves wss on a
@@ -295,6 +296,9 @@ func (l *Lab) wsSession(c net.Conn, br *bufio.Reader, b wsBehavior, exp time.Tim
 		}
 	}
 
+	if b.bigMessage > 0 && writeWSFrame(c, wsOpBinary, make([]byte, b.bigMessage)) != nil {
+		return
+	}
 	start := time.Now()
 	last := start // last frame either way (ws-idle)
 	nextTick := start.Add(b.tickEvery)
