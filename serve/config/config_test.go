@@ -67,6 +67,11 @@ var invalidCases = map[string]string{
 	"label-reserved":          `testdata/invalid-label-reserved.yaml:6: targets[0].labels.target: label name "target" is reserved (pathlens metrics use target, module, phase, id, severity, result, subject)`,
 	"dns-server":              `testdata/invalid-dns-server.yaml:4: modules.resolver.dns.server: "10.0.0.53:domain": bad port "domain"`,
 	"ip-family":               `testdata/invalid-ip-family.yaml:2: modules.web.ip_family: unknown ip_family "ipv4" (want ip4 or ip6)`,
+	"h2-conn-window":          `testdata/invalid-h2-conn-window.yaml:5: modules.web.http.h2_conn_window: 64KiB is below 131070 bytes (the HTTP/2 client cannot announce less); use 131070 or more`,
+	"grpc-h2-window":          `testdata/invalid-grpc-h2-window.yaml:5: modules.rpc.grpc.h2_window: 1000 is below 65535 bytes (grpc-go ignores smaller windows); use 65535 or more`,
+	"h2-window-http2-off":     `testdata/invalid-h2-window-http2-off.yaml:6: modules.web.http.h2_window: h2_window sets an HTTP/2 window, and http2: off rules HTTP/2 out`,
+	"ws-max-message":          `testdata/invalid-ws-max-message.yaml:5: modules.chat.ws.max_message: want a size from 1 byte to 1GiB, got 2GiB`,
+	"grpc-expect-messages":    `testdata/invalid-grpc-expect-messages.yaml:5: modules.rpc.grpc.expect_messages: want 0 or more, got -1`,
 }
 
 func TestInvalidConfigs(t *testing.T) {
