@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -624,7 +625,7 @@ func TestProgress(t *testing.T) {
 	}
 
 	// Concurrent steps (run with -race).
-	var sb syncBuffer
+	var sb probetest.SyncBuffer
 	p = NewProgress(&sb, 50, 0)
 	var wg sync.WaitGroup
 	for range 50 {
@@ -635,21 +636,4 @@ func TestProgress(t *testing.T) {
 	if !strings.Contains(sb.String(), "] 50/50") {
 		t.Errorf("concurrent: %q", sb.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -10,35 +10,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/lab"
 	"github.com/pathlens/pathlens/serve/store"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -101,7 +83,7 @@ func TestServeEndToEnd(t *testing.T) {
 	cfgPath := filepath.Join(dir, "pathlens.yaml")
 	writeConfig(t, cfgPath, m, "ok-h2", "http-500", "tcp-refused")
 
-	logs := &syncBuffer{}
+	logs := &probetest.SyncBuffer{}
 	addrCh := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

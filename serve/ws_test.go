@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pathlens/pathlens/internal/probetest"
 )
 
 // serve with WebSocket targets whose tokens come from a bearer file and
@@ -70,7 +71,7 @@ probe_endpoint: {allow: ["ws://127.0.0.1:*"]}
 `, filepath.Join(dir, "h.db"), wsURL+"/a", wsURL+"/b", wsURL+"/c")
 	os.WriteFile(cfgPath, []byte(cfg), 0o644)
 
-	logs := &syncBuffer{}
+	logs := &probetest.SyncBuffer{}
 	addrCh := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

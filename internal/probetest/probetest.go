@@ -1,9 +1,10 @@
 // Package probetest holds the helpers the prober packages' tests share:
-// run one probe with a default budget, and describe a Result compactly in
-// failure messages.
+// run one probe with a default budget, describe a Result compactly in
+// failure messages, and a goroutine-safe buffer for logs.
 package probetest
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"slices"
@@ -208,4 +209,24 @@ func CheckTimeline(t testing.TB, r *probe.Result, complete bool) {
 			t.Errorf("total_ms = %v, want ≥ end of last phase %v", r.TotalMS, end)
 		}
 	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers (a log or
+// progress sink written from other goroutines) and a reader.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
