@@ -10,7 +10,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Target is a parsed probe target (CONTRACT §1, TARGET forms).
+// Target is a parsed probe target: a URL of one of the kinds below.
 type Target struct {
 	Raw  string
 	Kind string   // http, https, tcp, tls, dns, icmp, grpc, grpcs, ws, wss
@@ -41,10 +41,14 @@ func (t Target) TLSKind() bool {
 // HostPort is host:port with IPv6 literals bracketed.
 func (t Target) HostPort() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
 
+// errUserInfo is why a target with user-info is refused, whatever its kind.
+const errUserInfo = "credentials in the URL are not supported; use -H 'Authorization: …'"
+
 // ParseTarget parses and validates a target string. Errors name what is
-// wrong and are of class config.
+// wrong and are of class config; they show the target with any password
+// replaced by "xxxxx", even when the string is not a valid URL.
 func ParseTarget(raw string) (Target, error) {
-	shown := raw
+	shown := RedactUserInfo(raw) // never echo a password
 	bad := func(format string, args ...any) (Target, error) {
 		return Target{}, &PhaseError{Class: ClassConfig, Cause: "target", Err: fmt.Errorf("target %q: "+format, append([]any{shown}, args...)...)}
 	}
@@ -52,23 +56,36 @@ func ParseTarget(raw string) (Target, error) {
 		return bad("empty")
 	}
 	if !strings.Contains(raw, "://") {
-		return bad("no scheme; write it as a URL such as https://%s", raw)
+		return bad("no scheme; write it as a URL such as https://%s", shown)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return bad("%v", unwrapURLError(err))
+		if shown == raw {
+			return bad("%v", unwrapURLError(err))
+		}
+		// url.Parse's reason may quote a piece of the password (a bad
+		// escape, or a "port" cut from a password holding '/'): give the
+		// reason the redacted string fails for instead, and when only the
+		// user-info was at fault, the user-info rule.
+		if _, rerr := url.Parse(shown); rerr != nil {
+			return bad("%v", unwrapURLError(rerr))
+		}
+		return bad(errUserInfo)
 	}
-	shown = u.Redacted() // never echo a password
+	shown = u.Redacted()
 	t := Target{Raw: raw, Kind: strings.ToLower(u.Scheme), URL: u}
 	switch t.Kind {
 	case "http", "https", "tcp", "tls", "grpc", "grpcs", "ws", "wss", "icmp":
 	case "dns":
+		if u.User != nil {
+			return bad(errUserInfo)
+		}
 		return parseDNSTarget(t, u, bad)
 	default:
 		return bad("unknown scheme %q (want http, https, tcp, tls, dns, icmp, grpc, grpcs, ws or wss)", u.Scheme)
 	}
 	if u.User != nil {
-		return bad("credentials in the URL are not supported; use -H 'Authorization: …'")
+		return bad(errUserInfo)
 	}
 	t.Host = u.Hostname()
 	if t.Host == "" {
@@ -135,6 +152,30 @@ func parseDNSTarget(t Target, u *url.URL, bad func(string, ...any) (Target, erro
 		t.QType = qt
 	}
 	return t, nil
+}
+
+// RedactUserInfo returns raw with the password of its user-info replaced
+// by "xxxxx", in the form url.URL.Redacted uses ("https://user:xxxxx@host/"),
+// without parsing it, so that it also works on strings url.Parse refuses.
+// Because such a string's authority cannot be trusted to end at the first
+// '/', '?' or '#' (a password may hold them), the user-info runs from
+// after "://" (or from the start, with no scheme) to the last '@'.
+// A string without '@', or whose user-info has no ':', comes back as is.
+func RedactUserInfo(raw string) string {
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	rest := raw[start:]
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return raw
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return raw
+	}
+	return raw[:start] + user + ":xxxxx" + rest[at:]
 }
 
 func unwrapURLError(err error) error {
