@@ -25,18 +25,20 @@ type pattern struct {
 	anyPath   bool   // the pattern has no path: any path and query
 }
 
-// compilePattern parses SCHEME://AUTHORITY[/PATH].
+// compilePattern parses SCHEME://AUTHORITY[/PATH]. Its errors show the
+// pattern with any password redacted.
 func compilePattern(s string) (pattern, error) {
 	if strings.TrimSpace(s) == "" {
 		return pattern{}, fmt.Errorf("empty pattern")
 	}
+	shown := probe.RedactUserInfo(s)
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
-		return pattern{}, fmt.Errorf("pattern %q has no scheme (write e.g. https://*.example.com/*)", s)
+		return pattern{}, fmt.Errorf("pattern %q has no scheme (write e.g. https://*.example.com/*)", shown)
 	}
 	p := pattern{scheme: strings.ToLower(scheme)}
 	if !slices.Contains(patternSchemes, p.scheme) {
-		return pattern{}, fmt.Errorf("pattern %q: unknown scheme %q (want %s)", s, scheme, orList(patternSchemes))
+		return pattern{}, fmt.Errorf("pattern %q: unknown scheme %q (want %s)", shown, scheme, orList(patternSchemes))
 	}
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		p.authority, p.path = rest[:i], rest[i:]
@@ -44,10 +46,10 @@ func compilePattern(s string) (pattern, error) {
 		p.authority, p.anyPath = rest, true
 	}
 	if strings.ContainsAny(p.authority, "@?# ") {
-		return pattern{}, fmt.Errorf("pattern %q: the host part must not hold '@', '?', '#' or spaces", s)
+		return pattern{}, fmt.Errorf("pattern %q: the host part must not hold '@', '?', '#' or spaces", shown)
 	}
 	if strings.Contains(p.path, "#") {
-		return pattern{}, fmt.Errorf("pattern %q: fragments (#) are never part of a probe target", s)
+		return pattern{}, fmt.Errorf("pattern %q: fragments (#) are never part of a probe target", shown)
 	}
 	p.authority = strings.ToLower(p.authority)
 	return p, nil

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pathlens/pathlens/lab"
+	"github.com/pathlens/pathlens/probe"
 )
 
 // DemoAllow is the probe_endpoint.allow list of the demo config.
@@ -109,7 +110,7 @@ func DemoConfig(m lab.Manifest) (*Config, error) {
 		}
 		scheme, _, ok := strings.Cut(s.Target, "://")
 		if !ok {
-			return nil, fmt.Errorf("scenario %s: target %q has no scheme", s.Name, s.Target)
+			return nil, fmt.Errorf("scenario %s: target %q has no scheme", s.Name, probe.RedactUserInfo(s.Target))
 		}
 		kind := KindOf(scheme)
 		if slices.Contains(pendingKinds, kind) {
