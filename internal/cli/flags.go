@@ -253,11 +253,11 @@ func (f *checkFlags) options() (*probe.Options, error) {
 	}
 	o.ValidStatus = vs
 	o.SkipResumptionCheck = f.noResumption
-	if f.icmpCount < 1 || f.icmpCount > 1000 {
-		return nil, usagef("check: --icmp-count %d: want 1 to 1000", f.icmpCount)
-	}
-	if f.icmpInterval < 10*time.Millisecond {
-		return nil, usagef("check: --icmp-interval %s: want 10ms or more", f.icmpInterval)
+	switch field, err := optparse.CheckICMP(f.icmpCount, f.icmpInterval); field {
+	case "count":
+		return nil, usagef("check: --icmp-count %d: %v", f.icmpCount, err)
+	case "interval":
+		return nil, usagef("check: --icmp-interval %s: %v", f.icmpInterval, err)
 	}
 	o.ICMPCount, o.ICMPInterval = f.icmpCount, f.icmpInterval
 	if err := f.grpcOptions(o); err != nil {

@@ -72,6 +72,8 @@ var invalidCases = map[string]string{
 	"h2-window-http2-off":     `testdata/invalid-h2-window-http2-off.yaml:6: modules.web.http.h2_window: h2_window sets an HTTP/2 window, and http2: off rules HTTP/2 out`,
 	"ws-max-message":          `testdata/invalid-ws-max-message.yaml:5: modules.chat.ws.max_message: want a size from 1 byte to 1GiB, got 2GiB`,
 	"grpc-expect-messages":    `testdata/invalid-grpc-expect-messages.yaml:5: modules.rpc.grpc.expect_messages: want 0 or more, got -1`,
+	"icmp-count":              `testdata/invalid-icmp-count.yaml:4: modules.ping.icmp.count: want 1 to 1000, got 2000000000`,
+	"icmp-interval":           `testdata/invalid-icmp-interval.yaml:6: modules.ping.icmp.interval: want 10ms or more, got 1ns`,
 }
 
 func TestInvalidConfigs(t *testing.T) {

@@ -403,11 +403,20 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 
 	// icmp
 	ic := d.mapping(mm.keyNode("icmp"), mm.get("icmp"), mm.field("icmp"), icmpKeys)
-	if n := ic.integer("count", &m.ICMP.Count); n != nil && m.ICMP.Count < 1 {
-		d.failf(n, ic.field("count"), "want 1 or more, got %d", m.ICMP.Count)
+	icmpNodes := map[string]*yaml.Node{
+		"count":    ic.integer("count", &m.ICMP.Count),
+		"interval": ic.dur("interval", &m.ICMP.Interval),
 	}
-	if n := ic.dur("interval", &m.ICMP.Interval); n != nil && m.ICMP.Interval <= 0 {
-		d.failf(n, ic.field("interval"), "want a positive duration, got %s", fmtDur(m.ICMP.Interval))
+	if field, err := optparse.CheckICMP(m.ICMP.Count, m.ICMP.Interval); err != nil {
+		at := icmpNodes[field]
+		if at == nil {
+			at = ic.at
+		}
+		got := strconv.Itoa(m.ICMP.Count)
+		if field == "interval" {
+			got = fmtDur(m.ICMP.Interval)
+		}
+		d.failf(at, ic.field(field), "%v, got %s", err, got)
 	}
 
 	// grpc
