@@ -10,6 +10,9 @@
 //   - one reader goroutine owned by the probe reads every message under a
 //     context that is cancelled only after the session is closed (the
 //     library closes the whole socket when a read's context ends);
+//   - the server's frame headers are checked on their way to the library,
+//     which enforces the read limit only on bytes it has read: a message
+//     announced over the limit ends the session at its header (frames.go);
 //   - the budget is enforced with a deadline on the connection, and the
 //     close handshake is bounded by a grace period at the end of it;
 //   - the reader and every ping goroutine have ended when Probe returns.
@@ -77,9 +80,10 @@ type session struct {
 	r    *probe.Result
 	info *probe.WSInfo
 
-	tok  string // the bearer token; only ever sent, scrubbed from every message
-	conn net.Conn
-	c    *websocket.Conn
+	tok   string // the bearer token; only ever sent, scrubbed from every message
+	conn  net.Conn
+	c     *websocket.Conn
+	guard *frameGuard // checks the server's frame headers against the read limit
 
 	upEnd      time.Time
 	readCtx    context.Context // cancelled only after the session is closed
@@ -260,7 +264,8 @@ func (s *session) run(conn net.Conn) error {
 		TLSNextProto:           map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+	gt := &guardTransport{rt: tr, limit: s.info.MaxMessage}
+	client := &http.Client{Transport: gt, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse // a redirected upgrade is a failed upgrade
 	}}
 
@@ -286,7 +291,7 @@ func (s *session) run(conn net.Conn) error {
 		return pe
 	}
 	upCancel()
-	s.c = c
+	s.c, s.guard = c, gt.guard
 	s.info.Subprotocol = s.scrub(c.Subprotocol())
 	for _, v := range resp.Header.Values("Sec-WebSocket-Extensions") {
 		for _, e := range strings.Split(v, ",") {
@@ -295,6 +300,8 @@ func (s *session) run(conn net.Conn) error {
 			}
 		}
 	}
+	// The guard refuses a message by its announced length; the library's
+	// own limit, on the bytes read, stays as a second line.
 	c.SetReadLimit(s.info.MaxMessage)
 	// Nothing outlives the budget, whatever the peer does.
 	_ = conn.SetDeadline(deadline)
@@ -407,11 +414,19 @@ loop:
 	closeStart := rec.Now()
 	_ = s.conn.SetDeadline(minTime(closeStart.Add(grace), deadline))
 	ourCode := websocket.StatusNormalClosure
-	if end == endPeer {
+	guardErr := s.guard.stopped()
+	switch {
+	case end == endPeer && errors.Is(guardErr, websocket.ErrMessageTooBig):
+		// The guard stopped the stream at a header: nothing was sent yet,
+		// and the close handshake cannot read past that header.
+		_ = s.c.Close(websocket.StatusMessageTooBig, "message too big")
+	case end == endPeer && errors.Is(guardErr, errInvalidLength):
+		_ = s.c.Close(websocket.StatusProtocolError, "invalid frame length")
+	case end == endPeer:
 		// The library already answered a close frame; a dropped
 		// connection or a read-limit close just needs releasing.
 		_ = s.c.CloseNow()
-	} else {
+	default:
 		if end == endCanceled {
 			ourCode = websocket.StatusGoingAway
 		}
@@ -432,6 +447,10 @@ loop:
 	var ce websocket.CloseError
 	errors.As(readErr, &ce)
 	switch {
+	case end == endPeer && errors.Is(guardErr, errInvalidLength):
+		cl = &probe.WSClose{By: probe.WSClosedByClient, Code: int(websocket.StatusProtocolError), Reason: "invalid frame length",
+			Error: guardErr.Error()}
+		closeAt = readAt
 	case end == endPeer && errors.Is(readErr, websocket.ErrMessageTooBig):
 		s.info.ReadLimited = true
 		cl = &probe.WSClose{By: probe.WSClosedByClient, Code: int(websocket.StatusMessageTooBig), Reason: "message too big"}
@@ -465,6 +484,10 @@ loop:
 		return &probe.PhaseError{Phase: probe.PhaseWait, Class: probe.ClassTimeout, Cause: "deadline",
 			Err: fmt.Errorf("no message came back before the budget ran out (%s after sending %d bytes)",
 				fmtDur(closeAt.Sub(s.upEnd)), len(wo.Send))}
+	case end == endPeer && errors.Is(guardErr, errInvalidLength):
+		return probe.Errorf(phase, probe.ClassProtocol, "invalid_frame",
+			"%s into the session, the server sent a frame with an %v; pathlens closed with 1002 (protocol error)",
+			fmtDur(closeAt.Sub(s.upEnd)), guardErr)
 	case end == endPeer && errors.Is(readErr, probe.ErrReadCap):
 		return probe.Errorf(phase, probe.ClassProtocol, "read_cap", "%v", probe.ErrReadCap)
 	case end == endPeer && cl.By == probe.WSClosedByServer && !cl.FrameReceived:
