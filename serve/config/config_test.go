@@ -61,7 +61,7 @@ var invalidCases = map[string]string{
 	"syntax-tab":              `testdata/invalid-syntax-tab.yaml:3: YAML syntax error: found a tab character that violates indentation`,
 	"syntax-flow":             `testdata/invalid-syntax-flow.yaml:2: YAML syntax error: did not find expected ',' or ']'`,
 	"second-document":         `testdata/invalid-second-document.yaml:2: a config file holds one YAML document; remove the second (---)`,
-	"not-mapping":             `testdata/invalid-not-mapping.yaml:1: the config must be a mapping with the keys listen, auth, storage, defaults, modules, targets, probe_endpoint, got a list`,
+	"not-mapping":             `testdata/invalid-not-mapping.yaml:1: the config must be a mapping with the keys listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint, got a list`,
 	"wrong-type":              `testdata/invalid-wrong-type.yaml:2: targets: want a list, got a mapping`,
 	"module-default":          `testdata/invalid-module-default.yaml:2: modules.default: the module name "default" is reserved for the built-in module (kind from the URL scheme)`,
 	"label-reserved":          `testdata/invalid-label-reserved.yaml:6: targets[0].labels.target: label name "target" is reserved (pathlens metrics use target, module, phase, id, severity, result, subject)`,
@@ -74,6 +74,17 @@ var invalidCases = map[string]string{
 	"grpc-expect-messages":    `testdata/invalid-grpc-expect-messages.yaml:5: modules.rpc.grpc.expect_messages: want 0 or more, got -1`,
 	"icmp-count":              `testdata/invalid-icmp-count.yaml:4: modules.ping.icmp.count: want 1 to 1000, got 2000000000`,
 	"icmp-interval":           `testdata/invalid-icmp-interval.yaml:6: modules.ping.icmp.interval: want 10ms or more, got 1ns`,
+	"probe-modules":           `testdata/invalid-probe-modules.yaml:5: probe_endpoint.modules[1]: unknown module "nope" (known: default, web)`,
+	"probe-modules-twice":     `testdata/invalid-probe-modules-twice.yaml:6: probe_endpoint.modules[1]: module "web" is listed twice (first at line 5)`,
+	"probe-open":              `testdata/invalid-probe-open.yaml:3: probe_endpoint.open: want true or false, got "sometimes"`,
+	"deny-networks":           `testdata/invalid-deny-networks.yaml:5: probe_endpoint.deny_networks[2]: "intranet" is not a CIDR (such as 10.0.0.0/8 or fd00::/8), an address or one of loopback, link-local, private, unspecified or cgnat`,
+	"deny-networks-zone":      `testdata/invalid-deny-networks-zone.yaml:2: probe_endpoint.deny_networks[0]: "fe80::1%eth0": an address with a zone (%eth0) is not a network; leave the zone out`,
+	"max-concurrent":          `testdata/invalid-max-concurrent.yaml:3: probe_endpoint.max_concurrent: want 1 to 10000, got 0`,
+	"queue-timeout":           `testdata/invalid-queue-timeout.yaml:2: probe_endpoint.queue_timeout: queue_timeout 2m is above the maximum of 1m`,
+	"queue-timeout-zero":      `testdata/invalid-queue-timeout-zero.yaml:2: probe_endpoint.queue_timeout: want a positive duration, got 0s`,
+	"allowed-hosts-port":      `testdata/invalid-allowed-hosts-port.yaml:4: allowed_hosts[1]: "pathlens.example.com:9116": want the host name without a port`,
+	"allowed-hosts-url":       `testdata/invalid-allowed-hosts-url.yaml:1: allowed_hosts[0]: "https://pathlens.example.com/": want a host name alone, not a URL (no scheme, path or user-info)`,
+	"allowed-hosts-name":      `testdata/invalid-allowed-hosts-name.yaml:1: allowed_hosts[0]: "*.*.example.com" is not a host name (letters, digits, '-', '_' and '.', with an optional leading "*.")`,
 }
 
 func TestInvalidConfigs(t *testing.T) {

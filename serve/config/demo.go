@@ -18,6 +18,11 @@ import (
 var DemoAllow = []string{"http://127.0.0.1:*", "https://*.lab.test:*", "tcp://127.0.0.1:*", "tls://*.lab.test:*", "dns://*",
 	"grpc://127.0.0.1:*", "grpcs://*.lab.test:*", "ws://127.0.0.1:*", "wss://*.lab.test:*"}
 
+// DemoProbeModules are the demo modules GET /probe may use
+// (probe_endpoint.modules): they trust the lab CA and ask the lab DNS
+// server, and carry no credentials.
+var DemoProbeModules = []string{"lab", "lab-tcp", "lab-tls", "lab-dns"}
+
 // DemoInterval is how often the demo probes each lab scenario.
 const DemoInterval = 15 * time.Second
 
@@ -86,7 +91,8 @@ func DemoConfig(m lab.Manifest) (*Config, error) {
 		Timeout  string `yaml:"timeout,omitempty"`
 	}
 	type yProbe struct {
-		Allow []string `yaml:"allow"`
+		Allow   []string `yaml:"allow"`
+		Modules []string `yaml:"modules"`
 	}
 	type yConfig struct {
 		Listen        string              `yaml:"listen"`
@@ -102,7 +108,7 @@ func DemoConfig(m lab.Manifest) (*Config, error) {
 		Modules: map[string]*yModule{
 			"lab": mod("http"), "lab-tcp": mod("tcp"), "lab-tls": mod("tls"), "lab-dns": mod("dns"),
 		},
-		ProbeEndpoint: yProbe{Allow: slices.Clone(DemoAllow)},
+		ProbeEndpoint: yProbe{Allow: slices.Clone(DemoAllow), Modules: slices.Clone(DemoProbeModules)},
 	}
 	for _, s := range m.Scenarios {
 		if s.Hostile {

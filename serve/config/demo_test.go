@@ -70,6 +70,9 @@ func TestDemoFakeManifest(t *testing.T) {
 	if !slices.Equal(c.ProbeEndpoint.Allow, DemoAllow) {
 		t.Errorf("Allow = %v", c.ProbeEndpoint.Allow)
 	}
+	if !slices.Equal(c.ProbeEndpoint.Modules, DemoProbeModules) || !c.ProbeEndpoint.ModuleAllowed("lab") {
+		t.Errorf("probe_endpoint.modules = %v", c.ProbeEndpoint.Modules)
+	}
 	wantMods := []string{"default", "lab", "lab-dns", "lab-h2c", "lab-tcp", "lab-tls", "lab-ws"}
 	if got := c.moduleNames(); !slices.Equal(got, wantMods) {
 		t.Errorf("modules = %v, want %v", got, wantMods)

@@ -24,7 +24,7 @@ import (
 
 // Keys each mapping accepts, in the order error messages list them.
 var (
-	topKeys     = []string{"listen", "auth", "storage", "defaults", "modules", "targets", "probe_endpoint"}
+	topKeys     = []string{"listen", "allowed_hosts", "auth", "storage", "defaults", "modules", "targets", "probe_endpoint"}
 	authKeys    = []string{"token_file", "open_endpoints"}
 	storageKeys = []string{"path", "retention"}
 	defaultKeys = []string{"interval", "timeout", "concurrency"}
@@ -35,7 +35,7 @@ var (
 	icmpKeys    = []string{"count", "interval"}
 	grpcKeys    = []string{"service", "method", "request_hex", "expect_messages", "h2_window", "h2_conn_window"}
 	targetKeys  = []string{"name", "url", "module", "interval", "timeout", "labels"}
-	probeKeys   = []string{"allow"}
+	probeKeys   = []string{"allow", "modules", "open", "deny_networks", "max_concurrent", "queue_timeout"}
 )
 
 // maxConfigSize bounds the config file and maxTokenSize the token file.
@@ -108,6 +108,10 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		Storage:  Storage{Path: DefaultStorage, Retention: DefaultRetention},
 		Defaults: Defaults{Interval: DefaultInterval, Timeout: DefaultTimeout, Concurrency: DefaultConcurrency},
 		Modules:  map[string]*Module{},
+		ProbeEndpoint: ProbeEndpoint{
+			MaxConcurrent: DefaultProbeMaxConcurrent,
+			QueueTimeout:  DefaultProbeQueueTimeout,
+		},
 	}
 
 	// auth (before listen, which depends on it)
@@ -188,21 +192,17 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		c.Targets = append(c.Targets, t)
 	}
 
-	// probe_endpoint
-	pe := d.mapping(top.keyNode("probe_endpoint"), top.get("probe_endpoint"), "probe_endpoint", probeKeys)
-	for i, n := range pe.seq("allow") {
-		field := index(pe.field("allow"), i)
-		if n.Kind != yaml.ScalarNode || isNull(n) {
-			if isNull(n) {
-				d.failf(n, field, "empty pattern")
-			}
-			d.failf(n, field, "want a string, got %s", describe(n))
-		}
-		if _, err := compilePattern(n.Value); err != nil {
+	// allowed_hosts
+	for i, n := range top.seq("allowed_hosts") {
+		field := index("allowed_hosts", i)
+		h, err := parseAllowedHost(d.listString(n, field, "a host name"))
+		if err != nil {
 			d.failf(n, field, "%v", err)
 		}
-		c.ProbeEndpoint.Allow = append(c.ProbeEndpoint.Allow, n.Value)
+		c.AllowedHosts = append(c.AllowedHosts, h)
 	}
+
+	d.probeEndpoint(c, top)
 	return c
 }
 
@@ -211,7 +211,7 @@ var (
 	labelNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-// reservedLabels are the label names pathlens' own metrics carry (CONTRACT §4).
+// reservedLabels are the label names pathlens' own metrics carry.
 var reservedLabels = []string{"target", "module", "phase", "id", "severity", "result", "subject"}
 
 func applyModuleDefaults(m *Module) {

@@ -1,10 +1,12 @@
 // Package config loads and validates the `pathlens serve` configuration
-// (CONTRACT §5): strict YAML (unknown keys refused), defaults applied
+// (docs/config.md): strict YAML (unknown keys refused), defaults applied
 // first, every error naming the file, line and field. A loaded Config is
 // immutable; a reload builds a new one.
 package config
 
 import (
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/pathlens/pathlens/probe"
@@ -28,6 +30,15 @@ const (
 	// ICMP defaults, those of the icmp prober.
 	DefaultICMPCount    = probe.DefaultICMPCount
 	DefaultICMPInterval = probe.DefaultICMPInterval
+
+	// DefaultProbeMaxConcurrent and DefaultProbeQueueTimeout bound the
+	// GET /probe requests running at once and how long one waits for a
+	// slot; MaxProbeMaxConcurrent and MaxProbeQueueTimeout are the largest
+	// values accepted.
+	DefaultProbeMaxConcurrent = 16
+	MaxProbeMaxConcurrent     = 10000
+	DefaultProbeQueueTimeout  = time.Second
+	MaxProbeQueueTimeout      = time.Minute
 )
 
 // Config is a loaded, validated configuration.
@@ -41,6 +52,11 @@ type Config struct {
 	Modules       map[string]*Module
 	Targets       []*Target // in file order; names are unique
 	ProbeEndpoint ProbeEndpoint
+	// AllowedHosts are the host names (lower case, no port; IP literals
+	// without brackets; "*.example.com" for any name below example.com)
+	// the web server answers to besides loopback names and addresses and
+	// the host of Listen, so that a DNS-rebinding page cannot reach it.
+	AllowedHosts []string
 }
 
 // Auth protects the UI and API with a bearer token when TokenFile is set.
@@ -48,8 +64,9 @@ type Auth struct {
 	TokenFile string
 	// Token is read from TokenFile at load; never logged, stored or shown.
 	Token string `json:"-"`
-	// OpenEndpoints leaves /metrics, /probe and /healthz without auth
-	// (scrapers often cannot send a token). Default true.
+	// OpenEndpoints leaves /metrics and /healthz without auth (scrapers
+	// often cannot send a token). Default true. /probe, which reaches out
+	// on the caller's behalf, follows ProbeEndpoint.Open instead.
 	OpenEndpoints bool
 }
 
@@ -169,4 +186,29 @@ type ProbeEndpoint struct {
 	// each part matched on its own, so a '*' in the authority can never
 	// reach into the path (see Allowed and docs/config.md).
 	Allow []string
+	// Modules are the configured modules /probe may use besides the
+	// built-in default module (see ModuleAllowed); a module may carry a
+	// client certificate, headers or a token, so none is open unless
+	// listed.
+	Modules []string
+	// Open leaves /probe without auth when Auth.TokenFile is set
+	// (default false: /probe needs the token like the UI and API).
+	Open bool
+	// DenyNetworks are address ranges /probe never connects to, whatever
+	// the allow list says (masked; IPv4-mapped ranges are stored as IPv4).
+	DenyNetworks []netip.Prefix
+	// MaxConcurrent caps the /probe requests running at once, and
+	// QueueTimeout is how long one waits for a slot before it is refused.
+	// Load sets DefaultProbeMaxConcurrent and DefaultProbeQueueTimeout
+	// when the file leaves them out.
+	MaxConcurrent int
+	QueueTimeout  time.Duration
+}
+
+// ModuleAllowed reports whether GET /probe may use the module called
+// name: "" and DefaultModule (the built-in module, which carries no
+// credentials) always, others only when probe_endpoint.modules lists them.
+// It does not check that the module exists.
+func (p ProbeEndpoint) ModuleAllowed(name string) bool {
+	return name == "" || name == DefaultModule || slices.Contains(p.Modules, name)
 }

@@ -298,11 +298,11 @@ func (m *mapping) scalar(key string) *yaml.Node {
 
 func wantFor(key string) string {
 	switch key {
-	case "interval", "timeout", "retention":
+	case "interval", "timeout", "retention", "queue_timeout":
 		return "duration"
-	case "insecure", "resumption_check", "open_endpoints":
+	case "insecure", "resumption_check", "open_endpoints", "open":
 		return "true or false"
-	case "concurrency", "count", "max_redirects":
+	case "concurrency", "count", "max_redirects", "max_concurrent":
 		return "number"
 	case "max_body":
 		return "size"
