@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,6 +72,15 @@ func compilePattern(s string) (pattern, error) {
 //     run of characters including '/'; a pattern without a path allows
 //     any path and query.
 //
+// A pattern with a path never matches a target whose path a server could
+// resolve to somewhere else than the pattern sees: one holding a "." or
+// ".." segment, plain or percent-encoded ("/public/%2e%2e/admin"; also
+// "..;", which some servers read as ".."), an encoded '/' or '\' (%2F,
+// %5C, either case) or a bare '\'. Such targets are refused rather than
+// normalised because the probe sends the URL as written, so what is
+// matched must be what is sent. Dots within a segment ("/public/a.b",
+// "/public/..a") and other escapes ("/public/%41") are fine.
+//
 // Because the target is parsed before matching, a '*' in the authority can
 // never reach into the path, query, fragment or user-info of the target.
 func (p ProbeEndpoint) Allowed(target string) bool {
@@ -95,6 +105,7 @@ func (p ProbeEndpoint) Allowed(target string) bool {
 	if path == "" {
 		path = "/"
 	}
+	pathSafe := !ambiguousPath(path)
 	if t.URL.RawQuery != "" || t.URL.ForceQuery {
 		path += "?" + t.URL.RawQuery
 	}
@@ -106,7 +117,26 @@ func (p ProbeEndpoint) Allowed(target string) bool {
 		if !glob(pat.authority, authority) {
 			continue
 		}
-		if pat.anyPath || glob(pat.path, path) {
+		if pat.anyPath || (pathSafe && glob(pat.path, path)) {
+			return true
+		}
+	}
+	return false
+}
+
+// ambiguousPath reports whether an escaped URL path is one whose meaning
+// depends on how the server normalises it: it holds a dot segment ("." or
+// "..", plainly or percent-encoded, with or without ";PARAMS"), an
+// encoded '/' or '\' (%2F, %5C), a bare '\', or an invalid escape.
+func ambiguousPath(escaped string) bool {
+	lower := strings.ToLower(escaped)
+	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.ContainsRune(escaped, '\\') {
+		return true
+	}
+	for _, seg := range strings.Split(escaped, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
+		dec, err := url.PathUnescape(seg)
+		if err != nil || dec == "." || dec == ".." {
 			return true
 		}
 	}
