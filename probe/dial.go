@@ -19,6 +19,19 @@ import (
 // is tried in parallel (RFC 8305 "Happy Eyeballs" connection attempt delay).
 const FallbackDelay = 300 * time.Millisecond
 
+// Address caps. One DNS answer over TCP can hold some 4,000 A records; a
+// probe races to a few of them and lists a few more, so a hostile answer
+// costs neither thousands of connections nor megabytes of output.
+const (
+	// MaxConnectAddrs is how many addresses one connect tries at most,
+	// taken in Happy Eyeballs order (families alternating), so a
+	// dual-stack name keeps up to half of them in each family.
+	MaxConnectAddrs = 8
+	// MaxListedAddrs is how many addresses DNSInfo.Addrs lists at most;
+	// AddrsOmitted counts the rest.
+	MaxListedAddrs = 16
+)
+
 // Dialer runs the shared first phases of a probe — dns, connect — and
 // records them into the Recorder and the Result. One Dialer serves one
 // probe; it is not safe for concurrent use.
@@ -39,7 +52,9 @@ func (d *Dialer) Resolve(ctx context.Context, host string, port int) ([]netip.Ad
 	}
 	for _, e := range o.Resolve {
 		if strings.EqualFold(e.Host, host) && e.Port == port {
-			d.Res.DNS = &DNSInfo{Name: host, Source: "resolve", Addrs: addrStrings(e.Addrs)}
+			info := &DNSInfo{Name: host, Source: "resolve"}
+			info.Addrs, info.AddrsOmitted = listAddrs(e.Addrs)
+			d.Res.DNS = info
 			return filterFamily(e.Addrs, o)
 		}
 	}
@@ -64,7 +79,7 @@ func (d *Dialer) Resolve(ctx context.Context, host string, port int) ([]netip.Ad
 		}
 	}
 	d.Rec.End(PhaseDNS)
-	info.Addrs = addrStrings(addrs)
+	info.Addrs, info.AddrsOmitted = listAddrs(addrs)
 	if err != nil {
 		return nil, Classify(ctx, PhaseDNS, ClassDNS, err)
 	}
@@ -187,11 +202,14 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// MaxDNSMessage caps the size of a DNS answer accepted over TCP.
+// MaxDNSMessage bounds the size of a DNS answer Exchange accepts: a UDP
+// answer is read into a 1232-byte buffer (the EDNS0 size it announces),
+// and a TCP answer's 2-byte length prefix caps it below 64 KiB.
 const MaxDNSMessage = 64 << 10
 
 // Exchange sends one query for name/qtype to server over UDP (with EDNS0),
-// retrying over TCP when the answer is truncated. It is bounded by ctx.
+// retrying over TCP when the answer is truncated. It is bounded by ctx,
+// and the answer by MaxDNSMessage.
 func Exchange(ctx context.Context, server, name string, qtype uint16) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
@@ -224,12 +242,16 @@ func filterFamily(addrs []netip.Addr, o *Options) ([]netip.Addr, error) {
 	return out, nil
 }
 
-func addrStrings(a []netip.Addr) []string {
-	out := make([]string, len(a))
-	for i, x := range a {
-		out[i] = x.String()
+// listAddrs formats the first MaxListedAddrs of a and counts the rest.
+func listAddrs(a []netip.Addr) (list []string, omitted int) {
+	if len(a) > MaxListedAddrs {
+		a, omitted = a[:MaxListedAddrs], len(a)-MaxListedAddrs
 	}
-	return out
+	list = make([]string, len(a))
+	for i, x := range a {
+		list[i] = x.String()
+	}
+	return list, omitted
 }
 
 // interleave orders addresses by alternating families, starting with the
@@ -259,12 +281,40 @@ func interleave(addrs []netip.Addr) []netip.Addr {
 	return out
 }
 
+// connectOrder is the order a connect tries addrs in: interleaved, and at
+// most MaxConnectAddrs of them.
+func connectOrder(addrs []netip.Addr) []netip.Addr {
+	if len(addrs) <= MaxConnectAddrs {
+		return interleave(addrs)
+	}
+	// Interleaving uses at most MaxConnectAddrs of each family: keep
+	// those, in answer order, and drop the rest before ordering.
+	kept := make([]netip.Addr, 0, 2*MaxConnectAddrs)
+	var n4, n6 int
+	for _, a := range addrs {
+		n := &n6
+		if a.Is4() {
+			n = &n4
+		}
+		if *n < MaxConnectAddrs {
+			*n++
+			kept = append(kept, a)
+		}
+	}
+	out := interleave(kept)
+	if len(out) > MaxConnectAddrs {
+		out = out[:MaxConnectAddrs]
+	}
+	return out
+}
+
 // Connect opens a TCP connection to one of addrs (phase connect), racing
 // attempts Happy-Eyeballs style: the next address starts when the previous
-// one fails or after FallbackDelay. Every attempt is recorded in
-// Result.Conn.Attempts. All attempt goroutines have ended when it returns.
+// one fails or after FallbackDelay. It tries at most MaxConnectAddrs of
+// them. Every attempt is recorded in Result.Conn.Attempts. All attempt
+// goroutines have ended when it returns.
 func (d *Dialer) Connect(ctx context.Context, addrs []netip.Addr, port int) (*Conn, error) {
-	addrs = interleave(addrs)
+	addrs = connectOrder(addrs)
 	d.Rec.Begin(PhaseConnect)
 	info := d.conn()
 	base := len(info.Attempts)

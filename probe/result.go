@@ -123,6 +123,9 @@ type DNSInfo struct {
 	Type   string   `json:"type,omitempty"`   // query type for dns probes
 	Rcode  string   `json:"rcode,omitempty"`  // NOERROR, NXDOMAIN, SERVFAIL, …
 	Addrs  []string `json:"addrs,omitempty"`
+	// AddrsOmitted counts the addresses of the answer left out of Addrs,
+	// which lists at most MaxListedAddrs.
+	AddrsOmitted int `json:"addrs_omitted,omitempty"`
 	// Answers holds the answer records in presentation format (dns probes).
 	Answers []string `json:"answers,omitempty"`
 	// Source is "literal" (target was an IP), "resolve" (--resolve), "dns"
