@@ -4,7 +4,7 @@
 // StartedAt stands in for "now").
 //
 // Every rule lives in the file of its area (dns.go, tcp.go, tls.go,
-// http.go, timeout.go), one function per finding ID. The thresholds are
+// http.go, policy.go, timeout.go), one function per finding ID. The thresholds are
 // named constants next to their rule; docs/findings.md states the same
 // numbers and a test keeps the two in step.
 package diagnose
@@ -111,6 +111,7 @@ var rules = []rule{
 	{Entry{IDWSIdleClosed, "warning", probe.PhaseHold, "the server side closed the WebSocket after at least 1 s without traffic either way (an idle timeout)"}, wsIdleClosed},
 	{Entry{IDWSMessageTooLarge, "warning", probe.PhaseHold, "the server sent a WebSocket message over the probe's limit (--ws-max-message, 1 MiB by default); pathlens closed with 1009"}, wsMessageTooLarge},
 	{Entry{IDICMPLoss, "warning/critical", probe.PhaseEcho, "ICMP echo requests went unanswered: any loss is a warning, 100 % is critical"}, icmpLoss},
+	{Entry{IDProbeAddressDenied, "critical", probe.PhaseConnect, "every address of a hop is in a network the probe may not connect to (DenyNetworks); nothing was connected"}, probeAddressDenied},
 	{Entry{IDProbeTimeout, "critical", "any", "the probe's budget ran out; evidence holds the phase in flight and each phase's time"}, probeTimeout},
 }
 

@@ -109,9 +109,10 @@ func tcpTimeout(r *probe.Result) *Finding {
 }
 
 // tcpConnectFailed is TCP_CONNECT_FAILED: the connect failed and neither
-// TCP_REFUSED nor TCP_TIMEOUT explains it (unreachable, reset, …).
+// TCP_REFUSED nor TCP_TIMEOUT explains it (unreachable, reset, …), nor
+// was it never tried (PROBE_ADDRESS_DENIED).
 func tcpConnectFailed(r *probe.Result) *Finding {
-	if !errClass(r, probe.ClassConnect) || tcpRefusedApplies(r) || tcpTimeoutApplies(r) || icmpLoss(r) != nil {
+	if !errClass(r, probe.ClassConnect) || tcpRefusedApplies(r) || tcpTimeoutApplies(r) || icmpLoss(r) != nil || probeAddressDenied(r) != nil {
 		return nil
 	}
 	ev, addrs := connectEvidence(r)

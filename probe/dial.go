@@ -27,8 +27,9 @@ const (
 	// taken in Happy Eyeballs order (families alternating), so a
 	// dual-stack name keeps up to half of them in each family.
 	MaxConnectAddrs = 8
-	// MaxListedAddrs is how many addresses DNSInfo.Addrs lists at most;
-	// AddrsOmitted counts the rest.
+	// MaxListedAddrs is how many addresses DNSInfo.Addrs and
+	// ConnInfo.Denied list at most; AddrsOmitted and DeniedOmitted count
+	// the rest.
 	MaxListedAddrs = 16
 )
 
@@ -43,8 +44,17 @@ type Dialer struct {
 
 // Resolve looks host up (phase dns) unless it is an IP literal or pinned
 // with --resolve, honouring --dns-server and --ipv4/--ipv6. It fills
-// Result.DNS.
+// Result.DNS and leaves out the addresses Options.DenyNetworks covers
+// (see Connect).
 func (d *Dialer) Resolve(ctx context.Context, host string, port int) ([]netip.Addr, error) {
+	addrs, err := d.resolve(ctx, host, port)
+	if err != nil {
+		return nil, err
+	}
+	return d.permit(host, addrs)
+}
+
+func (d *Dialer) resolve(ctx context.Context, host string, port int) ([]netip.Addr, error) {
 	o := d.Opts
 	if ip, err := netip.ParseAddr(host); err == nil {
 		d.Res.DNS = nil
@@ -254,6 +264,62 @@ func listAddrs(a []netip.Addr) (list []string, omitted int) {
 	return list, omitted
 }
 
+// permit returns addrs without the ones Options.DenyNetworks covers,
+// recording those in Result.Conn.Denied. When none is left it fails
+// (phase connect, class connect, cause address_denied) naming the denied
+// addresses; host, when known, names what they belong to.
+func (d *Dialer) permit(host string, addrs []netip.Addr) ([]netip.Addr, error) {
+	deny := d.Opts.DenyNetworks
+	if len(deny) == 0 || len(addrs) == 0 {
+		return addrs, nil
+	}
+	var kept []netip.Addr
+	var denied []string
+	for _, a := range addrs {
+		n, ok := deniedBy(deny, a)
+		if !ok {
+			kept = append(kept, a)
+			continue
+		}
+		info := d.conn()
+		if len(info.Denied) < MaxListedAddrs {
+			info.Denied = append(info.Denied, DeniedAddr{Addr: a.String(), Network: n.String()})
+			denied = append(denied, a.String()+" ("+n.String()+")")
+		} else {
+			info.DeniedOmitted++
+		}
+	}
+	if len(kept) > 0 {
+		return kept, nil
+	}
+	what := "every address"
+	if host != "" {
+		what += " of " + host
+	}
+	list := strings.Join(denied, ", ")
+	if more := len(addrs) - len(denied); more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return nil, Errorf(PhaseConnect, ClassConnect, "address_denied", "%s is in a denied network: %s", what, list)
+}
+
+// deniedBy returns the first network of deny that covers a. Addresses and
+// networks are compared unmapped and without zone, so neither
+// ::ffff:127.0.0.1 nor fe80::1%eth0 slips past 127.0.0.0/8 or fe80::/10.
+func deniedBy(deny []netip.Prefix, a netip.Addr) (netip.Prefix, bool) {
+	a = a.Unmap().WithZone("")
+	for _, n := range deny {
+		p := n
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		if p.Contains(a) {
+			return n, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
 // interleave orders addresses by alternating families, starting with the
 // family of the first address (RFC 8305 §4).
 func interleave(addrs []netip.Addr) []netip.Addr {
@@ -311,9 +377,14 @@ func connectOrder(addrs []netip.Addr) []netip.Addr {
 // Connect opens a TCP connection to one of addrs (phase connect), racing
 // attempts Happy-Eyeballs style: the next address starts when the previous
 // one fails or after FallbackDelay. It tries at most MaxConnectAddrs of
-// them. Every attempt is recorded in Result.Conn.Attempts. All attempt
-// goroutines have ended when it returns.
+// them, never one that Options.DenyNetworks covers. Every attempt is
+// recorded in Result.Conn.Attempts. All attempt goroutines have ended when
+// it returns.
 func (d *Dialer) Connect(ctx context.Context, addrs []netip.Addr, port int) (*Conn, error) {
+	addrs, err := d.permit("", addrs)
+	if err != nil {
+		return nil, err
+	}
 	addrs = connectOrder(addrs)
 	d.Rec.Begin(PhaseConnect)
 	info := d.conn()

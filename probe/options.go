@@ -38,6 +38,13 @@ type Options struct {
 	DNSServer string
 	// IPv4Only / IPv6Only restrict the address family.
 	IPv4Only, IPv6Only bool
+	// DenyNetworks lists address ranges the probe never connects to: every
+	// resolved (or pinned, or literal) address of every hop is checked
+	// before any connection; a denied address is skipped, and when no
+	// address is left the probe fails in phase connect with class
+	// "connect", cause "address_denied", naming the denied addresses.
+	// Addresses are compared unmapped (::ffff:127.0.0.1 is 127.0.0.1).
+	DenyNetworks []netip.Prefix
 
 	// RootCAs is the trust store; nil = the system roots. CAFile names it
 	// in the Result.

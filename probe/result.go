@@ -144,6 +144,17 @@ type ConnInfo struct {
 	Attempts []ConnectAttempt `json:"attempts,omitempty"`
 	// IdleMS is how long a reused connection had been idle (0 when fresh).
 	IdleMS float64 `json:"idle_ms,omitempty"`
+	// Denied lists the addresses Options.DenyNetworks kept the probe from
+	// connecting to, at most MaxListedAddrs; DeniedOmitted counts the rest.
+	Denied        []DeniedAddr `json:"denied,omitempty"`
+	DeniedOmitted int          `json:"denied_omitted,omitempty"`
+}
+
+// DeniedAddr is an address the probe did not connect to and the
+// Options.DenyNetworks entry that covers it.
+type DeniedAddr struct {
+	Addr    string `json:"addr"`
+	Network string `json:"network"`
 }
 
 // ConnectAttempt is one TCP connect to one address.
