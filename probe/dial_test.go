@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -275,4 +276,32 @@ func TestDenyNetworks(t *testing.T) {
 			t.Errorf("message %q does not count the addresses left out", pe.Error())
 		}
 	})
+}
+
+func TestSameOrigin(t *testing.T) {
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"https://example.com/a", "https://example.com/b?q", true},
+		{"https://example.com/", "https://EXAMPLE.com:443/", true},
+		{"http://example.com/", "http://example.com:80/", true},
+		{"http://[::1]:8080/", "http://[0:0::1]:8080/", true},
+		{"http://127.0.0.1:8080/", "http://[::ffff:127.0.0.1]:8080/", true},
+		{"https://example.com/", "http://example.com/", false},
+		{"https://example.com:8443/", "http://example.com:8443/", false}, // the scheme alone changes
+		{"https://example.com/", "https://example.com:8443/", false},
+		{"https://example.com/", "https://api.example.com/", false},
+		{"http://127.0.0.1:1/", "http://127.0.0.1:2/", false},
+	}
+	for _, tt := range tests {
+		a, _ := url.Parse(tt.a)
+		b, _ := url.Parse(tt.b)
+		if got := probe.SameOrigin(a, b); got != tt.same {
+			t.Errorf("SameOrigin(%s, %s) = %v, want %v", tt.a, tt.b, got, tt.same)
+		}
+		if got := probe.SameOrigin(b, a); got != tt.same {
+			t.Errorf("SameOrigin(%s, %s) = %v, want %v", tt.b, tt.a, got, tt.same)
+		}
+	}
 }

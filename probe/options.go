@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ type Options struct {
 
 	// HTTP.
 	Method       string      // default GET (POST when Body is set)
-	Header       http.Header // extra request headers
+	Header       http.Header // extra request headers; a redirect to another origin drops them (see httpx)
 	Body         []byte
 	HTTP1Only    bool // offer only http/1.1 in ALPN
 	HTTP2Only    bool // offer only h2 in ALPN
@@ -97,6 +98,34 @@ type Options struct {
 	// Session carries state between runs (connection reuse with --reuse);
 	// nil means every run starts fresh.
 	Session *Session
+}
+
+// SameOrigin reports whether a and b have the same origin: scheme, host
+// and port, a missing port being the scheme's default (http 80, https
+// 443). Host names compare case-insensitively, IP literals as addresses.
+// A redirect that changes origin — a scheme change on the same host
+// included — is followed without the caller's credentials.
+func SameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && originHost(a) == originHost(b) && originPort(a) == originPort(b)
+}
+
+func originHost(u *url.URL) string {
+	h := u.Hostname()
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return ip.Unmap().String()
+	}
+	return strings.ToLower(h)
+}
+
+func originPort(u *url.URL) int {
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	return defaultPorts[strings.ToLower(u.Scheme)]
 }
 
 // ResolveEntry pins Host:Port to Addrs.

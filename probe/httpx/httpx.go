@@ -2,8 +2,9 @@
 // (probe.Dialer: dns, connect, tls) and hands the connection to
 // net/http (HTTP/1.1) or golang.org/x/net/http2 (HTTP/2 by ALPN or h2c
 // prior knowledge), timing request, wait and transfer with httptrace.
-// Redirects are followed by hand so every hop is recorded; the body is read
-// through a cap.
+// Redirects are followed by hand so every hop is recorded and the
+// caller's headers reach their own origin only; the body is read through
+// a cap.
 package httpx
 
 import (
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,13 +146,11 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 			if next.Scheme != "http" && next.Scheme != "https" {
 				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "bad_redirect", "redirect to unsupported scheme %q", next.Scheme)
 			}
-			if next.Host != u.Host {
-				header.Del("Authorization") // never send credentials to another host
-				header.Del("Cookie")
-				header.Del("Host") // a Host override names the first host only
-			}
 			if (resp.StatusCode == http.StatusSeeOther && method != http.MethodHead) || ((resp.StatusCode == 301 || resp.StatusCode == 302) && method == http.MethodPost) {
 				method, body = http.MethodGet, nil
+			}
+			if !probe.SameOrigin(&u, next) {
+				header = crossOriginHeader(header, body != nil)
 			}
 			u = *next
 			continue
@@ -160,6 +160,27 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 		}
 		return p.finish(ctx, resp, method)
 	}
+}
+
+// crossOriginSafe lists the caller's headers a redirect to another origin
+// keeps: they describe what the client accepts and cannot carry
+// credentials. Every other header of Options.Header — Authorization,
+// Cookie, API keys in X-… headers, a Host override — is dropped, on a
+// scheme change (https → http) of the same host as well.
+var crossOriginSafe = []string{"User-Agent", "Accept", "Accept-Language", "Accept-Encoding"}
+
+// crossOriginHeader is h as sent to another origin: the crossOriginSafe
+// headers only, and Content-Type while the body that it describes is
+// still sent (a 307 or 308 keeps it).
+func crossOriginHeader(h http.Header, withBody bool) http.Header {
+	out := http.Header{}
+	for k, vs := range h {
+		ck := http.CanonicalHeaderKey(k)
+		if slices.Contains(crossOriginSafe, ck) || (withBody && ck == "Content-Type") {
+			out[k] = vs
+		}
+	}
+	return out
 }
 
 func isRedirect(code int) bool {

@@ -1,11 +1,16 @@
 package httpx_test
 
 import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,6 +45,149 @@ func counted(t *testing.T, h http.Handler) (srv *httptest.Server, conns, request
 		}
 	})
 	return srv, conns, requests
+}
+
+// dualListener serves TLS and plain HTTP on one port: a connection whose
+// first byte starts a TLS handshake (22) is handed over as a *tls.Conn,
+// which net/http serves as https.
+type dualListener struct {
+	net.Listener
+	cfg *tls.Config
+}
+
+func (l dualListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b, err := br.Peek(1)
+	_ = c.SetReadDeadline(time.Time{})
+	pc := &peekedConn{Conn: c, r: br}
+	if err == nil && b[0] == 22 {
+		return tls.Server(pc, l.cfg), nil
+	}
+	return pc, nil
+}
+
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// TestRedirectDropsCallerHeaders: the caller's headers go to the origin
+// they were meant for only; a redirect to another origin — another port,
+// or the same host and port with http instead of https — keeps only the
+// headers that cannot carry credentials.
+func TestRedirectDropsCallerHeaders(t *testing.T) {
+	var mu sync.Mutex
+	var final http.Header
+	var finalBody string
+	record := func(r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		final, finalBody = r.Header.Clone(), string(b)
+		mu.Unlock()
+	}
+	other := newServer(t, modeHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		okHandler(w, r)
+	}), nil)
+
+	// One port, both schemes: https://127.0.0.1:P redirects to http://127.0.0.1:P.
+	borrowed := httptest.NewTLSServer(http.NotFoundHandler())
+	cert, pool := borrowed.TLS.Certificates[0], poolOf(borrowed)
+	borrowed.Close()
+	dual := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.TLS != nil:
+			http.Redirect(w, r, "http://"+r.Host+"/final", http.StatusFound)
+		default:
+			record(r)
+			okHandler(w, r)
+		}
+	}))
+	dual.Config.ErrorLog = log.New(io.Discard, "", 0)
+	dual.Listener = dualListener{dual.Listener, &tls.Config{Certificates: []tls.Certificate{cert}}}
+	dual.Start()
+	t.Cleanup(dual.Close)
+	dualURL := u(t, dual.URL)
+
+	first := newServer(t, modeHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/other":
+			http.Redirect(w, r, other.URL+"/", http.StatusFound)
+		case "/other307":
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Location", other.URL+"/")
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		case "/same":
+			http.Redirect(w, r, "/final", http.StatusFound)
+		default:
+			record(r)
+			okHandler(w, r)
+		}
+	}), nil)
+
+	caller := http.Header{
+		"Authorization":   {"Bearer secret"},
+		"X-Api-Key":       {"k-123"},
+		"Cookie":          {"session=1"},
+		"Content-Type":    {"application/json"},
+		"Accept":          {"text/plain"},
+		"Accept-Language": {"de"},
+		"User-Agent":      {"probe-test/1"},
+	}
+	safe := []string{"Accept", "Accept-Language", "User-Agent"}
+	tests := []struct {
+		name   string
+		target string
+		body   bool
+		keep   []string // caller headers the last hop must see; the others it must not
+	}{
+		{"same origin keeps them", first.URL + "/same", false, []string{"Authorization", "X-Api-Key", "Cookie", "Content-Type", "Accept", "Accept-Language", "User-Agent"}},
+		{"another port drops them", first.URL + "/other", false, safe},
+		{"https to http on the same host and port drops them", "https://" + dualURL.Host + "/start", false, safe},
+		{"307 to another origin keeps the body and its type", first.URL + "/other307", true, append([]string{"Content-Type"}, safe...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			final, finalBody = nil, ""
+			mu.Unlock()
+			o := opts(nil)
+			o.RootCAs = pool
+			o.Header = caller.Clone()
+			if tt.body {
+				o.Body = []byte(`{"a":1}`)
+			}
+			r := probetest.Run(t, tt.target, o)
+			mustSucceed(t, r)
+			if len(r.HTTP.Redirects) != 1 || r.HTTP.Redirects[0].URL != tt.target {
+				t.Fatalf("redirects = %+v, want one, from %s", r.HTTP.Redirects, tt.target)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for k, vs := range caller {
+				got := final.Get(k)
+				switch {
+				case slices.Contains(tt.keep, k) && got != vs[0]:
+					t.Errorf("%s = %q at the last hop, want %q", k, got, vs[0])
+				case !slices.Contains(tt.keep, k) && got != "":
+					t.Errorf("%s = %q reached the other origin", k, got)
+				}
+			}
+			if tt.body && finalBody != `{"a":1}` {
+				t.Errorf("body at the last hop = %q, want the 307 to keep it", finalBody)
+			}
+		})
+	}
+	if caller.Get("Authorization") == "" || len(caller) != 7 {
+		t.Errorf("the caller's header was modified: %v", caller)
+	}
 }
 
 func TestDenyNetworks(t *testing.T) {
