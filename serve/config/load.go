@@ -52,12 +52,9 @@ func Load(path string) (*Config, error) {
 		return nil, &Error{File: path, Msg: "cannot read config: " + optparse.UnwrapPathErr(err).Error()}
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1)) // one byte more than Parse takes
 	if err != nil {
 		return nil, &Error{File: path, Msg: "cannot read config: " + optparse.UnwrapPathErr(err).Error()}
-	}
-	if len(data) > maxConfigSize {
-		return nil, &Error{File: path, Msg: fmt.Sprintf("config is larger than %d MiB", maxConfigSize>>20)}
 	}
 	return Parse(path, data)
 }
@@ -65,7 +62,9 @@ func Load(path string) (*Config, error) {
 // Parse parses and validates a config whose text is data; path names the
 // file in errors and relative file names in the config (token_file,
 // ca_file, cert_file, key_file, storage.path) are resolved against its
-// directory. The error, if any, is an *Error.
+// directory. The error, if any, is an *Error. A config larger than 16 MiB,
+// or one whose aliases and merge keys expand it past 100000 nodes, is
+// refused before it is decoded, so that a small file cannot hold a load.
 func Parse(path string, data []byte) (*Config, error) {
 	name, dir := path, filepath.Dir(path)
 	if path == "" {
@@ -81,9 +80,15 @@ func Parse(path string, data []byte) (*Config, error) {
 
 func parse(name, dir string, data []byte) (c *Config, err error) {
 	d := &decoder{file: name, dir: dir}
+	if len(data) > maxConfigSize {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("config is larger than %d MiB", maxConfigSize>>20)}
+	}
 	root, yerr := parseYAML(data)
 	if yerr != nil {
 		return nil, d.syntaxError(data, yerr)
+	}
+	if aerr := d.checkAliases(root); aerr != nil {
+		return nil, aerr
 	}
 	defer func() {
 		if r := recover(); r != nil {

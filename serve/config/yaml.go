@@ -133,6 +133,70 @@ func (d *decoder) syntaxError(data []byte, err error) *Error {
 	return &Error{File: d.file, Line: line, Msg: "YAML syntax error: " + msg}
 }
 
+// maxAliasNodes bounds the nodes a document reaches through aliases and
+// merge keys. The decoder walks the node tree itself, so yaml.v3's own
+// alias limits (which guard decoding into Go values) do not apply, and a
+// few hundred bytes of nested aliases could otherwise expand to billions
+// of nodes and hold a load (or a reload) for minutes.
+const maxAliasNodes = 100000
+
+// checkAliases walks the document with every alias expanded, as the
+// decoder sees it, counting the nodes reached through aliases (merge keys
+// reach theirs through aliases too). It fails past maxAliasNodes, pointing
+// at the outermost alias of the expansion, and on an alias that refers to
+// a node containing it.
+func (d *decoder) checkAliases(root *yaml.Node) *Error {
+	w := aliasWalk{inside: map[*yaml.Node]bool{}}
+	if w.walk(root, nil) {
+		return nil
+	}
+	if w.cycle != nil {
+		return &Error{File: d.file, Line: w.cycle.Line, Msg: fmt.Sprintf("alias *%s refers to a node that contains it", w.cycle.Value)}
+	}
+	return &Error{File: d.file, Line: w.at.Line, Msg: fmt.Sprintf("the document expands to more than %d nodes through aliases and merge keys", maxAliasNodes)}
+}
+
+type aliasWalk struct {
+	count  int
+	inside map[*yaml.Node]bool // the anchored nodes on the current path
+	at     *yaml.Node          // the outermost alias when the limit was passed
+	cycle  *yaml.Node          // the alias that refers to a node containing it
+}
+
+// walk visits n and its children; outer is the outermost alias on the
+// path (nil outside aliases). It returns false to stop the walk.
+func (w *aliasWalk) walk(n, outer *yaml.Node) bool {
+	if n == nil {
+		return true
+	}
+	if outer != nil {
+		if w.count++; w.count > maxAliasNodes {
+			w.at = outer
+			return false
+		}
+	}
+	if n.Kind == yaml.AliasNode {
+		if w.inside[n.Alias] {
+			w.cycle = n
+			return false
+		}
+		if outer == nil {
+			outer = n
+		}
+		return w.walk(n.Alias, outer)
+	}
+	if n.Anchor != "" {
+		w.inside[n] = true
+		defer delete(w.inside, n)
+	}
+	for _, c := range n.Content {
+		if !w.walk(c, outer) {
+			return false
+		}
+	}
+	return true
+}
+
 // ---- node helpers ----
 
 func resolve(n *yaml.Node) *yaml.Node {
