@@ -112,6 +112,7 @@ var rules = []rule{
 	{Entry{IDWSMessageTooLarge, "warning", probe.PhaseHold, "the server sent a WebSocket message over the probe's limit (--ws-max-message, 1 MiB by default); pathlens closed with 1009"}, wsMessageTooLarge},
 	{Entry{IDICMPLoss, "warning/critical", probe.PhaseEcho, "ICMP echo requests went unanswered: any loss is a warning, 100 % is critical"}, icmpLoss},
 	{Entry{IDProbeAddressDenied, "critical", probe.PhaseConnect, "every address of a hop is in a network the probe may not connect to (DenyNetworks); nothing was connected"}, probeAddressDenied},
+	{Entry{IDProbeRedirectRefused, "critical", probe.PhaseWait, "a redirect led to a URL the probe may not follow (CheckRedirect); nothing was sent there"}, probeRedirectRefused},
 	{Entry{IDProbeTimeout, "critical", "any", "the probe's budget ran out; evidence holds the phase in flight and each phase's time"}, probeTimeout},
 }
 

@@ -219,7 +219,7 @@ func httpNoH2(r *probe.Result) *Finding {
 
 // httpProtocolError is HTTP_PROTOCOL_ERROR: the HTTP exchange failed with
 // a malformed or hostile response, and no more specific HTTP finding
-// (status, truncated body, body limit) explains it.
+// (status, truncated body, body limit, refused redirect) explains it.
 func httpProtocolError(r *probe.Result) *Finding {
 	e := r.Error
 	if e == nil || (e.Class != probe.ClassHTTP && e.Class != probe.ClassProtocol) {
@@ -231,6 +231,9 @@ func httpProtocolError(r *probe.Result) *Finding {
 	}
 	if e.Cause == "status" {
 		return nil
+	}
+	if probeRedirectRefused(r) != nil {
+		return nil // the probe's own policy stopped it: PROBE_REDIRECT_REFUSED says so
 	}
 	if h := r.HTTP; h != nil && (h.Truncated || h.BodyLimited) {
 		return nil

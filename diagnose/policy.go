@@ -9,11 +9,47 @@ import (
 )
 
 // Policy finding IDs: the probe stopped because its own options forbid
-// going on (probe.Options.DenyNetworks), not because the path failed.
-// They are additions to the contract's catalogue.
+// going on (probe.Options.CheckRedirect, probe.Options.DenyNetworks), not
+// because the path failed. Both are additions to the contract's catalogue.
 const (
-	IDProbeAddressDenied = "PROBE_ADDRESS_DENIED"
+	IDProbeRedirectRefused = "PROBE_REDIRECT_REFUSED"
+	IDProbeAddressDenied   = "PROBE_ADDRESS_DENIED"
 )
+
+// probeRedirectRefused is PROBE_REDIRECT_REFUSED: a redirect led to a URL
+// that the probe's CheckRedirect refused, so nothing was sent there.
+func probeRedirectRefused(r *probe.Result) *Finding {
+	e := r.Error
+	if e == nil || e.Class != probe.ClassHTTP || e.Cause != "redirect_refused" {
+		return nil
+	}
+	ev := evidence{}.set("message", e.Message)
+	var from, to string
+	if h := r.HTTP; h != nil && len(h.Redirects) > 0 {
+		rd := h.Redirects[len(h.Redirects)-1]
+		from, to = redact(rd.URL), resolveRedacted(rd.URL, rd.Location)
+		ev.set("from", from).set("location", to).set("reason", rd.Refused)
+		ev["status"] = rd.Status
+		ev["redirects"] = len(h.Redirects)
+	}
+	summary := "a redirect was refused: " + e.Message
+	if from != "" && to != "" {
+		summary = fmt.Sprintf("%s redirected to %s, which the probe may not follow", from, to)
+		if reason, ok := ev["reason"].(string); ok {
+			summary += ": " + reason
+		}
+	}
+	return &Finding{
+		ID: IDProbeRedirectRefused, Severity: probe.SeverityCritical, Phase: probe.PhaseWait,
+		Summary:  summary,
+		Evidence: ev,
+		Advice: "The redirect leads outside what the probe may reach, so the probe stopped before sending anything " +
+			"there (no DNS lookup, no connection). If the redirect is expected, point the target at the final URL; if " +
+			"that host is meant to be probed, allow it (in pathlens serve: a probe_endpoint.allow pattern). If the " +
+			"redirect is not expected, find what issues it (a proxy forcing a login page, a moved service, an open " +
+			"redirect in the application).",
+	}
+}
 
 // probeAddressDenied is PROBE_ADDRESS_DENIED: every address of a hop lies
 // in a network the probe may not connect to, so no connection was made.

@@ -7,6 +7,65 @@ import (
 	"github.com/pathlens/pathlens/probe"
 )
 
+// refusedRedirect is an https probe whose first hop answered 302 to a URL
+// that CheckRedirect refused.
+func refusedRedirect() *probe.Result {
+	r := healthy()
+	r.Success = false
+	r.Phases = []probe.Phase{{Name: "redirect", StartMS: 0, DurationMS: 83.4}}
+	r.HTTP = &probe.HTTPInfo{ContentLength: -1, ValidStatus: "200-399", Redirects: []probe.Redirect{{
+		URL: "https://app.lab.test:8443/health", Status: 302, Location: "http://admin:hunter2@10.0.0.7:8080/admin",
+		TotalMS: 83.4, Refused: "host 10.0.0.7 is not allowed",
+	}}}
+	r.Error = &probe.ErrorInfo{Class: probe.ClassHTTP, Phase: probe.PhaseWait, Cause: "redirect_refused",
+		Message: "redirect to http://10.0.0.7:8080/admin refused: host 10.0.0.7 is not allowed"}
+	return r
+}
+
+func TestProbeRedirectRefused(t *testing.T) {
+	t.Run("refused hop", func(t *testing.T) {
+		fs := diag(t, refusedRedirect())
+		wantIDs(t, fs, IDProbeRedirectRefused) // not HTTP_PROTOCOL_ERROR as well
+		f := find(fs, IDProbeRedirectRefused)
+		wantEvidence(t, f, map[string]any{
+			"from":      "https://app.lab.test:8443/health",
+			"location":  "http://10.0.0.7:8080/admin",
+			"reason":    "host 10.0.0.7 is not allowed",
+			"status":    302,
+			"redirects": 1,
+		})
+		if f == nil {
+			return
+		}
+		if f.Phase != probe.PhaseWait {
+			t.Errorf("phase = %q, want wait", f.Phase)
+		}
+		want := "https://app.lab.test:8443/health redirected to http://10.0.0.7:8080/admin, which the probe may not follow: host 10.0.0.7 is not allowed"
+		if f.Summary != want {
+			t.Errorf("summary = %q, want %q", f.Summary, want)
+		}
+		for k, v := range f.Evidence {
+			if s, ok := v.(string); ok && strings.Contains(s, "hunter2") {
+				t.Errorf("evidence %q leaks the Location's password: %q", k, s)
+			}
+		}
+	})
+	t.Run("without the redirect record", func(t *testing.T) {
+		r := refusedRedirect()
+		r.HTTP.Redirects = []probe.Redirect{}
+		fs := diag(t, r)
+		wantIDs(t, fs, IDProbeRedirectRefused)
+		if f := find(fs, IDProbeRedirectRefused); f != nil && !strings.Contains(f.Summary, r.Error.Message) {
+			t.Errorf("summary = %q, want the error message in it", f.Summary)
+		}
+	})
+	t.Run("other redirect errors are not refusals", func(t *testing.T) {
+		r := refusedRedirect()
+		r.Error.Cause = "too_many_redirects"
+		wantIDs(t, diag(t, r), IDHTTPProtocolError)
+	})
+}
+
 // deniedConnect is a probe of kind whose every address was denied.
 func deniedConnect(kind string) *probe.Result {
 	r := &probe.Result{

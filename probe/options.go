@@ -71,6 +71,13 @@ type Options struct {
 	MaxBody      int64
 	MaxRedirects int // 0 = default 10; negative = do not follow
 	ValidStatus  []StatusRange
+	// CheckRedirect, when set, is asked before a redirect is followed,
+	// with the next hop's URL (already resolved against the current one).
+	// A non-nil error ends the probe before anything is sent to that hop —
+	// no DNS lookup, no connection: the error has phase "wait", class
+	// "http", cause "redirect_refused", and its message says which URL was
+	// refused and why (the error's text).
+	CheckRedirect func(next *url.URL) error
 
 	// ICMPCount is how many echo requests an icmp probe sends (default 3).
 	ICMPCount int

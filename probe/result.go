@@ -279,6 +279,9 @@ type Redirect struct {
 	TotalMS  float64 `json:"total_ms"`
 	Reused   bool    `json:"reused"`
 	Phases   []Phase `json:"phases,omitempty"`
+	// Refused is why Options.CheckRedirect refused to follow this
+	// redirect (the probe then ended); empty when it was followed.
+	Refused string `json:"refused,omitempty"`
 }
 
 // ICMPInfo describes an icmp probe's echo requests and replies. RTTs are

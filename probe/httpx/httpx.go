@@ -2,9 +2,10 @@
 // (probe.Dialer: dns, connect, tls) and hands the connection to
 // net/http (HTTP/1.1) or golang.org/x/net/http2 (HTTP/2 by ALPN or h2c
 // prior knowledge), timing request, wait and transfer with httptrace.
-// Redirects are followed by hand so every hop is recorded and the
-// caller's headers reach their own origin only; the body is read through
-// a cap.
+// Redirects are followed by hand so every hop is recorded, the caller's
+// headers reach their own origin only, and Options.CheckRedirect can
+// refuse a hop before anything is sent to it; the body is read through a
+// cap.
 package httpx
 
 import (
@@ -146,6 +147,14 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 			if next.Scheme != "http" && next.Scheme != "https" {
 				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "bad_redirect", "redirect to unsupported scheme %q", next.Scheme)
 			}
+			if o.CheckRedirect != nil {
+				asked := *next // the callback cannot change where the probe goes
+				if err := o.CheckRedirect(&asked); err != nil {
+					info.Redirects[len(info.Redirects)-1].Refused = err.Error()
+					rec.AddSpan(probe.PhaseRedirect, firstHopStart, end)
+					return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "redirect_refused", "redirect to %s refused: %v", withoutUserinfo(next), err)
+				}
+			}
 			if (resp.StatusCode == http.StatusSeeOther && method != http.MethodHead) || ((resp.StatusCode == 301 || resp.StatusCode == 302) && method == http.MethodPost) {
 				method, body = http.MethodGet, nil
 			}
@@ -181,6 +190,13 @@ func crossOriginHeader(h http.Header, withBody bool) http.Header {
 		}
 	}
 	return out
+}
+
+// withoutUserinfo formats u without its user name and password.
+func withoutUserinfo(u *url.URL) string {
+	c := *u
+	c.User = nil
+	return c.String()
 }
 
 func isRedirect(code int) bool {

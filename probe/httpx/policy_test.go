@@ -3,13 +3,16 @@ package httpx_test
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,6 +48,83 @@ func counted(t *testing.T, h http.Handler) (srv *httptest.Server, conns, request
 		}
 	})
 	return srv, conns, requests
+}
+
+func TestCheckRedirect(t *testing.T) {
+	refused, conns, requests := counted(t, http.HandlerFunc(okHandler))
+	refusedPort := u(t, refused.URL).Port()
+	zone := &probetest.Zone{Records: map[string][]string{"refused.test.": {"refused.test. 60 IN A 127.0.0.1"}}}
+	dnsAddr := probetest.StartDNS(t, zone)
+	first := newServer(t, modeHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, "http://user:secret@refused.test:"+refusedPort+"/x", http.StatusFound)
+		case "/near":
+			http.Redirect(w, r, "/final", http.StatusFound)
+		default:
+			okHandler(w, r)
+		}
+	}), nil)
+	var mu sync.Mutex
+	var asked []string
+	policy := func(next *url.URL) error {
+		mu.Lock()
+		asked = append(asked, next.String())
+		mu.Unlock()
+		if next.Hostname() == "refused.test" {
+			return errors.New("host refused.test is not allowed")
+		}
+		return nil
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		o := opts(first)
+		o.DNSServer = dnsAddr
+		o.CheckRedirect = policy
+		r := probetest.Run(t, first.URL+"/away", o)
+		wantError(t, r, probe.ClassHTTP, "redirect_refused", probe.PhaseWait)
+		if !strings.Contains(r.Error.Message, "http://refused.test:"+refusedPort+"/x") ||
+			!strings.Contains(r.Error.Message, "host refused.test is not allowed") {
+			t.Errorf("message %q, want the refused URL and the reason", r.Error.Message)
+		}
+		if strings.Contains(r.Error.Message, "secret") {
+			t.Errorf("message %q leaks the Location's password", r.Error.Message)
+		}
+		if q := zone.Seen(); len(q) != 0 {
+			t.Errorf("the resolver got %v, want no query for the refused hop", q)
+		}
+		if conns.Load() != 0 || requests.Load() != 0 {
+			t.Errorf("the refused server got %d connections and %d requests, want none", conns.Load(), requests.Load())
+		}
+		if r.HTTP.Status != 0 {
+			t.Errorf("http.status = %d, want 0: nothing answered from the refused host", r.HTTP.Status)
+		}
+		rd := r.HTTP.Redirects
+		if len(rd) != 1 || rd[0].Status != 302 || rd[0].URL != first.URL+"/away" || rd[0].Refused != "host refused.test is not allowed" {
+			t.Errorf("redirects = %+v, want the one 302 record with the reason", rd)
+		}
+		if got := probetest.PhaseNames(r); len(got) == 0 || got[0] != probe.PhaseRedirect {
+			t.Errorf("phases = %v, want the redirect phase", got)
+		}
+		probetest.CheckTimeline(t, r, true)
+		if got := findingIDs(r); !slices.Equal(got, []string{diagnose.IDProbeRedirectRefused}) {
+			t.Errorf("findings = %v, want [%s] only", got, diagnose.IDProbeRedirectRefused)
+		}
+	})
+	t.Run("allowed, with the resolved URL", func(t *testing.T) {
+		mu.Lock()
+		asked = nil
+		mu.Unlock()
+		o := opts(first)
+		o.CheckRedirect = policy
+		r := probetest.Run(t, first.URL+"/near", o)
+		mustSucceed(t, r)
+		mu.Lock()
+		defer mu.Unlock()
+		if want := []string{first.URL + "/final"}; !slices.Equal(asked, want) {
+			t.Errorf("CheckRedirect asked about %v, want %v", asked, want)
+		}
+	})
 }
 
 // dualListener serves TLS and plain HTTP on one port: a connection whose
