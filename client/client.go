@@ -35,6 +35,8 @@ func SystemRoots() *x509.CertPool { return systemRoots() }
 // New returns an *http.Client with safe defaults (see docs/library.md),
 // adjusted by opts. Its Transport is a *Transport wrapping an
 // *http.Transport; call CloseIdleConnections when done with the client.
+// Its CheckRedirect strips credentials from a redirect that leaves the
+// first request's origin (see WithCheckRedirect).
 func New(opts ...Option) *http.Client {
 	cfg := defaults()
 	for _, o := range opts {
@@ -42,7 +44,7 @@ func New(opts ...Option) *http.Client {
 			o(&cfg)
 		}
 	}
-	return &http.Client{Transport: newTransport(cfg)}
+	return &http.Client{Transport: newTransport(cfg), CheckRedirect: checkRedirect(cfg.checkRedirect)}
 }
 
 // Transport is the http.RoundTripper of the clients New makes: the

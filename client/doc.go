@@ -7,8 +7,9 @@
 // New bounds every phase of a request (dial, TLS handshake, response
 // headers, idle connections, and the whole request when its context has
 // no deadline), sizes the connection pool for concurrency, keeps HTTP/2 on
-// even with a custom TLS config (with ping health checks) and loads the
-// system root pool once for every client. Options add opt-in retries with
+// even with a custom TLS config (with ping health checks), loads the
+// system root pool once for every client and never lets a redirect carry
+// credentials to another origin (WithCheckRedirect). Options add opt-in retries with
 // full-jitter backoff (WithRetry), a strict Content-Length check
 // (WithStrictContentLength), a probe.Result per request (WithObserver),
 // Prometheus metrics (WithMetrics) and OpenTelemetry spans (WithTracing).

@@ -172,6 +172,8 @@ type config struct {
 	registry prometheus.Registerer
 	tracer   trace.TracerProvider
 	proxy    func(*http.Request) (*url.URL, error)
+	// checkRedirect is the caller's redirect policy (WithCheckRedirect).
+	checkRedirect func(req *http.Request, via []*http.Request) error
 
 	grpcKeepalive *keepalive.ClientParameters
 	grpcWindow    *[2]int32
@@ -297,6 +299,17 @@ func WithTracing(tp trace.TracerProvider) Option {
 // The default is no proxy: traffic goes where the code says.
 func WithProxy(proxy func(*http.Request) (*url.URL, error)) Option {
 	return func(c *config) { c.proxy = proxy }
+}
+
+// WithCheckRedirect sets the client's redirect policy, as
+// http.Client.CheckRedirect does, but keeps the client's own credential
+// stripping around it: f sees the next request with Authorization,
+// Cookie and the other credential headers already removed when the
+// redirect leaves the first request's origin. With no f, net/http's
+// default applies (stop after 10 redirects). Assigning CheckRedirect on
+// the returned client instead replaces the stripping.
+func WithCheckRedirect(f func(req *http.Request, via []*http.Request) error) Option {
+	return func(c *config) { c.checkRedirect = f }
 }
 
 func defaults() config {
