@@ -401,7 +401,7 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 	if n := dn.str("server", &m.DNS.Server); n != nil && m.DNS.Server != "" {
 		s, err := optparse.NormalizeHostPort(m.DNS.Server, "53")
 		if err != nil {
-			d.failf(n, dn.field("server"), "%q: %v", m.DNS.Server, err)
+			d.failf(n, dn.field("server"), "%q: %v", probe.RedactUserInfo(m.DNS.Server), err)
 		}
 		m.DNS.Server = s
 	}

@@ -48,3 +48,10 @@ func TestLoadErrorsNeverShowPasswords(t *testing.T) {
 		}
 	}
 }
+
+func TestDNSServerErrorNeverShowsPassword(t *testing.T) {
+	_, err := Parse("c.yaml", []byte("modules: {r: {kind: dns, dns: {server: \"u:S3CRETPASS@10.0.0.53:x\"}}}\n"))
+	if want := `c.yaml:1: modules.r.dns.server: "u:xxxxx@10.0.0.53:x": want addr:port`; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+}
