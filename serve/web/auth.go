@@ -16,14 +16,19 @@ const CookieName = "pathlens_token"
 const cookieMaxAge = 30 * 24 * time.Hour
 
 // needsAuth reports whether path is protected when a token is configured:
-// everything but the static assets and the login page, and — when
-// open_endpoints is on — /healthz, /metrics and /probe.
-func needsAuth(path string, openEndpoints bool) bool {
+// everything but the static assets and the login page; /healthz and
+// /metrics unless auth.open_endpoints is on; /probe unless
+// probe_endpoint.open is on. /probe is separate because it reaches out on
+// the caller's behalf with the modules' settings: opening it is a choice
+// of its own, never a side effect of opening the scrape endpoints.
+func needsAuth(path string, openEndpoints, openProbe bool) bool {
 	switch {
 	case strings.HasPrefix(path, "/static/"), path == "/favicon.ico", path == "/login", path == "/logout":
 		return false
-	case path == "/healthz", path == "/metrics", path == "/probe":
+	case path == "/healthz", path == "/metrics":
 		return !openEndpoints
+	case path == "/probe":
+		return !openProbe
 	}
 	return true
 }

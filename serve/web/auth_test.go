@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/pathlens/pathlens/serve/config"
 )
 
 func TestAuth(t *testing.T) {
@@ -41,7 +43,18 @@ func TestAuth(t *testing.T) {
 	anon.get("/metrics").want(t, "metrics open", 200, "")
 	anon.get("/static/style.css").want(t, "static open", 200, "text/css")
 	okHTTP, _ := f.lab.Scenario("ok-http")
-	anon.get("/probe?target="+url.QueryEscape(okHTTP.Target)).want(t, "probe open", 200, "text/plain")
+	// /probe reaches out with the modules' settings: open scrape endpoints
+	// do not open it; only probe_endpoint.open does.
+	anon.get("/probe?target="+url.QueryEscape(okHTTP.Target)).want(t, "probe closed with a token", 401, "text/plain")
+	hdrProbe := newClient(t, srv)
+	hdrProbe.bodies = anon.bodies
+	hdrProbe.header.Set("Authorization", "Bearer "+testToken)
+	hdrProbe.get("/probe?target="+url.QueryEscape(okHTTP.Target)).want(t, "probe with the token", 200, "text/plain")
+	openProbe, err := config.Parse(f.authCfg.Path, []byte(strings.Replace(f.authYAML, "probe_endpoint:\n", "probe_endpoint:\n  open: true\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newClient(t, newServer(t, f, openProbe, logf)).get("/probe?target="+url.QueryEscape(okHTTP.Target)).want(t, "probe_endpoint.open", 200, "text/plain")
 	anon.get("/login").want(t, "login form", 200, "text/html")
 
 	// Wrong credentials.

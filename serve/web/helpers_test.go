@@ -67,6 +67,7 @@ type fixture struct {
 	authCfg  *config.Config // token, open endpoints
 	closedCf *config.Config // token, endpoints closed too
 	yaml     string
+	authYAML string                     // yaml with the token file
 	results  map[string][]*probe.Result // scenario → runs, oldest first
 	expect   map[string][]string        // scenario → expected finding IDs
 }
@@ -138,7 +139,7 @@ func buildFixture() (*fixture, error) {
 		fmt.Fprintf(&y, "  - {name: %q, url: %q, module: %s, interval: 15s, labels: {scenario: %q}}\n", sc.Name, sc.Target, mod, sc.Name)
 		f.expect[sc.Name] = sc.Expect
 	}
-	fmt.Fprintf(&y, "probe_endpoint:\n  allow: [\"http://127.0.0.1:*\", \"https://*.lab.test:*\"]\n")
+	fmt.Fprintf(&y, "probe_endpoint:\n  allow: [\"http://127.0.0.1:*\", \"https://*.lab.test:*\"]\n  modules: [lab, labtcp]\n")
 	f.yaml = y.String()
 	cfgPath := filepath.Join(dir, "pathlens.yaml")
 	if f.cfg, err = config.Parse(cfgPath, []byte(f.yaml)); err != nil {
@@ -148,8 +149,8 @@ func buildFixture() (*fixture, error) {
 	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	authYAML := fmt.Sprintf("auth: {token_file: %q}\n", tokenFile) + f.yaml
-	if f.authCfg, err = config.Parse(cfgPath, []byte(authYAML)); err != nil {
+	f.authYAML = fmt.Sprintf("auth: {token_file: %q}\n", tokenFile) + f.yaml
+	if f.authCfg, err = config.Parse(cfgPath, []byte(f.authYAML)); err != nil {
 		return nil, err
 	}
 	closedYAML := fmt.Sprintf("auth: {token_file: %q, open_endpoints: false}\n", tokenFile) + f.yaml

@@ -57,6 +57,10 @@ func (s *server) handleProbe(w http.ResponseWriter, r *http.Request) {
 		probeText(w, http.StatusBadRequest, "400 unknown module %q", module)
 		return
 	}
+	if !cfg.ProbeEndpoint.ModuleAllowed(module) {
+		probeText(w, http.StatusForbidden, "403 module %q is not open to /probe: a module may carry credentials, so /probe uses only the built-in default module and the modules listed in the config's probe_endpoint.modules", module)
+		return
+	}
 	if mod != nil {
 		if err := mod.Accepts(parsed); err != nil {
 			probeText(w, http.StatusBadRequest, "400 module %q cannot probe this target: %v", module, err)
@@ -88,6 +92,15 @@ func (s *server) handleProbe(w http.ResponseWriter, r *http.Request) {
 			budget = scrape
 		}
 	}
+	// A slot first: the wait for one does not count against the budget,
+	// and a caller that cannot get one in time is told to come back.
+	release, ok := s.probes.acquire(r.Context(), cfg.ProbeEndpoint.MaxConcurrent, cfg.ProbeEndpoint.QueueTimeout)
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		probeText(w, http.StatusTooManyRequests, "429 too many /probe requests at once: %d run at a time (probe_endpoint.max_concurrent) and none came free within %s (probe_endpoint.queue_timeout)", cfg.ProbeEndpoint.MaxConcurrent, cfg.ProbeEndpoint.QueueTimeout)
+		return
+	}
+	defer release()
 	ctx := r.Context()
 	if budget > 0 {
 		var cancel context.CancelFunc

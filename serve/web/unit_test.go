@@ -124,17 +124,20 @@ func TestFormatting(t *testing.T) {
 
 func TestNeedsAuth(t *testing.T) {
 	for _, tc := range []struct {
-		path string
-		open bool
-		want bool
+		path            string
+		open, openProbe bool
+		want            bool
 	}{
-		{"/", true, true}, {"/api/v1/targets", true, true}, {"/runs/1", true, true},
-		{"/healthz", true, false}, {"/metrics", true, false}, {"/probe", true, false},
-		{"/healthz", false, true}, {"/metrics", false, true}, {"/probe", false, true},
-		{"/static/style.css", false, false}, {"/login", false, false},
+		{"/", true, true, true}, {"/api/v1/targets", true, true, true}, {"/runs/1", true, true, true},
+		{"/healthz", true, false, false}, {"/metrics", true, false, false},
+		// Opening the scrape endpoints does not open /probe: it reaches out
+		// with the modules' credentials, so it is opened on its own.
+		{"/probe", true, false, true}, {"/probe", false, true, false}, {"/probe", true, true, false},
+		{"/healthz", false, true, true}, {"/metrics", false, true, true}, {"/probe", false, false, true},
+		{"/static/style.css", false, false, false}, {"/login", false, false, false},
 	} {
-		if got := needsAuth(tc.path, tc.open); got != tc.want {
-			t.Errorf("needsAuth(%s, %v) = %v", tc.path, tc.open, got)
+		if got := needsAuth(tc.path, tc.open, tc.openProbe); got != tc.want {
+			t.Errorf("needsAuth(%s, open_endpoints=%v, probe_endpoint.open=%v) = %v", tc.path, tc.open, tc.openProbe, got)
 		}
 	}
 }
