@@ -73,19 +73,21 @@ func ParseTarget(raw string) (Target, error) {
 		return bad(errUserInfo)
 	}
 	shown = u.Redacted()
+	if u.User != nil {
+		// Refused for every kind; a user name alone can be a token
+		// (https://TOKEN@host/), so none of the user-info is shown.
+		hidden := *u
+		hidden.User = url.User("xxxxx")
+		shown = hidden.String()
+		return bad(errUserInfo)
+	}
 	t := Target{Raw: raw, Kind: strings.ToLower(u.Scheme), URL: u}
 	switch t.Kind {
 	case "http", "https", "tcp", "tls", "grpc", "grpcs", "ws", "wss", "icmp":
 	case "dns":
-		if u.User != nil {
-			return bad(errUserInfo)
-		}
 		return parseDNSTarget(t, u, bad)
 	default:
 		return bad("unknown scheme %q (want http, https, tcp, tls, dns, icmp, grpc, grpcs, ws or wss)", u.Scheme)
-	}
-	if u.User != nil {
-		return bad(errUserInfo)
 	}
 	t.Host = u.Hostname()
 	if t.Host == "" {

@@ -16,7 +16,7 @@ func TestParseTargetNeverShowsPassword(t *testing.T) {
 		in, want string // want: the whole message
 	}{
 		{"https://admin:" + pw + "@h:99x/", `target "https://admin:xxxxx@h:99x/": invalid port ":99x" after host`},
-		{"https://admin:" + pw + "@h:99999/", `target "https://admin:xxxxx@h:99999/": credentials in the URL are not supported; use -H 'Authorization: …'`},
+		{"https://admin:" + pw + "@h:99999/", `target "https://xxxxx@h:99999/": credentials in the URL are not supported; use -H 'Authorization: …'`},
 		{"https://admin:" + pw + "@bad host/", `target "https://admin:xxxxx@bad host/": invalid character " " in host name`},
 		{"https://admin:" + pw + "%zz@h/", `target "https://admin:xxxxx@h/": credentials in the URL are not supported; use -H 'Authorization: …'`},
 		{"https://admin:" + pw + "@h/%zz", `target "https://admin:xxxxx@h/%zz": invalid URL escape "%zz"`},
@@ -26,9 +26,12 @@ func TestParseTargetNeverShowsPassword(t *testing.T) {
 		// A password holding '/' makes url.Parse take its start for a port.
 		{"https://admin:SEC/" + pw + "@h/", `target "https://admin:xxxxx@h/": credentials in the URL are not supported; use -H 'Authorization: …'`},
 		{"https://admin:" + pw[:3] + "/" + pw[3:] + "@h:1x/", `target "https://admin:xxxxx@h:1x/": invalid port ":1x" after host`},
-		{"dns://user:" + pw + "@127.0.0.1:53/example.com", `target "dns://user:xxxxx@127.0.0.1:53/example.com": credentials in the URL are not supported; use -H 'Authorization: …'`},
+		{"dns://user:" + pw + "@127.0.0.1:53/example.com", `target "dns://xxxxx@127.0.0.1:53/example.com": credentials in the URL are not supported; use -H 'Authorization: …'`},
 		{"dns://user:" + pw + "@127.0.0.1:5x3/example.com", `target "dns://user:xxxxx@127.0.0.1:5x3/example.com": invalid port ":5x3" after host`},
-		{"tcp://user:" + pw + "@db:5432", `target "tcp://user:xxxxx@db:5432": credentials in the URL are not supported; use -H 'Authorization: …'`},
+		{"tcp://user:" + pw + "@db:5432", `target "tcp://xxxxx@db:5432": credentials in the URL are not supported; use -H 'Authorization: …'`},
+		// A user name alone can be a token: none of the user-info is shown.
+		{"https://" + pw + "@h/", `target "https://xxxxx@h/": credentials in the URL are not supported; use -H 'Authorization: …'`},
+		{"wss://" + pw + "@h/socket", `target "wss://xxxxx@h/socket": credentials in the URL are not supported; use -H 'Authorization: …'`},
 		{"admin:" + pw + "@h/x", `target "admin:xxxxx@h/x": no scheme; write it as a URL such as https://admin:xxxxx@h/x`},
 	} {
 		_, err := probe.ParseTarget(tc.in)

@@ -23,7 +23,7 @@ func TestLoadErrorsNeverShowPasswords(t *testing.T) {
 		{"targets:\n  - {name: a, url: \"https://admin:" + pw + "\\x01@h/\"}\n",
 			`:2: targets[0].url: target "https://admin:xxxxx@h/": credentials in the URL are not supported; use -H 'Authorization: …'`},
 		{"targets:\n  - {name: a, url: \"dns://user:" + pw + "@127.0.0.1:53/example.com\"}\n",
-			`:2: targets[0].url: target "dns://user:xxxxx@127.0.0.1:53/example.com": credentials in the URL are not supported; use -H 'Authorization: …'`},
+			`:2: targets[0].url: target "dns://xxxxx@127.0.0.1:53/example.com": credentials in the URL are not supported; use -H 'Authorization: …'`},
 		{"targets:\n  - {name: a, url: \"admin:" + pw + "@h/x\"}\n",
 			`:2: targets[0].url: target "admin:xxxxx@h/x": no scheme; write it as a URL such as https://admin:xxxxx@h/x`},
 		{"probe_endpoint:\n  allow: [\"https://admin:" + pw + "@h/*\"]\n",
