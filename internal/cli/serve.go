@@ -49,11 +49,19 @@ func runServe(args []string, stdout, stderr io.Writer) (int, error) {
 	if len(pos) > 0 {
 		return ExitUsage, usagef("serve: unexpected argument %q", pos[0])
 	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	// Debug, not info: a config error must stay the only line on stderr.
+	switch soft, hard, err := raiseNoFile(); {
+	case err == nil:
+		logger.Debug("open-file limit", "soft", soft, "hard", hard)
+	case !errors.Is(err, errors.ErrUnsupported):
+		logger.Warn("could not raise the open-file limit", "soft", soft, "hard", hard, "err", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = serve.Run(ctx, serve.Options{
 		ConfigPath: *cfgPath, Listen: *listen, DB: *db, Demo: *demo, CheckConfig: *check,
-		Stdout: stdout, Logger: slog.New(slog.NewTextHandler(stderr, nil)), Version: Version,
+		Stdout: stdout, Logger: logger, Version: Version,
 	})
 	var ce *serve.ConfigError
 	switch {
