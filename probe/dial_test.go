@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 )
@@ -24,38 +23,12 @@ import (
 // manyA answers an A query with n records 127.0.x.y, compressed so that
 // 4,094 of them fit one 64 KiB TCP message; over UDP it answers truncated
 // (as a real server would), so the client retries over TCP.
-type manyA struct {
-	n   int
-	tcp atomic.Int32 // A queries answered over TCP
-}
-
-func (h *manyA) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
-	m := new(dns.Msg)
-	m.SetReply(q)
-	m.Compress = true
-	if q.Question[0].Qtype == dns.TypeA {
-		if w.LocalAddr().Network() == "udp" {
-			m.Truncated = true
-			_ = w.WriteMsg(m)
-			return
-		}
-		h.tcp.Add(1)
-		for i := range h.n {
-			m.Answer = append(m.Answer, &dns.A{
-				Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
-				A:   net.IPv4(127, 0, byte(1+i/250), byte(1+i%250)),
-			})
-		}
-	}
-	_ = w.WriteMsg(m)
-}
-
 // TestHugeAnswerIsCapped: a name with 4,094 A records (the most a TCP DNS
 // message holds) costs MaxConnectAddrs connect attempts and
 // MaxListedAddrs listed addresses, not thousands of each.
 func TestHugeAnswerIsCapped(t *testing.T) {
 	const n = 4094
-	h := &manyA{n: n}
+	h := &probetest.ManyA{N: n}
 	server := probetest.StartDNS(t, h)
 	_, portStr, _ := net.SplitHostPort(probetest.ClosedPort(t))
 	port, _ := strconv.Atoi(portStr)
@@ -69,7 +42,7 @@ func TestHugeAnswerIsCapped(t *testing.T) {
 		c.Close()
 		t.Fatal("DialTCP connected to a closed port")
 	}
-	if h.tcp.Load() == 0 {
+	if h.TCP.Load() == 0 {
 		t.Fatal("the answer never went over TCP: the test does not exercise a large answer")
 	}
 	if res.DNS == nil || len(res.DNS.Addrs)+res.DNS.AddrsOmitted != n {

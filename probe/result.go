@@ -126,11 +126,36 @@ type DNSInfo struct {
 	// AddrsOmitted counts the addresses of the answer left out of Addrs,
 	// which lists at most MaxListedAddrs.
 	AddrsOmitted int `json:"addrs_omitted,omitempty"`
-	// Answers holds the answer records in presentation format (dns probes).
-	Answers []string `json:"answers,omitempty"`
+	// Answers holds the answer records in presentation format (dns
+	// probes), at most MaxListedAnswers; AnswersOmitted counts the rest.
+	Answers        []string `json:"answers,omitempty"`
+	AnswersOmitted int      `json:"answers_omitted,omitempty"`
 	// Source is "literal" (target was an IP), "resolve" (--resolve), "dns"
 	// (--dns-server) or "system".
 	Source string `json:"source,omitempty"`
+}
+
+// MaxListedAnswers is how many answer records a dns probe lists: enough
+// for any real answer set, and a hostile server's thousands of records
+// cannot blow up the output, the database or the UI.
+const MaxListedAnswers = 64
+
+// AddAnswer lists one answer record, or counts it once the list is full.
+func (d *DNSInfo) AddAnswer(rr string) {
+	if len(d.Answers) >= MaxListedAnswers {
+		d.AnswersOmitted++
+		return
+	}
+	d.Answers = append(d.Answers, rr)
+}
+
+// AddAddr lists one answer address, or counts it once MaxListedAddrs are listed.
+func (d *DNSInfo) AddAddr(a string) {
+	if len(d.Addrs) >= MaxListedAddrs {
+		d.AddrsOmitted++
+		return
+	}
+	d.Addrs = append(d.Addrs, a)
 }
 
 // ConnInfo describes the transport connection that carried the probe.

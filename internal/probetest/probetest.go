@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,4 +230,35 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// ManyA is a DNS handler that answers every A query with N records in
+// 127.0.0.0/8 (127.0.1.1, 127.0.1.2, …), over TCP only: UDP gets a
+// truncated reply, so the client retries over TCP as it must for a large
+// answer. TCP counts the A queries answered over TCP.
+type ManyA struct {
+	N   int
+	TCP atomic.Int32
+}
+
+// ServeDNS implements dns.Handler.
+func (h *ManyA) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.Compress = true
+	if q.Question[0].Qtype == dns.TypeA {
+		if w.LocalAddr().Network() == "udp" {
+			m.Truncated = true
+			_ = w.WriteMsg(m)
+			return
+		}
+		h.TCP.Add(1)
+		for i := range h.N {
+			m.Answer = append(m.Answer, &dns.A{
+				Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+				A:   net.IPv4(127, 0, byte(1+i/250), byte(1+i%250)),
+			})
+		}
+	}
+	_ = w.WriteMsg(m)
 }

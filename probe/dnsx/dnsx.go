@@ -40,12 +40,12 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	}
 	info.Rcode = dns.RcodeToString[m.Rcode]
 	for _, rr := range m.Answer {
-		info.Answers = append(info.Answers, rr.String())
+		info.AddAnswer(rr.String())
 		switch v := rr.(type) {
 		case *dns.A:
-			info.Addrs = append(info.Addrs, v.A.String())
+			info.AddAddr(v.A.String())
 		case *dns.AAAA:
-			info.Addrs = append(info.Addrs, v.AAAA.String())
+			info.AddAddr(v.AAAA.String())
 		}
 	}
 	if m.Rcode != dns.RcodeSuccess {
@@ -86,7 +86,7 @@ func systemQuery(ctx context.Context, t probe.Target, rec *probe.Recorder, info 
 		}
 		info.Rcode = "NOERROR"
 		for _, a := range addrs {
-			info.Addrs = append(info.Addrs, netip.Addr.Unmap(a).String())
+			info.AddAddr(netip.Addr.Unmap(a).String())
 		}
 	case dns.TypeMX, dns.TypeTXT, dns.TypeNS, dns.TypeCNAME:
 		var answers []string
@@ -118,7 +118,9 @@ func systemQuery(ctx context.Context, t probe.Target, rec *probe.Recorder, info 
 			return classifySystem(ctx, err, info)
 		}
 		info.Rcode = "NOERROR"
-		info.Answers = answers
+		for _, a := range answers {
+			info.AddAnswer(a)
+		}
 	default:
 		return probe.Errorf(probe.PhaseQuery, probe.ClassConfig, "qtype", "the system resolver cannot ask for %s records; name a server: dns://SERVER/%s?type=%s", info.Type, name, info.Type)
 	}

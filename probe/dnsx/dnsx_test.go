@@ -3,6 +3,7 @@ package dnsx_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"slices"
@@ -250,5 +251,27 @@ func TestSystemResolver(t *testing.T) {
 				t.Errorf("message %q does not say how to name a server", r.Error.Message)
 			}
 		})
+	}
+}
+
+// TestHugeAnswerListed: a dns probe of a name with 4,094 A records lists
+// MaxListedAnswers records and MaxListedAddrs addresses and counts the
+// rest, so a hostile server cannot blow up the output, the database or
+// the UI.
+func TestHugeAnswerListed(t *testing.T) {
+	const n = 4094
+	srv := probetest.StartDNS(t, &probetest.ManyA{N: n})
+	r := probetest.Run(t, "dns://"+srv+"/many.test", &probe.Options{})
+	if r.DNS == nil {
+		t.Fatalf("no dns block: %s", probetest.ErrString(r))
+	}
+	if got := len(r.DNS.Answers); got != probe.MaxListedAnswers || r.DNS.AnswersOmitted != n-probe.MaxListedAnswers {
+		t.Errorf("answers: %d listed, %d omitted; want %d and %d", got, r.DNS.AnswersOmitted, probe.MaxListedAnswers, n-probe.MaxListedAnswers)
+	}
+	if got := len(r.DNS.Addrs); got != probe.MaxListedAddrs || r.DNS.AddrsOmitted != n-probe.MaxListedAddrs {
+		t.Errorf("addrs: %d listed, %d omitted; want %d and %d", got, r.DNS.AddrsOmitted, probe.MaxListedAddrs, n-probe.MaxListedAddrs)
+	}
+	if b, _ := json.Marshal(r); len(b) > 16<<10 {
+		t.Errorf("the result is %d bytes of JSON", len(b))
 	}
 }
