@@ -15,9 +15,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(crashChildEnv) != "" {
-		// The crash-test child writes until it is killed; it must never
-		// reach goleak (nor return).
+	if os.Getenv(crashChildEnv) != "" || os.Getenv(lockChildEnv) != "" {
+		// The crash-test child writes until it is killed, the lock-test
+		// child holds the store until it is killed; they must never reach
+		// goleak (nor return).
 		os.Exit(m.Run())
 	}
 	goleak.VerifyTestMain(m)

@@ -123,19 +123,37 @@ UPDATE finding_spans SET severity_rank =
 type Store struct {
 	db      *sql.DB
 	version int
+	lock    *fileLock // nil for :memory:
 	// wmu serializes write transactions (SQLite has a single writer).
 	wmu sync.Mutex
 }
 
 // Open opens the database at path, creating it when missing, and migrates
-// its schema to the current version. It refuses a database written by a
-// newer pathlens (a higher schema version).
-func Open(path string) (*Store, error) {
+// its schema to the current version.
+//
+// Open holds an exclusive lock on PATH.lock until Close, so that two
+// pathlens never write one history (each run would be stored twice): a
+// second Open of the same file, from this process or another, fails with
+// an *InUseError. It refuses a database written by a newer pathlens (a
+// higher schema version).
+func Open(path string) (s *Store, err error) {
 	if path == "" {
 		return nil, errors.New("store: empty database path")
 	}
 	if strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("store: database path %q must not contain '?'", path)
+	}
+	memory := path == ":memory:"
+	var fl *fileLock
+	if !memory {
+		if fl, err = lock(path); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				fl.unlock()
+			}
+		}()
 	}
 	// journal_mode=WAL: readers never block the writer nor the writer the
 	// readers, and a commit is one sequential append to the log.
@@ -158,7 +176,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	conns := maxConns
-	if path == ":memory:" {
+	if memory {
 		conns = 1 // every connection would get its own empty database
 	}
 	db.SetMaxOpenConns(conns)
@@ -167,7 +185,7 @@ func Open(path string) (*Store, error) {
 	db.SetConnMaxIdleTime(0)
 
 	ctx := context.Background()
-	s := &Store{db: db}
+	s = &Store{db: db, lock: fl}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -226,13 +244,21 @@ func migrate(ctx context.Context, db *sql.DB) (int, error) {
 	}
 }
 
-// Close closes the database. Writers using the store must be closed first.
+// Close closes the database and releases its lock. Writers using the
+// store must be closed first.
 func (s *Store) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	// Let SQLite refresh its query-planner statistics where they are stale.
 	s.db.ExecContext(context.Background(), "PRAGMA optimize")
-	return s.db.Close()
+	err := s.db.Close()
+	// After the database is closed (and its log checkpointed), so the next
+	// pathlens never opens it while this one still writes.
+	if lerr := s.lock.unlock(); err == nil {
+		err = lerr
+	}
+	s.lock = nil
+	return err
 }
 
 // SchemaVersion is the schema version of the open database (the number of
