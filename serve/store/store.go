@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -134,8 +135,10 @@ type Store struct {
 // Open holds an exclusive lock on PATH.lock until Close, so that two
 // pathlens never write one history (each run would be stored twice): a
 // second Open of the same file, from this process or another, fails with
-// an *InUseError. It refuses a database written by a newer pathlens (a
-// higher schema version).
+// an *InUseError. It checks an existing database with PRAGMA quick_check
+// and fails with a *CorruptError when it is damaged, rather than open a
+// file whose every write would fail. It refuses a database written by a
+// newer pathlens (a higher schema version).
 func Open(path string) (s *Store, err error) {
 	if path == "" {
 		return nil, errors.New("store: empty database path")
@@ -155,6 +158,10 @@ func Open(path string) (s *Store, err error) {
 			}
 		}()
 	}
+	// Only a database that already holds data can be damaged (until the
+	// first checkpoint it may all be in the log); looked at after the lock
+	// is taken, so no other pathlens is writing it meanwhile.
+	existing := !memory && (nonEmpty(path) || nonEmpty(path+"-wal"))
 	// journal_mode=WAL: readers never block the writer nor the writer the
 	// readers, and a commit is one sequential append to the log.
 	// synchronous=NORMAL: in WAL mode this fsyncs only at checkpoints, not
@@ -185,12 +192,31 @@ func Open(path string) (s *Store, err error) {
 	db.SetConnMaxIdleTime(0)
 
 	ctx := context.Background()
+	if existing {
+		if err := quickCheck(ctx, db, path); err != nil {
+			db.Close()
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+	}
 	s = &Store{db: db, lock: fl}
 	if err := s.init(ctx); err != nil {
 		db.Close()
+		if existing && isCorrupt(err) {
+			return nil, &CorruptError{Path: path, Detail: oneLine(err.Error())}
+		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// nonEmpty reports whether path is a file with something in it.
+func nonEmpty(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Size() > 0
 }
 
 func (s *Store) init(ctx context.Context) error {
