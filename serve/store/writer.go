@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,21 +33,51 @@ type Writer struct {
 	ch     chan Record
 
 	dropped  atomic.Int64
+	failed   atomic.Int64 // batches whose write failed
 	done     chan struct{}
 	once     sync.Once
 	closeErr error // the final flush's error, set before done is closed
 
+	// hmu guards failing: the first failure of the current run of failed
+	// writes (nil once a write succeeds).
+	hmu     sync.Mutex
+	failing *WriteError
+
+	now     func() time.Time       // the clock of WriteError.Since
 	onFlush func(n int, err error) // test hook, called after each batch write
 }
+
+// WriteError is what Writer.Health reports while writes fail: since when
+// (the first failure with no successful write after it), how many batches
+// failed since, and the latest failure.
+type WriteError struct {
+	Since   time.Time
+	Batches int64
+	Err     error
+}
+
+func (e *WriteError) Error() string {
+	// Store errors name the store already.
+	msg := strings.TrimPrefix(oneLine(e.Err.Error()), "store: ")
+	return fmt.Sprintf("store: writes failing since %s: %s", e.Since.UTC().Format(time.RFC3339), msg)
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // NewWriter starts a Writer for s. maxBatch ≤ 0 means 100, maxDelay ≤ 0
 // means one second, and logf (nil for none) receives write failures and
 // drops. Close the Writer before the Store.
 func NewWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format string, args ...any)) *Writer {
-	return newWriter(s, maxBatch, maxDelay, logf, nil)
+	return newWriter(s, maxBatch, maxDelay, logf, writerHooks{})
 }
 
-func newWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format string, args ...any), onFlush func(n int, err error)) *Writer {
+// writerHooks are the tests' ways into a Writer.
+type writerHooks struct {
+	now     func() time.Time       // nil = time.Now
+	onFlush func(n int, err error) // called after each batch write
+}
+
+func newWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format string, args ...any), h writerHooks) *Writer {
 	if maxBatch <= 0 {
 		maxBatch = 100
 	}
@@ -54,6 +86,9 @@ func newWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format 
 	}
 	if logf == nil {
 		logf = func(string, ...any) {}
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	w := &Writer{
 		s:        s,
@@ -64,7 +99,8 @@ func newWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format 
 		// prune holding the lock) does not stall the probers.
 		ch:      make(chan Record, max(4*maxBatch, 256)),
 		done:    make(chan struct{}),
-		onFlush: onFlush,
+		now:     h.now,
+		onFlush: h.onFlush,
 	}
 	go w.run()
 	return w
@@ -111,6 +147,40 @@ func (w *Writer) drop(format string, args ...any) {
 // batch write.
 func (w *Writer) Dropped() int64 { return w.dropped.Load() }
 
+// FailedBatches is the number of batch writes that failed (their records
+// are lost and counted in Dropped), since the Writer started.
+func (w *Writer) FailedBatches() int64 { return w.failed.Load() }
+
+// Health returns nil while writes succeed, and a *WriteError while they
+// fail: from the first failed batch until a batch is written again. A
+// Writer that has written nothing yet is healthy. It is meant for
+// /healthz: a server whose history is being lost is not healthy, even
+// though it still probes and serves.
+func (w *Writer) Health() error {
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	if w.failing == nil {
+		return nil
+	}
+	e := *w.failing
+	return &e
+}
+
+// noteWrite updates the health after a batch write.
+func (w *Writer) noteWrite(err error) {
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	switch {
+	case err == nil:
+		w.failing = nil
+	case w.failing == nil:
+		w.failing = &WriteError{Since: w.now(), Batches: 1, Err: err}
+	default:
+		w.failing.Batches++
+		w.failing.Err = err
+	}
+}
+
 // Close stops accepting records, writes everything pending and waits for
 // that write. It returns the error of that last write, if any. It is safe
 // to call more than once and from several goroutines.
@@ -145,9 +215,11 @@ func (w *Writer) run() {
 		err := w.s.Write(ctx, batch)
 		cancel()
 		if err != nil {
+			w.failed.Add(1)
 			w.dropped.Add(int64(len(batch)))
 			w.logf("store: writing %d records failed, dropped: %v", len(batch), err)
 		}
+		w.noteWrite(err)
 		if w.onFlush != nil {
 			w.onFlush(len(batch), err)
 		}

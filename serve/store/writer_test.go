@@ -1,6 +1,9 @@
 package store
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,7 +45,7 @@ func rec(i int) Record {
 func TestWriterBatchesBySize(t *testing.T) {
 	s, _ := openTemp(t)
 	var fl flushLog
-	w := newWriter(s, 10, time.Hour, t.Logf, fl.hook)
+	w := newWriter(s, 10, time.Hour, t.Logf, writerHooks{onFlush: fl.hook})
 	for i := range 25 {
 		w.Add(rec(i))
 	}
@@ -72,7 +75,7 @@ func TestWriterBatchesBySize(t *testing.T) {
 func TestWriterBatchesByDelay(t *testing.T) {
 	s, _ := openTemp(t)
 	var fl flushLog
-	w := newWriter(s, 1000, 30*time.Millisecond, t.Logf, fl.hook)
+	w := newWriter(s, 1000, 30*time.Millisecond, t.Logf, writerHooks{onFlush: fl.hook})
 	defer w.Close()
 	start := time.Now()
 	for i := range 3 {
@@ -183,5 +186,78 @@ func TestWriterDropsWhenFull(t *testing.T) {
 	defer mu.Unlock()
 	if len(logs) == 0 {
 		t.Error("drops not logged")
+	}
+}
+
+// failWrites makes every write to s fail inside SQLite (a trigger aborts
+// the insert), until the returned function drops the trigger.
+func failWrites(t *testing.T, s *Store, msg string) (restore func()) {
+	t.Helper()
+	if _, err := s.db.ExecContext(ctx, `CREATE TRIGGER fail_writes BEFORE INSERT ON results
+		BEGIN SELECT RAISE(ABORT, '`+msg+`'); END`); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if _, err := s.db.ExecContext(ctx, `DROP TRIGGER fail_writes`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestWriterHealth(t *testing.T) {
+	s, _ := openTemp(t)
+	var fl flushLog
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	w := newWriter(s, 2, time.Hour, t.Logf, writerHooks{now: clock, onFlush: fl.hook})
+	defer w.Close()
+	flushed := func(n int) {
+		t.Helper()
+		w.Add(rec(2 * n))
+		w.Add(rec(2*n + 1)) // a full batch: written at once
+		waitFor(t, fmt.Sprintf("batch %d", n), func() bool { return len(fl.get()) == n })
+	}
+
+	if err := w.Health(); err != nil {
+		t.Fatalf("Health before any write = %v", err)
+	}
+	flushed(1)
+	if err := w.Health(); err != nil || w.FailedBatches() != 0 {
+		t.Fatalf("after a good write: Health = %v, FailedBatches = %d", err, w.FailedBatches())
+	}
+
+	restore := failWrites(t, s, "disk on fire")
+	flushed(2)
+	advance(time.Minute)
+	flushed(3)
+	err := w.Health()
+	var we *WriteError
+	if !errors.As(err, &we) {
+		t.Fatalf("Health while writes fail = %v, want a *WriteError", err)
+	}
+	if msg, want := err.Error(), "store: writes failing since 2026-11-21T10:00:00Z: write: "; !strings.HasPrefix(msg, want) ||
+		!strings.Contains(msg, "disk on fire") || strings.Contains(msg, "\n") {
+		t.Errorf("Health = %q, want one line %q… with SQLite's error", msg, want)
+	}
+	if !we.Since.Equal(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)) || we.Batches != 2 {
+		t.Errorf("WriteError = %+v, want since the first failure, 2 batches", we)
+	}
+	if w.FailedBatches() != 2 || w.Dropped() != 4 {
+		t.Errorf("FailedBatches = %d, Dropped = %d, want 2 and 4", w.FailedBatches(), w.Dropped())
+	}
+
+	restore()
+	flushed(4)
+	if err := w.Health(); err != nil {
+		t.Errorf("Health after writes recovered = %v", err)
+	}
+	if w.FailedBatches() != 2 {
+		t.Errorf("FailedBatches = %d after recovery, want 2 (a counter)", w.FailedBatches())
+	}
+	if n := count(t, s, "SELECT count(*) FROM results"); n != 4 {
+		t.Errorf("%d results, want 4 (batches 1 and 4)", n)
 	}
 }
