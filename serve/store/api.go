@@ -3,6 +3,12 @@
 // and findings, written in batches (one transaction per batch), pruned by
 // retention, with per-minute and per-hour DDSketch roll-ups per target and
 // phase so that percentiles over 1 h, 24 h and 7 d answer quickly.
+//
+// One Store owns its file: Open locks it against a second pathlens and
+// refuses a damaged database, the Writer reports failing writes (Health,
+// FailedBatches) so that a history being lost is seen, and HTTP/2 frame
+// timelines are stored bounded so that a hostile server cannot inflate the
+// database.
 package store
 
 import (

@@ -345,7 +345,7 @@ type preparedFinding struct {
 func prepare(r Record) (prepared, error) {
 	p := prepared{target: targetOf(r), module: r.Module, res: r.Result, at: r.Result.StartedAt.UnixNano()}
 	var err error
-	if p.json, err = json.Marshal(r.Result); err != nil {
+	if p.json, err = json.Marshal(storedCopy(r.Result)); err != nil {
 		return p, err
 	}
 	seen := map[string]int{}
@@ -371,10 +371,25 @@ func prepare(r Record) (prepared, error) {
 	return p, nil
 }
 
+// storedCopy is r as it is stored: with a bounded HTTP/2 timeline
+// (compactH2). r itself is never modified; it is returned as is when
+// there is nothing to trim.
+func storedCopy(r *probe.Result) *probe.Result {
+	h := compactH2(r.H2)
+	if h == r.H2 {
+		return r
+	}
+	c := *r
+	c.H2 = h
+	return &c
+}
+
 // Write stores the records in one transaction: the results with their
 // phases and findings, the minute and hour roll-ups, and the finding
 // spans. Either all of it is committed or none. A record without a Result
 // or without started_at fails the whole call before anything is written.
+// A Result's HTTP/2 timeline is stored bounded (compactH2); the records
+// themselves are not modified.
 func (s *Store) Write(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
