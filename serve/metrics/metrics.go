@@ -17,6 +17,7 @@ package metrics
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,7 @@ const (
 	NameTLSResumed         = "pathlens_tls_handshake_resumed"
 	NameGRPCMessages       = "pathlens_grpc_messages_total"
 	NameH2StallSeconds     = "pathlens_h2_stall_seconds_total"
+	NameStoreWriteErrors   = "pathlens_store_write_errors_total"
 )
 
 // Values of the result label of pathlens_probe_runs_total.
@@ -91,6 +93,10 @@ type Exporter struct {
 	grpcMsgs *prometheus.CounterVec
 	h2Stall  *prometheus.CounterVec
 	ws       wsMetrics // ws.go
+
+	// storeErrs reads the store writer's failed batches for
+	// pathlens_store_write_errors_total; nil until SetStoreWriteErrors.
+	storeErrs atomic.Pointer[func() int64]
 
 	mu      sync.Mutex
 	targets map[string]*targetState
@@ -164,11 +170,33 @@ func New() *Exporter {
 	}, []string{"target", "module", "direction"})
 	e.reg.MustRegister(e.h2Stall)
 	e.ws.register(e.reg)
+	e.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: NameStoreWriteErrors,
+		Help: "Batches of results the history database failed to write; their results are lost (the log and /healthz say why).",
+	}, func() float64 {
+		if f := e.storeErrs.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	}))
 	e.reg.MustRegister(e.success, e.duration, e.phase, e.runs, e.errs,
 		e.finding, e.notAfter, e.lastRun, e.resumed,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return e
+}
+
+// SetStoreWriteErrors makes pathlens_store_write_errors_total report
+// failed(): how many batches the store writer has failed to commit so far
+// (store.Writer.FailedBatches). A history that silently stops growing is
+// otherwise only visible in the log; this series lets an alert on
+// increase() catch it. Until it is called (or with nil) the series is 0.
+func (e *Exporter) SetStoreWriteErrors(failed func() int64) {
+	if failed == nil {
+		e.storeErrs.Store(nil)
+		return
+	}
+	e.storeErrs.Store(&failed)
 }
 
 // Registry returns the Exporter's registry (pathlens_, go_ and process_
