@@ -123,6 +123,14 @@ func Run(ctx context.Context, o Options) error {
 
 	st, err := store.Open(cfg.Storage.Path)
 	if err != nil {
+		// A damaged database or one another pathlens holds is for the
+		// operator to resolve, like a bad config: exit 3 with the store's
+		// own message, which names the file and what to do.
+		var corrupt *store.CorruptError
+		var inUse *store.InUseError
+		if errors.As(err, &corrupt) || errors.As(err, &inUse) {
+			return &ConfigError{fmt.Errorf("serve: %w", err)}
+		}
 		return fmt.Errorf("serve: storage %s: %w", cfg.Storage.Path, err)
 	}
 	s := &server{o: o, log: o.Logger, store: st, metrics: metrics.New(), state: web.NewState()}
@@ -130,6 +138,7 @@ func Run(ctx context.Context, o Options) error {
 	s.writer = store.NewWriter(st, 200, time.Second, func(format string, args ...any) {
 		s.log.Error(fmt.Sprintf(format, args...))
 	})
+	s.metrics.SetStoreWriteErrors(s.writer.FailedBatches)
 	s.sched = sched.New(o.Clock, cfg.Defaults.Concurrency)
 	names := make([]string, 0, len(cfg.Targets))
 	for _, t := range cfg.Targets {
@@ -153,6 +162,7 @@ func Run(ctx context.Context, o Options) error {
 		Probe:   s.probeOnce,
 		Version: o.Version,
 		Logf:    func(format string, args ...any) { s.log.Info(fmt.Sprintf(format, args...)) },
+		Health:  s.writer.Health,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)

@@ -44,6 +44,11 @@ type Deps struct {
 	Version string
 	Now     func() time.Time // nil = time.Now
 	Logf    func(format string, args ...any)
+	// Health is asked by /healthz: a nil error is answered "ok", an error
+	// with 503 and its message on one line, so that a server that probes
+	// but loses its history (failing writes) does not look healthy. A nil
+	// Health is always ok.
+	Health func() error
 }
 
 // Security headers set on every response.
@@ -87,6 +92,14 @@ func New(d Deps) http.Handler {
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if d.Health != nil {
+			if err := d.Health(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(strings.Join(strings.Fields(err.Error()), " ") + "\n"))
+				return
+			}
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
