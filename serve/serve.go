@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -68,7 +69,10 @@ type server struct {
 	metrics *metrics.Exporter
 	state   *web.State
 	sched   *sched.Scheduler
-	reload  sync.Mutex
+	reload  sync.Mutex     // held while a reload applies; guards closing
+	closing bool           // shutdown began: reloads no longer apply
+	loading atomic.Bool    // a reload is reading the config file
+	reloads sync.WaitGroup // SIGHUP reloads under way
 }
 
 // Run serves until ctx is cancelled; it returns nil after a clean shutdown.
@@ -168,6 +172,12 @@ func Run(ctx context.Context, o Options) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
+	// SIGHUP is caught before anyone is told the server is up, so a reload
+	// signal sent right after Ready can never kill the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	addr := ln.Addr().String()
 	fmt.Fprintf(o.Stdout, "pathlens serve: %d targets, UI at http://%s/  (metrics /metrics, probe /probe)\n", len(cfg.Targets), addr)
 	if o.Ready != nil {
@@ -175,9 +185,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	s.sched.Set(s.jobs(cfg))
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	pruneEvery := min(cfg.Storage.Retention/10, 10*time.Minute)
 	pruneTicker := time.NewTicker(pruneEvery)
 	defer pruneTicker.Stop()
@@ -190,24 +197,42 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			s.Reload()
+			// Off the loop: a slow load must never hold up shutdown.
+			s.reloads.Add(1)
+			go func() { defer s.reloads.Done(); s.Reload() }()
 		case <-pruneTicker.C:
 			s.prune(ctx)
 		case serveErr = <-served:
 			break loop
 		}
 	}
+	s.reload.Lock()
+	s.closing = true // a reload still loading its file will not apply it
+	s.reload.Unlock()
 	s.log.Info("shutting down", "grace", o.Grace)
 	shutCtx, cancel := context.WithTimeout(context.Background(), o.Grace)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
 	s.sched.Stop(o.Grace)
+	waitFor(&s.reloads, o.Grace) // a reload stuck reading its file is left behind, not waited on forever
 	werr := s.writer.Close()
 	cerr := st.Close()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
 	return errors.Join(werr, cerr)
+}
+
+// waitFor waits for wg, at most d.
+func waitFor(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 func applyOverrides(cfg *config.Config, o Options, demoDir string) error {
@@ -270,23 +295,46 @@ func (s *server) probeOnce(ctx context.Context, target, module string) (*probe.R
 	if err := cfg.Modules[name].Accepts(t); err != nil {
 		return nil, err
 	}
+	// The allow list holds for every hop, not just the first: a redirect
+	// from an allowed host must not turn /probe into a relay to any other.
+	pe := cfg.ProbeEndpoint
+	opts.CheckRedirect = func(next *url.URL) error {
+		if !pe.Allowed(next.String()) {
+			return errors.New("it matches no probe_endpoint.allow pattern")
+		}
+		return nil
+	}
+	opts.DenyNetworks = pe.DenyNetworks
 	return engine.Check(ctx, t, opts), nil
 }
 
 // Reload re-reads the config file. A bad file is logged and the running
 // config stays; a good one replaces targets and modules.
+//
+// The file is read and checked without holding the lock, so a slow file
+// never blocks shutdown; a SIGHUP that arrives while one reload is still
+// reading is dropped with a log line (the running reload reads the file
+// as it is then).
 func (s *server) Reload() {
-	s.reload.Lock()
-	defer s.reload.Unlock()
-	old := s.cfg.Load()
 	if s.o.ConfigPath == "" {
 		s.log.Info("SIGHUP: nothing to reload (built-in --demo config)")
 		return
 	}
+	if !s.loading.CompareAndSwap(false, true) {
+		s.log.Warn("SIGHUP: a reload is already reading the config; this one is dropped")
+		return
+	}
 	cfg, err := config.Load(s.o.ConfigPath)
+	s.loading.Store(false)
 	if err == nil {
 		err = applyOverrides(cfg, s.o, "")
 	}
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	if s.closing {
+		return
+	}
+	old := s.cfg.Load()
 	if err == nil && (cfg.Listen != old.Listen || cfg.Storage.Path != old.Storage.Path) {
 		err = errors.New("listen and storage.path cannot change on reload; restart instead")
 	}

@@ -67,7 +67,7 @@ targets:
   - {name: fixed, url: %q, module: fixed}
   - {name: minted, url: %q, module: minted}
   - {name: query, url: %q, module: query}
-probe_endpoint: {allow: ["ws://127.0.0.1:*"]}
+probe_endpoint: {allow: ["ws://127.0.0.1:*"], modules: [query]}
 `, filepath.Join(dir, "h.db"), wsURL+"/a", wsURL+"/b", wsURL+"/c")
 	os.WriteFile(cfgPath, []byte(cfg), 0o644)
 

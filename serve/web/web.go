@@ -58,9 +58,10 @@ const (
 )
 
 type server struct {
-	d     Deps
-	pages map[string]*template.Template
-	mux   *http.ServeMux
+	d      Deps
+	pages  map[string]*template.Template
+	mux    *http.ServeMux
+	probes *probeLimiter // caps concurrent /probe requests
 }
 
 // New returns the handler for every route of `pathlens serve`.
@@ -74,7 +75,7 @@ func New(d Deps) http.Handler {
 	if d.State == nil {
 		d.State = NewState()
 	}
-	s := &server{d: d, pages: parsePages()}
+	s := &server{d: d, pages: parsePages(), probes: newProbeLimiter()}
 	mux := http.NewServeMux()
 
 	static, err := fs.Sub(uiFS, "ui/static")
@@ -129,7 +130,8 @@ func New(d Deps) http.Handler {
 	return s
 }
 
-// ServeHTTP sets the security headers, enforces auth and routes.
+// ServeHTTP sets the security headers, refuses hosts it does not serve
+// (DNS rebinding), enforces auth and routes.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
@@ -137,7 +139,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	cfg := s.cfg()
-	if tok := cfg.Auth.Token; tok != "" && needsAuth(r.URL.Path, cfg.Auth.OpenEndpoints) && !authorized(r, tok) {
+	if !hostAllowed(cfg, r.Host) {
+		misdirected(w, r.Host)
+		return
+	}
+	if tok := cfg.Auth.Token; tok != "" && needsAuth(r.URL.Path, cfg.Auth.OpenEndpoints, cfg.ProbeEndpoint.Open) && !authorized(r, tok) {
 		s.unauthorized(w, r)
 		return
 	}
