@@ -183,7 +183,10 @@ func (t *tap) record(ev *event) {
 				t.settings[ev.dir] = map[string]uint32{}
 			}
 			for _, s := range ev.settings {
-				t.settings[ev.dir][s.ID.String()] = s.Val
+				name := s.ID.String()
+				if _, seen := t.settings[ev.dir][name]; seen || knownSetting(s.ID) || len(t.settings[ev.dir]) < maxSettingsPerSide {
+					t.settings[ev.dir][name] = s.Val
+				}
 				switch {
 				case s.ID == http2.SettingMaxFrameSize:
 					t.limit[other(ev.dir)].Store(s.Val)
@@ -557,7 +560,14 @@ func (p *parser) parseBuffered(at time.Duration) {
 	}
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
+		unknown := 0
 		_ = f.ForeachSetting(func(s http2.Setting) error {
+			if !knownSetting(s.ID) {
+				if unknown >= maxUnknownSettings {
+					return nil
+				}
+				unknown++
+			}
 			ev.settings = append(ev.settings, s)
 			return nil
 		})
@@ -663,3 +673,16 @@ func (c *Conn) Reset(start time.Time) {
 	t.parseErr, t.parseN = "", 0
 	t.flow.reset()
 }
+
+// A hostile server can name thousands of settings pathlens does not know
+// (each its own map entry in every Result). The standard ones are always
+// kept; of the others, a frame keeps maxUnknownSettings and a side's
+// summary maxSettingsPerSide names in all.
+const (
+	maxUnknownSettings = 8
+	maxSettingsPerSide = 32
+)
+
+// knownSetting reports whether id is a setting RFC 9113 or its extensions
+// define (1–6, 8 ENABLE_CONNECT_PROTOCOL, 9 NO_RFC7540_PRIORITIES).
+func knownSetting(id http2.SettingID) bool { return id >= 1 && id <= 9 && id != 7 }

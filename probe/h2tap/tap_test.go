@@ -423,3 +423,35 @@ func TestGoAwayEcho(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownSettingsBounded: a server naming thousands of settings
+// pathlens does not know costs a few map entries, not one per name; the
+// standard settings are always kept.
+func TestUnknownSettingsBounded(t *testing.T) {
+	c := Wrap(nopConn{}, t0, Options{})
+	s := newWire(false)
+	for f := range 100 {
+		set := []http2.Setting{{ID: http2.SettingMaxConcurrentStreams, Val: uint32(f + 1)}}
+		for i := range 600 {
+			set = append(set, http2.Setting{ID: http2.SettingID(100 + f*600 + i), Val: 1})
+		}
+		must(t, s.fr.WriteSettings(set...))
+	}
+	c.t.p[dirRecv].feed(s.buf.Bytes(), t0)
+	in := c.Info()
+	srv := in.Settings["server"]
+	if got := len(srv); got > maxSettingsPerSide {
+		t.Errorf("the server side lists %d settings, want at most %d", got, maxSettingsPerSide)
+	}
+	if srv["MAX_CONCURRENT_STREAMS"] != 100 {
+		t.Errorf("MAX_CONCURRENT_STREAMS = %d, want the last value 100", srv["MAX_CONCURRENT_STREAMS"])
+	}
+	for _, f := range in.Frames {
+		if len(f.Settings) > 1+maxUnknownSettings {
+			t.Fatalf("a SETTINGS frame keeps %d settings", len(f.Settings))
+		}
+	}
+	if in.FramesTotal != 100 {
+		t.Errorf("frames total %d", in.FramesTotal)
+	}
+}
