@@ -432,9 +432,14 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 				Waterfall:  newSmallWaterfall(sr.Result),
 				Findings:   sr.Result.Findings,
 			})
-			if latest == nil || sr.Result.StartedAt.After(latest.StartedAt) ||
-				(latestID == 0 && sr.Result.StartedAt.Equal(latest.StartedAt)) {
+			switch {
+			case latest == nil || sr.Result.StartedAt.After(latest.StartedAt):
 				latest, latestID = sr.Result, sr.ID
+			case latestID == 0 && sr.Result.StartedAt.Equal(latest.StartedAt):
+				// The in-memory run, now stored: link to its row but show
+				// the memory copy, which keeps the whole frame timeline
+				// (storage keeps a bounded summary).
+				latestID = sr.ID
 			}
 		}
 		p.WfLegend = runsLegend(runs)
