@@ -65,11 +65,18 @@ func misdirected(w http.ResponseWriter, host string) {
 // the current config; a reload that changes it applies to the next
 // requests.
 type probeLimiter struct {
-	mu    sync.Mutex
-	limit int
-	busy  int
-	free  chan struct{} // closed and replaced whenever a slot frees
+	mu      sync.Mutex
+	limit   int
+	busy    int
+	waiting int           // callers waiting for a slot
+	free    chan struct{} // closed and replaced whenever a slot frees
 }
+
+// maxWaiting is how many callers may wait for a slot: a few rounds' worth.
+// Past it a caller is refused at once rather than parked, so a flood costs
+// a goroutine and a socket per caller only for the moment it takes to
+// answer 429.
+func maxWaiting(limit int) int { return max(4*limit, 16) }
 
 func newProbeLimiter() *probeLimiter { return &probeLimiter{free: make(chan struct{})} }
 
@@ -79,8 +86,18 @@ func (l *probeLimiter) acquire(ctx context.Context, limit int, wait time.Duratio
 	if limit < 1 {
 		limit = 1
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
+	var timer *time.Timer
+	queued := false
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		if queued {
+			l.mu.Lock()
+			l.waiting--
+			l.mu.Unlock()
+		}
+	}()
 	for {
 		l.mu.Lock()
 		l.limit = limit
@@ -89,6 +106,15 @@ func (l *probeLimiter) acquire(ctx context.Context, limit int, wait time.Duratio
 			l.mu.Unlock()
 			var once sync.Once
 			return func() { once.Do(l.release) }, true
+		}
+		if !queued {
+			if l.waiting >= maxWaiting(limit) {
+				l.mu.Unlock()
+				return nil, false
+			}
+			l.waiting++
+			queued = true
+			timer = time.NewTimer(wait)
 		}
 		free := l.free
 		l.mu.Unlock()

@@ -238,3 +238,44 @@ func TestProbeModulesOptIn(t *testing.T) {
 		t.Errorf("%d probes ran, want 3 (the refused module must not run)", probed.Load())
 	}
 }
+
+// TestProbeLimiterQueueBounded: once maxWaiting callers wait, the next is
+// refused at once instead of being parked for the queue timeout.
+func TestProbeLimiterQueueBounded(t *testing.T) {
+	l := newProbeLimiter()
+	hold, ok := l.acquire(context.Background(), 1, time.Second)
+	if !ok {
+		t.Fatal("no first slot")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range maxWaiting(1) {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = l.acquire(ctx, 1, time.Minute) }()
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		l.mu.Lock()
+		w := l.waiting
+		l.mu.Unlock()
+		if w == maxWaiting(1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiting, want %d", w, maxWaiting(1))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	if _, ok := l.acquire(context.Background(), 1, time.Minute); ok {
+		t.Fatal("a caller past the queue got a slot")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the refusal took %v: it waited instead of refusing", d)
+	}
+	cancel()
+	wg.Wait()
+	hold()
+	if l.waiting != 0 || l.inFlight() != 0 {
+		t.Errorf("waiting %d, in flight %d after all ended", l.waiting, l.inFlight())
+	}
+}
