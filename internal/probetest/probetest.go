@@ -262,3 +262,49 @@ func (h *ManyA) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 	}
 	_ = w.WriteMsg(m)
 }
+
+// ServeTCP accepts connections on addr ("127.0.0.1:0" for a free port) and
+// runs handle on each in its own goroutine; the test's cleanup closes the
+// listener and every connection and waits for the handlers, so no
+// goroutine outlives the test. It returns the listening address.
+func ServeTCP(t testing.TB, addr string, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}

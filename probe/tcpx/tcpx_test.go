@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,51 +22,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// serveTCP accepts connections on 127.0.0.1 (or network addr) and runs
-// handle on each; Cleanup closes the listener and every connection and
-// waits for the handlers.
-func serveTCP(t *testing.T, addr string, handle func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
-}
 
 // tlsServer starts an httptest TLS server (configure may adjust its TLS
 // config before it starts) and returns it with a pool trusting it.
@@ -104,7 +58,7 @@ func wantError(t *testing.T, r *probe.Result, class probe.ErrorClass, cause, pha
 }
 
 func TestTCP(t *testing.T) {
-	open := serveTCP(t, "127.0.0.1:0", func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	open := probetest.ServeTCP(t, "127.0.0.1:0", func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	openPort, _ := strconv.Atoi(strings.TrimPrefix(open, "127.0.0.1:"))
 	refused := probetest.ClosedPort(t)
 	tests := []struct {
@@ -165,7 +119,7 @@ func TestTCPIPv6(t *testing.T) {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
 	l.Close()
-	addr := serveTCP(t, "[::1]:0", func(c net.Conn) {})
+	addr := probetest.ServeTCP(t, "[::1]:0", func(c net.Conn) {})
 	r := probetest.Run(t, "tcp://"+addr, nil)
 	mustSucceed(t, r)
 	if r.Conn == nil || r.Conn.IPVersion != 6 {
@@ -253,11 +207,11 @@ func TestTLS(t *testing.T) {
 func TestTLSFailures(t *testing.T) {
 	srv, pool := tlsServer(t, nil)
 	good := srv.Listener.Addr().String()
-	garbage := serveTCP(t, "127.0.0.1:0", func(c net.Conn) {
+	garbage := probetest.ServeTCP(t, "127.0.0.1:0", func(c net.Conn) {
 		_, _ = io.WriteString(c, "HELLO\r\n")
 		_, _ = io.Copy(io.Discard, c) // keep reading until the client gives up
 	})
-	silent := serveTCP(t, "127.0.0.1:0", func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	silent := probetest.ServeTCP(t, "127.0.0.1:0", func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 
 	tests := []struct {
 		name       string
