@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -48,8 +47,8 @@ func (r *recorder) requests() []*http.Request {
 	return append([]*http.Request(nil), r.reqs...)
 }
 
-// startServe runs serve on a config file and returns its base URL; it
-// stops when the test ends.
+// startServe runs serve on a config file made of yaml (listen and storage
+// prepended) and returns its base URL; it stops when the test ends.
 func startServe(t *testing.T, yaml string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -58,26 +57,8 @@ func startServe(t *testing.T, yaml string) string {
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	addrCh := make(chan string, 1)
-	go func() {
-		done <- Run(ctx, Options{ConfigPath: path, Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(&probetest.SyncBuffer{}, nil)),
-			Ready: func(a string) { addrCh <- a }, Grace: time.Second})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case a := <-addrCh:
-		return "http://" + a
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
-	}
-	return ""
+	base, _ := startRun(t, Options{ConfigPath: path, Grace: time.Second})
+	return base
 }
 
 func probeVia(t *testing.T, base, target, module string) string {
@@ -219,20 +200,7 @@ func TestReloadNeverBlocksShutdown(t *testing.T) {
 	if err := os.WriteFile(path, []byte(fmt.Sprintf("listen: 127.0.0.1:0\nstorage: {path: %s}\n", filepath.Join(dir, "h.db"))), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs := &probetest.SyncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	ready := make(chan string, 1)
-	go func() {
-		done <- Run(ctx, Options{ConfigPath: path, Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-			Ready: func(a string) { ready <- a }, Grace: 500 * time.Millisecond})
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
-	}
+	_, stop := startRun(t, Options{ConfigPath: path, Grace: 500 * time.Millisecond})
 	// The config becomes a FIFO: reading it blocks until a writer comes.
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
@@ -252,13 +220,8 @@ func TestReloadNeverBlocksShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // let the signal arrive; the reload then blocks on the FIFO
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("shutdown waited on a reload that cannot finish")
+	// stop waits at most 15 s; the grace period is 0.5 s.
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown waited on a reload that cannot finish: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +47,51 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// startRun runs Run with o (Ready filled in; Stdout and Logger default to
+// discard) until the test ends and returns the base URL once it listens.
+// stop cancels it and waits, at most 15 s, for Run's result; the cleanup
+// calls it too and fails the test on an error.
+func startRun(t *testing.T, o Options) (base string, stop func() error) {
+	t.Helper()
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	addrCh := make(chan string, 1)
+	o.Ready = func(a string) { addrCh <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, o) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(15 * time.Second):
+				runErr = errors.New("shutdown took over 15 s")
+			}
+		})
+		return runErr
+	}
+	select {
+	case a := <-addrCh:
+		t.Cleanup(func() {
+			if err := stop(); err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+		return "http://" + a, stop
+	case err := <-done:
+		cancel()
+		t.Fatalf("Run returned early: %v", err)
+	}
+	return "", nil
 }
 
 func writeConfig(t *testing.T, path string, m lab.Manifest, names ...string) {
@@ -84,21 +131,9 @@ func TestServeEndToEnd(t *testing.T) {
 	writeConfig(t, cfgPath, m, "ok-h2", "http-500", "tcp-refused")
 
 	logs := &probetest.SyncBuffer{}
-	addrCh := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	var out bytes.Buffer
-	go func() {
-		done <- Run(ctx, Options{ConfigPath: cfgPath, Stdout: &out, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-			Ready: func(a string) { addrCh <- a }, Grace: 2 * time.Second})
-	}()
-	var addr string
-	select {
-	case addr = <-addrCh:
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
-	}
-	base := "http://" + addr
+	base, stop := startRun(t, Options{ConfigPath: cfgPath, Stdout: &out, Logger: slog.New(slog.NewTextHandler(logs, nil)), Grace: 2 * time.Second})
+	addr := strings.TrimPrefix(base, "http://")
 
 	if code, body := get(t, base+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
 		t.Fatalf("/healthz = %d %q", code, body)
@@ -138,14 +173,8 @@ func TestServeEndToEnd(t *testing.T) {
 		return strings.Contains(body, `target="ok-http"`) && !strings.Contains(body, `target="http-500"`)
 	})
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run after cancel = %v, want nil (clean shutdown)", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("shutdown took over 15 s")
+	if err := stop(); err != nil {
+		t.Fatalf("Run after cancel = %v, want nil (clean shutdown)", err)
 	}
 	// Everything probed was flushed: the store holds results for each target.
 	st, err := store.Open(filepath.Join(dir, "h.db"))

@@ -93,28 +93,7 @@ func storeWriteErrors(t *testing.T, base string) int {
 func TestServeWriteFailures(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "pathlens.db")
 	logs := &probetest.SyncBuffer{}
-	addrCh := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{ConfigPath: refusedConfig(t, db), Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-			Ready: func(a string) { addrCh <- a }, Grace: time.Second})
-	}()
-	var base string
-	select {
-	case a := <-addrCh:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
-	}
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("shutdown took over 15 s")
-		}
-	}()
+	base, _ := startRun(t, Options{ConfigPath: refusedConfig(t, db), Logger: slog.New(slog.NewTextHandler(logs, nil)), Grace: time.Second})
 
 	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q", code, body)

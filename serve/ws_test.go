@@ -2,7 +2,6 @@ package serve
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -72,21 +71,9 @@ probe_endpoint: {allow: ["ws://127.0.0.1:*"], modules: [query]}
 	os.WriteFile(cfgPath, []byte(cfg), 0o644)
 
 	logs := &probetest.SyncBuffer{}
-	addrCh := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	var out bytes.Buffer
-	go func() {
-		done <- Run(ctx, Options{ConfigPath: cfgPath, Stdout: &out, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Ready: func(a string) { addrCh <- a }, Grace: 2 * time.Second})
-	}()
-	var base string
-	select {
-	case a := <-addrCh:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
-	}
+	base, stop := startRun(t, Options{ConfigPath: cfgPath, Stdout: &out,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Grace: 2 * time.Second})
 	eventually(t, "every ws target probed", func() bool {
 		_, body := get(t, base+"/metrics")
 		return strings.Contains(body, `pathlens_probe_success{module="fixed",target="fixed"} 1`) &&
@@ -120,8 +107,7 @@ probe_endpoint: {allow: ["ws://127.0.0.1:*"], modules: [query]}
 		t.Errorf("the fixed target's page lacks the session or the fingerprint")
 	}
 
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 	texts = append(texts, logs.String(), out.String())
