@@ -28,6 +28,7 @@ import (
 	"github.com/pathlens/pathlens/lab"
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/serve/config"
+	"github.com/pathlens/pathlens/serve/demo"
 	"github.com/pathlens/pathlens/serve/metrics"
 	"github.com/pathlens/pathlens/serve/sched"
 	"github.com/pathlens/pathlens/serve/store"
@@ -109,7 +110,7 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("serve --demo: lab: %w", err)
 		}
 		defer l.Close()
-		cfg = config.Demo(l.Manifest())
+		cfg = demo.MustConfig(l.Manifest())
 	} else {
 		c, err := config.Load(o.ConfigPath)
 		if err != nil {

@@ -3,8 +3,6 @@ package config
 import (
 	"strings"
 	"testing"
-
-	"github.com/pathlens/pathlens/lab"
 )
 
 func TestGRPCModule(t *testing.T) {
@@ -94,24 +92,3 @@ targets:
 	}
 }
 
-// The demo turns a gRPC scenario's flags into a module of its own.
-func TestDemoGRPC(t *testing.T) {
-	ca := writeCA(t, t.TempDir())
-	c, err := DemoConfig(lab.Manifest{CAFile: ca, DNSServer: "127.0.0.1:5300", Scenarios: []lab.Scenario{
-		{Name: "grpc-health-ok", Target: "grpcs://grpc-health-ok.lab.test:4010"},
-		{Name: "grpc-slow-stream", Target: "grpc://127.0.0.1:4011",
-			Args: []string{"--grpc-method", "/pathlens.lab.Stream/Messages", "--expect-messages", "10", "--timeout", "5s"}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, ok := c.Target("grpc-health-ok")
-	if !ok || h.Module != "lab-grpc" || h.Options.RootCAs == nil || h.Options.GRPCMethod != "" || !c.ProbeEndpoint.Allowed(h.URL) {
-		t.Errorf("grpc-health-ok = %+v", h)
-	}
-	s, ok := c.Target("grpc-slow-stream")
-	if !ok || s.Module != "lab-grpc-slow-stream" || s.Options.GRPCMethod != "/pathlens.lab.Stream/Messages" ||
-		s.Options.ExpectMessages != 10 || s.Timeout.String() != "5s" || !c.ProbeEndpoint.Allowed(s.URL) {
-		t.Errorf("grpc-slow-stream = %+v (options %+v)", s, s.Options)
-	}
-}

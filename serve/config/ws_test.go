@@ -1,16 +1,12 @@
 package config
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
-	"github.com/pathlens/pathlens/lab"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -117,43 +113,6 @@ func TestWSModuleErrorsHideSecrets(t *testing.T) {
 				t.Errorf("error leaks the file's content: %v", err)
 			}
 		})
-	}
-}
-
-// The demo turns the lab's WebSocket scenarios (and their flags) into
-// modules: ws-jwt gets the lab's secret file, its ttl and hold.
-func TestDemoWS(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	names := []string{"ws-echo", "ws-jwt", "ws-reject", "ws-drop", "ws-no-pong", "ws-idle"}
-	l, err := lab.Start(ctx, lab.Options{Dir: t.TempDir(), Only: names})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c := Demo(l.Manifest())
-	for _, n := range names {
-		tg, ok := c.Target(n)
-		if !ok {
-			t.Errorf("no demo target for %s", n)
-			continue
-		}
-		if !c.ProbeEndpoint.Allowed(tg.URL) {
-			t.Errorf("%s: /probe refuses %s", n, tg.URL)
-		}
-	}
-	jwt, _ := c.Target("ws-jwt")
-	w := jwt.Options.WS
-	if jwt.Module != "lab-ws-jwt" || w == nil || w.Token == nil || w.Token.Kind() != "jwt-hs256" || w.Hold != 6*time.Second ||
-		c.Modules["lab-ws-jwt"].WS.JWT.TTL != 3*time.Second || jwt.Options.Timeout != DemoInterval {
-		t.Errorf("ws-jwt: module %s, options %+v, budget %v", jwt.Module, w, jwt.Options.Timeout)
-	}
-	if r, _ := c.Target("ws-reject"); r.Module != "lab-ws" || r.Options.WS != nil {
-		t.Errorf("ws-reject: %s %+v", r.Module, r.Options.WS)
-	}
-	if e, _ := c.Target("ws-echo"); e.Options.WS == nil || e.Options.WS.Send != "hello" || e.Options.WS.PingInterval != 200*time.Millisecond {
-		t.Errorf("ws-echo: %+v", e.Options.WS)
 	}
 }
 

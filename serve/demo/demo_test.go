@@ -1,4 +1,4 @@
-package config
+package demo
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pathlens/pathlens/lab"
+	"github.com/pathlens/pathlens/serve/config"
 )
 
 // writeCA writes a fresh self-signed CA certificate as PEM in dir.
@@ -63,23 +65,24 @@ func TestDemoFakeManifest(t *testing.T) {
 			{Name: "hostile-trickle", Target: "http://127.0.0.1:4008/", Args: []string{"--timeout", "2s"}, Hostile: true},
 		},
 	}
-	c := Demo(m)
-	if c.Path != "" || c.Storage.Path != "" || c.Listen != DefaultListen || c.Auth.TokenFile != "" {
+	c := MustConfig(m)
+	if c.Path != "" || c.Storage.Path != "" || c.Listen != config.DefaultListen || c.Auth.TokenFile != "" {
 		t.Errorf("Path %q, Storage %+v, Listen %q, Auth %v", c.Path, c.Storage, c.Listen, c.Auth)
 	}
-	if !slices.Equal(c.ProbeEndpoint.Allow, DemoAllow) {
+	if !slices.Equal(c.ProbeEndpoint.Allow, Allow) {
 		t.Errorf("Allow = %v", c.ProbeEndpoint.Allow)
 	}
-	if !slices.Equal(c.ProbeEndpoint.Modules, DemoProbeModules) || !c.ProbeEndpoint.ModuleAllowed("lab") {
+	if !slices.Equal(c.ProbeEndpoint.Modules, ProbeModules) || !c.ProbeEndpoint.ModuleAllowed("lab") {
 		t.Errorf("probe_endpoint.modules = %v", c.ProbeEndpoint.Modules)
 	}
 	wantMods := []string{"default", "lab", "lab-dns", "lab-h2c", "lab-tcp", "lab-tls", "lab-ws"}
-	if got := c.moduleNames(); !slices.Equal(got, wantMods) {
+	if got := slices.Sorted(maps.Keys(c.Modules)); !slices.Equal(got, wantMods) {
 		t.Errorf("modules = %v, want %v", got, wantMods)
 	}
 	for _, name := range []string{"lab", "lab-tcp", "lab-tls", "lab-dns", "lab-h2c"} {
 		mod := c.Modules[name]
-		if mod.TLS.CAFile != ca || mod.DNS.Server != "127.0.0.1:5300" || mod.base.RootCAs == nil {
+		o, err := c.ModuleOptions(name, 0)
+		if err != nil || mod.TLS.CAFile != ca || mod.DNS.Server != "127.0.0.1:5300" || o.RootCAs == nil {
 			t.Errorf("module %s = %+v", name, mod)
 		}
 	}
@@ -129,21 +132,21 @@ func TestDemoFakeManifest(t *testing.T) {
 
 func TestDemoValidatesLikeAFile(t *testing.T) {
 	m := lab.Manifest{CAFile: filepath.Join(t.TempDir(), "missing.pem"), Scenarios: []lab.Scenario{{Name: "a", Target: "http://127.0.0.1:1/"}}}
-	_, err := DemoConfig(m)
+	_, err := Config(m)
 	if err == nil || !strings.HasPrefix(err.Error(), "(demo):") || !strings.Contains(err.Error(), "modules.lab.tls.ca_file: cannot read") {
 		t.Fatalf("err = %v", err)
 	}
 	defer func() {
 		if recover() == nil {
-			t.Error("Demo did not panic on an invalid config")
+			t.Error("MustConfig did not panic on an invalid config")
 		}
 	}()
-	Demo(m)
+	MustConfig(m)
 }
 
 func TestDemoUnknownArg(t *testing.T) {
 	ca := writeCA(t, t.TempDir())
-	_, err := DemoConfig(lab.Manifest{CAFile: ca, Scenarios: []lab.Scenario{{Name: "x", Target: "http://127.0.0.1:1/", Args: []string{"--http2"}}}})
+	_, err := Config(lab.Manifest{CAFile: ca, Scenarios: []lab.Scenario{{Name: "x", Target: "http://127.0.0.1:1/", Args: []string{"--http2"}}}})
 	if err == nil || err.Error() != `scenario x: argument "--http2" has no config equivalent` {
 		t.Errorf("err = %v", err)
 	}
@@ -158,7 +161,7 @@ func TestDemoRealLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := l.Manifest()
-	c := Demo(m)
+	c := MustConfig(m)
 	if err := l.Close(); err != nil {
 		t.Error(err)
 	}
@@ -176,7 +179,7 @@ func TestDemoRealLab(t *testing.T) {
 			t.Errorf("scenario %s has no demo target", s.Name)
 			continue
 		}
-		if tg.URL != s.Target || tg.Interval != DemoInterval || tg.Options.RootCAs == nil || tg.Options.DNSServer != m.DNSServer {
+		if tg.URL != s.Target || tg.Interval != Interval || tg.Options.RootCAs == nil || tg.Options.DNSServer != m.DNSServer {
 			t.Errorf("%s: %+v", s.Name, tg)
 		}
 	}
@@ -195,5 +198,64 @@ func TestDemoRealLab(t *testing.T) {
 	}
 	if d, ok := c.Target("ok-dns"); !ok || d.Module != "lab-dns" || !c.ProbeEndpoint.Allowed(d.URL) {
 		t.Errorf("ok-dns = %+v", d)
+	}
+}
+
+// The demo turns a gRPC scenario's flags into a module of its own.
+func TestDemoGRPC(t *testing.T) {
+	ca := writeCA(t, t.TempDir())
+	c, err := Config(lab.Manifest{CAFile: ca, DNSServer: "127.0.0.1:5300", Scenarios: []lab.Scenario{
+		{Name: "grpc-health-ok", Target: "grpcs://grpc-health-ok.lab.test:4010"},
+		{Name: "grpc-slow-stream", Target: "grpc://127.0.0.1:4011",
+			Args: []string{"--grpc-method", "/pathlens.lab.Stream/Messages", "--expect-messages", "10", "--timeout", "5s"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ok := c.Target("grpc-health-ok")
+	if !ok || h.Module != "lab-grpc" || h.Options.RootCAs == nil || h.Options.GRPCMethod != "" || !c.ProbeEndpoint.Allowed(h.URL) {
+		t.Errorf("grpc-health-ok = %+v", h)
+	}
+	s, ok := c.Target("grpc-slow-stream")
+	if !ok || s.Module != "lab-grpc-slow-stream" || s.Options.GRPCMethod != "/pathlens.lab.Stream/Messages" ||
+		s.Options.ExpectMessages != 10 || s.Timeout.String() != "5s" || !c.ProbeEndpoint.Allowed(s.URL) {
+		t.Errorf("grpc-slow-stream = %+v (options %+v)", s, s.Options)
+	}
+}
+
+// The demo turns the lab's WebSocket scenarios (and their flags) into
+// modules: ws-jwt gets the lab's secret file, its ttl and hold.
+func TestDemoWS(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	names := []string{"ws-echo", "ws-jwt", "ws-reject", "ws-drop", "ws-no-pong", "ws-idle"}
+	l, err := lab.Start(ctx, lab.Options{Dir: t.TempDir(), Only: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c := MustConfig(l.Manifest())
+	for _, n := range names {
+		tg, ok := c.Target(n)
+		if !ok {
+			t.Errorf("no demo target for %s", n)
+			continue
+		}
+		if !c.ProbeEndpoint.Allowed(tg.URL) {
+			t.Errorf("%s: /probe refuses %s", n, tg.URL)
+		}
+	}
+	jwt, _ := c.Target("ws-jwt")
+	w := jwt.Options.WS
+	if jwt.Module != "lab-ws-jwt" || w == nil || w.Token == nil || w.Token.Kind() != "jwt-hs256" || w.Hold != 6*time.Second ||
+		c.Modules["lab-ws-jwt"].WS.JWT.TTL != 3*time.Second || jwt.Options.Timeout != Interval {
+		t.Errorf("ws-jwt: module %s, options %+v, budget %v", jwt.Module, w, jwt.Options.Timeout)
+	}
+	if r, _ := c.Target("ws-reject"); r.Module != "lab-ws" || r.Options.WS != nil {
+		t.Errorf("ws-reject: %s %+v", r.Module, r.Options.WS)
+	}
+	if e, _ := c.Target("ws-echo"); e.Options.WS == nil || e.Options.WS.Send != "hello" || e.Options.WS.PingInterval != 200*time.Millisecond {
+		t.Errorf("ws-echo: %+v", e.Options.WS)
 	}
 }
