@@ -72,7 +72,9 @@ func BenchmarkH2Tap(b *testing.B) {
 						tapped = h2tap.Wrap(c, time.Now(), h2tap.Options{})
 						c = tapped
 					}
+					//lint:ignore SA1019 measures the tap the way probe/httpx uses it: under x/net's http2 ClientConn
 					t2 := &http2.Transport{AllowHTTP: true}
+					//lint:ignore SA1019 as above
 					cc, err := t2.NewClientConn(c)
 					if err != nil {
 						c.Close()

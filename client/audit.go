@@ -79,7 +79,8 @@ func Audit(c *http.Client) []diagnose.Finding {
 }
 
 func auditTransport(t *http.Transport, ours *Transport, add func(diagnose.Finding)) {
-	customTLSDial := t.DialTLSContext != nil || t.DialTLS != nil //nolint:staticcheck // DialTLS is what is being audited
+	//lint:ignore SA1019 the auditor reports the deprecated Dial/DialTLS fields that callers still set
+	customTLSDial := t.DialTLSContext != nil || t.DialTLS != nil
 
 	// Dial.
 	switch {
@@ -87,7 +88,8 @@ func auditTransport(t *http.Transport, ours *Transport, add func(diagnose.Findin
 		if ours.cfg.timeouts.Dial <= 0 {
 			add(noDialTimeout("client.Timeouts.Dial is negative"))
 		}
-	case t.DialContext == nil && t.Dial == nil && !customTLSDial: //nolint:staticcheck
+	//lint:ignore SA1019 the auditor reports the deprecated Dial/DialTLS fields that callers still set
+	case t.DialContext == nil && t.Dial == nil && !customTLSDial:
 		add(noDialTimeout("the transport has no DialContext, so net/http dials with a zero net.Dialer"))
 	case t.DialContext != nil && sameFunc(t.DialContext, defaultDial):
 		// http.DefaultTransport's dialer (or a Clone of it): 30 s.
@@ -257,10 +259,12 @@ func h2State(t *http.Transport) (on, deliberate bool, why string) {
 	if t.DialContext != nil {
 		custom = append(custom, "DialContext")
 	}
-	if t.Dial != nil { //nolint:staticcheck
+	//lint:ignore SA1019 the auditor reports the deprecated Dial/DialTLS fields that callers still set
+	if t.Dial != nil {
 		custom = append(custom, "Dial")
 	}
-	if t.DialTLSContext != nil || t.DialTLS != nil { //nolint:staticcheck
+	//lint:ignore SA1019 the auditor reports the deprecated Dial/DialTLS fields that callers still set
+	if t.DialTLSContext != nil || t.DialTLS != nil {
 		custom = append(custom, "DialTLSContext")
 	}
 	if len(custom) > 0 {

@@ -16,9 +16,6 @@ const (
 	IDH2SmallWindow      = "H2_SMALL_WINDOW"
 )
 
-// defaultH2Window is every HTTP/2 window before SETTINGS (RFC 9113 §6.9.2).
-const defaultH2Window = 65535
-
 // The stall threshold (100 ms) is applied by the tap (h2tap.StallThreshold):
 // h2.stalls holds only waits over it.
 

@@ -517,7 +517,7 @@ func (tlsDone) ServerHandshake(net.Conn) (net.Conn, credentials.AuthInfo, error)
 }
 
 func (c tlsDone) Info() credentials.ProtocolInfo {
-	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: tls.VersionName(c.state.Version)}
+	return credentials.ProtocolInfo{SecurityProtocol: "tls"}
 }
 
 func (c tlsDone) Clone() credentials.TransportCredentials { return c }

@@ -415,13 +415,12 @@ type parser struct {
 	preface int // bytes of the client preface still to check (send side)
 	dead    bool
 
-	hdr    [9]byte
-	hdrN   int
-	fh     http2.FrameHeader
-	inBody bool
-	skip   uint32 // payload bytes to pass over (DATA, oversized frames)
-	buf    []byte // header + payload of the frame being collected
-	need   int    // payload bytes still to collect into buf
+	hdr  [9]byte
+	hdrN int
+	fh   http2.FrameHeader
+	skip uint32 // payload bytes to pass over (DATA, oversized frames)
+	buf  []byte // header + payload of the frame being collected
+	need int    // payload bytes still to collect into buf
 
 	framer *http2.Framer
 	rd     bytes.Reader
@@ -432,7 +431,6 @@ type parser struct {
 	tableMax uint32
 	block    int // bytes of the current header block
 	status   int
-	inStatus bool
 }
 
 var clientPreface = []byte(http2.ClientPreface)

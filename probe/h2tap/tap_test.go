@@ -325,6 +325,7 @@ func TestTransparent(t *testing.T) {
 	}{{"tls", tlsSrv.URL, true}, {"h2c", h2cSrv.URL, false}} {
 		for _, tapped := range []bool{false, true} {
 			var tap *Conn
+			//lint:ignore SA1019 the tap under x/net's http2 client, the one probe/httpx uses
 			tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 				var d net.Dialer
 				c, err := d.DialContext(ctx, network, addr)
@@ -352,6 +353,7 @@ func TestTransparent(t *testing.T) {
 			hs := sha256.New()
 			n, err := io.Copy(hs, resp.Body)
 			resp.Body.Close()
+			//lint:ignore SA1019 as above
 			tr.CloseIdleConnections()
 			if err != nil || n != int64(len(body)) || !bytes.Equal(hs.Sum(nil), want[:]) {
 				t.Errorf("%s tapped=%v: %d bytes, err %v, digest match %v", tc.name, tapped, n, err, bytes.Equal(hs.Sum(nil), want[:]))

@@ -239,6 +239,7 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 	if err != nil {
 		return nil, err
 	}
+	//lint:ignore SA1019 x/net http2 client (see h2Transport)
 	if _, ok := rt.(*http2.ClientConn); ok {
 		// ClientConn.RoundTrip does not report GotConn: the connection is ready now.
 		rec.Begin(probe.PhaseRequest)
@@ -265,7 +266,10 @@ const initialWindow = 65535
 // which x/net reads from the HTTP/1 transport it is configured from: the
 // stream window is announced in SETTINGS_INITIAL_WINDOW_SIZE, the
 // connection window as 65,535 plus the first WINDOW_UPDATE.
+//
+//lint:ignore SA1019 x/net http2 client over the conn pathlens dialed and tapped, until httpx moves to http.Transport.NewClientConn
 func h2Transport(o *probe.Options) *http2.Transport {
+	//lint:ignore SA1019 x/net http2 client (see h2Transport)
 	t2 := &http2.Transport{}
 	if o.H2Window > 0 || o.H2ConnWindow >= MinConnWindow {
 		t1 := &http.Transport{HTTP2: &http.HTTP2Config{}}
@@ -275,11 +279,14 @@ func h2Transport(o *probe.Options) *http2.Transport {
 		if o.H2ConnWindow >= MinConnWindow {
 			t1.HTTP2.MaxReceiveBufferPerConnection = int(o.H2ConnWindow) - initialWindow
 		}
+		//lint:ignore SA1019 x/net http2 client (see h2Transport)
 		if t, err := http2.ConfigureTransports(t1); err == nil {
 			t2 = t
 		}
 	}
+	//lint:ignore SA1019 x/net http2 client (see h2Transport)
 	t2.AllowHTTP = true
+	//lint:ignore SA1019 x/net http2 client (see h2Transport)
 	t2.MaxHeaderListSize = probe.DefaultMaxHeader
 	return t2
 }
@@ -320,6 +327,7 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 	if o.Session != nil {
 		if v, ok := o.Session.Load(key); ok {
 			switch c := v.(type) {
+			//lint:ignore SA1019 x/net http2 client (see h2Transport)
 			case *http2.ClientConn:
 				if c.CanTakeNewRequest() {
 					ci := p.d.ConnInfo()
@@ -350,6 +358,7 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 		if tlsc, ok := conn.(*tls.Conn); ok {
 			tc = tlsTap{tap, tlsc}
 		}
+		//lint:ignore SA1019 x/net http2 client (see h2Transport)
 		cc, err := t2.NewClientConn(tc)
 		if err != nil {
 			conn.Close()

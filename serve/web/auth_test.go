@@ -185,7 +185,7 @@ func TestSecretEqual(t *testing.T) {
 	if !secretEqual("abc", "abc") || secretEqual("abc", "abd") || secretEqual("", "abc") || secretEqual("abc", "abcd") {
 		t.Fatal("secretEqual")
 	}
-	if cookieValue("a") == cookieValue("b") || cookieValue("a") != cookieValue("a") || strings.Contains(cookieValue("tok"), "tok") {
+	if a := cookieValue("a"); a == cookieValue("b") || a != cookieValue("a") || strings.Contains(cookieValue("tok"), "tok") {
 		t.Fatal("cookieValue")
 	}
 }

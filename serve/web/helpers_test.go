@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -318,15 +317,6 @@ func (r response) want(t *testing.T, what string, status int, mediaType string) 
 			t.Fatalf("%s: Content-Type %q, want %s", what, ct, mediaType)
 		}
 	}
-}
-
-func findingIDs(fs []probe.Finding) []string {
-	var ids []string
-	for _, f := range fs {
-		ids = append(ids, f.ID)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 func itoa(n int64) string { return fmt.Sprint(n) }

@@ -179,18 +179,3 @@ func resultState(r *probe.Result) string {
 	}
 	return StateOK
 }
-
-// stateRank orders states worst first for sorting.
-func stateRank(s string) int {
-	switch s {
-	case StateFailing:
-		return 4
-	case StateCritical:
-		return 3
-	case StateWarning:
-		return 2
-	case StateOK:
-		return 1
-	}
-	return 0
-}
