@@ -7,7 +7,7 @@ import (
 
 	"github.com/pathlens/pathlens/internal/optparse"
 	"github.com/pathlens/pathlens/probe"
-	"github.com/pathlens/pathlens/probe/wsx"
+	"github.com/pathlens/pathlens/probe/token"
 )
 
 // wsFlags are the WebSocket flags of `check` (CONTRACT §1). Secrets given
@@ -110,13 +110,13 @@ func (w *wsFlags) apply(o *probe.Options) error {
 		}
 		v, kind := w.bearer, "bearer"
 		if strings.HasPrefix(v, "@") {
-			tok, err := wsx.ReadTokenFile(v[1:])
+			tok, err := token.ReadFile(v[1:])
 			if err != nil {
 				return usagef("check: --bearer @FILE: %v", err)
 			}
 			v, kind = tok, "bearer-file"
 		}
-		src, err := wsx.NewStaticToken(v, kind)
+		src, err := token.NewStatic(v, kind)
 		if err != nil {
 			return usagef("check: --bearer: %v", err)
 		}
@@ -128,13 +128,13 @@ func (w *wsFlags) apply(o *probe.Options) error {
 		}
 		var claims map[string]any
 		if w.jwtClaims != "" {
-			c, err := wsx.ParseClaims(w.jwtClaims)
+			c, err := token.ParseClaims(w.jwtClaims)
 			if err != nil {
 				return usagef("check: --jwt-claims: %v", err)
 			}
 			claims = c
 		}
-		src, err := wsx.NewJWTSource(wsx.JWTConfig{SecretFile: w.jwtSecret, KeyFile: w.jwtKey, Claims: claims, TTL: w.jwtTTL})
+		src, err := token.NewJWTSource(token.JWTConfig{SecretFile: w.jwtSecret, KeyFile: w.jwtKey, Claims: claims, TTL: w.jwtTTL})
 		if err != nil {
 			flag := "--jwt-secret"
 			if w.jwtKey != "" {

@@ -41,6 +41,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/pathlens/pathlens/probe"
+	"github.com/pathlens/pathlens/probe/token"
 )
 
 // Version is sent in the User-Agent header.
@@ -179,11 +180,11 @@ func (s *session) token() error {
 	case s.o.Header != nil:
 		// A token sent with -H 'Authorization: Bearer …' is shown (as a
 		// fingerprint) and its expiry read too.
-		v, ok := BearerFromHeader(s.o.Header.Get("Authorization"))
+		v, ok := token.BearerFromHeader(s.o.Header.Get("Authorization"))
 		if !ok {
 			return nil
 		}
-		tok = probe.Token{Value: v, Exp: jwtExp(v)}
+		tok = probe.Token{Value: v, Exp: token.UnverifiedExp(v)}
 		info.TokenSource, info.TokenVia = "header", "header"
 	default:
 		return nil

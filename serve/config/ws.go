@@ -7,7 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pathlens/pathlens/probe"
-	"github.com/pathlens/pathlens/probe/wsx"
+	"github.com/pathlens/pathlens/probe/token"
 )
 
 // Keys of a module's ws: section and of its jwt: mapping.
@@ -66,11 +66,11 @@ func (d *decoder) wsModule(mm *mapping, m *Module) {
 	bearerNode := w.str("bearer_file", &ws.BearerFile)
 	if ws.BearerFile != "" {
 		ws.BearerFile = d.abs(ws.BearerFile)
-		tok, err := wsx.ReadTokenFile(ws.BearerFile)
+		tok, err := token.ReadFile(ws.BearerFile)
 		if err != nil {
 			d.failf(bearerNode, w.field("bearer_file"), "%v", err)
 		}
-		src, err := wsx.NewStaticToken(tok, "bearer-file")
+		src, err := token.NewStatic(tok, "bearer-file")
 		if err != nil {
 			d.failf(bearerNode, w.field("bearer_file"), "%s: %v", ws.BearerFile, err)
 		}
@@ -92,7 +92,7 @@ func (d *decoder) wsModule(mm *mapping, m *Module) {
 				d.failf(claimsNode, j.field("claims"), "want a mapping of claims: %v", err)
 			}
 		case yaml.ScalarNode:
-			c, err := wsx.ParseClaims(claimsNode.Value)
+			c, err := token.ParseClaims(claimsNode.Value)
 			if err != nil {
 				d.failf(claimsNode, j.field("claims"), "%v", err)
 			}
@@ -121,7 +121,7 @@ func (d *decoder) wsModule(mm *mapping, m *Module) {
 				*f = d.abs(*f)
 			}
 		}
-		src, err := wsx.NewJWTSource(wsx.JWTConfig{SecretFile: ws.JWT.SecretFile, KeyFile: ws.JWT.KeyFile, Claims: ws.JWT.Claims, TTL: ws.JWT.TTL})
+		src, err := token.NewJWTSource(token.JWTConfig{SecretFile: ws.JWT.SecretFile, KeyFile: ws.JWT.KeyFile, Claims: ws.JWT.Claims, TTL: ws.JWT.TTL})
 		if err != nil {
 			if strings.HasPrefix(err.Error(), "claim ") {
 				at, field = claimsNode, j.field("claims")

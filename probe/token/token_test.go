@@ -1,7 +1,6 @@
-package wsx
+package token
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -57,7 +56,7 @@ func TestJWTSourceMints(t *testing.T) {
 		{"rs256-pkcs8", JWTConfig{KeyFile: writePEM(t, dir, "rsa8.pem", "PRIVATE KEY", pkcs8)}, "RS256", &rk.PublicKey},
 		{"es256", JWTConfig{KeyFile: writePEM(t, dir, "ec.pem", "EC PRIVATE KEY", ecDER)}, "ES256", &ek.PublicKey},
 		{"es384", JWTConfig{KeyFile: writePEM(t, dir, "ec384.pem", "EC PRIVATE KEY", ec384DER)}, "ES384", &ek384.PublicKey},
-		{"eddsa", JWTConfig{KeyFile: writePEM(t, dir, "ed.pem", "PRIVATE KEY", edDER)}, "EdDSA", edk.Public().(crypto.PublicKey)},
+		{"eddsa", JWTConfig{KeyFile: writePEM(t, dir, "ed.pem", "PRIVATE KEY", edDER)}, "EdDSA", edk.Public()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.Claims = map[string]any{"sub": "probe", "aud": "chat", "n": json.Number("12345678901234567890")}
@@ -144,7 +143,7 @@ func TestSecretsNeverFormat(t *testing.T) {
 	os.WriteFile(secret, []byte("TOPSECRETKEY"), 0o600)
 	src, _ := NewJWTSource(JWTConfig{SecretFile: secret})
 	tok, _ := src.Token(time.Now())
-	static, _ := NewStaticToken("TOPSECRETTOKEN", "bearer")
+	static, _ := NewStatic("TOPSECRETTOKEN", "bearer")
 	opts := &probe.WSOptions{Token: src}
 	for _, v := range []any{src, static, tok, opts, *opts, []any{tok, static}} {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
@@ -163,19 +162,19 @@ func TestSecretsNeverFormat(t *testing.T) {
 func TestStaticToken(t *testing.T) {
 	exp := time.Unix(1_900_000_000, 0)
 	jwtTok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": exp.Unix()}).SignedString([]byte("k"))
-	s, err := NewStaticToken(jwtTok, "bearer")
+	s, err := NewStatic(jwtTok, "bearer")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tok, _ := s.Token(time.Now()); !tok.Exp.Equal(exp) || tok.Value != jwtTok {
 		t.Errorf("exp of a JWT bearer: %v", tok.Exp)
 	}
-	if s, _ := NewStaticToken("opaque", "bearer"); s.exp != (time.Time{}) {
+	if s, _ := NewStatic("opaque", "bearer"); s.exp != (time.Time{}) {
 		t.Error("an opaque token has an exp")
 	}
 	for _, bad := range []string{"", "a b", "a\tb", "a\nb"} {
-		if _, err := NewStaticToken(bad, "bearer"); err == nil {
-			t.Errorf("NewStaticToken(%q) accepted", bad)
+		if _, err := NewStatic(bad, "bearer"); err == nil {
+			t.Errorf("NewStatic(%q) accepted", bad)
 		}
 	}
 	if tok, ok := BearerFromHeader(" bearer  abc "); !ok || tok != "abc" {
@@ -187,8 +186,8 @@ func TestStaticToken(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "tok")
 	os.WriteFile(f, []byte("\n  tok-123 \n"), 0o600)
-	if tok, err := ReadTokenFile(f); err != nil || tok != "tok-123" {
-		t.Errorf("ReadTokenFile: %q %v", tok, err)
+	if tok, err := ReadFile(f); err != nil || tok != "tok-123" {
+		t.Errorf("ReadFile: %q %v", tok, err)
 	}
 	if got := probe.Fingerprint("abc"); got != "sha256:ba7816bf" {
 		t.Errorf("fingerprint %s", got)
