@@ -2,11 +2,15 @@ package lab
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/pathlens/pathlens/probe"
 )
 
 // scenarioDef is one row of the scenario table: the manifest fields and
@@ -24,6 +28,9 @@ type scenarioDef struct {
 	// argsFunc, when set, gives the manifest args instead of args (for
 	// args naming files in the lab directory); it runs after start.
 	argsFunc func(l *Lab) []string
+	// check, when set, asserts the measured facts behind the scenario in
+	// the Result of probing it (Scenario.Check), beyond the finding IDs.
+	check func(r *probe.Result) error
 }
 
 // scenarioTable lists every scenario in manifest order. Names, targets and
@@ -40,6 +47,12 @@ var scenarioTable = []*scenarioDef{
 		name:        "ok-https",
 		description: "HTTPS with a complete chain (leaf, intermediate) whose ALPN offers only http/1.1, so HTTP/2 is unavailable.",
 		expect:      []string{"HTTP_NO_H2"},
+		check: func(r *probe.Result) error {
+			if r.HTTP.Proto != "HTTP/1.1" {
+				return fmt.Errorf("proto = %s, want HTTP/1.1", r.HTTP.Proto)
+			}
+			return nil
+		},
 		start: func(l *Lab, d *scenarioDef) (string, error) {
 			return l.startHTTPS(d.name, tlsOpts{chain: chainNormal, leaf: labLeaf(d.name), h1Only: true})
 		},
@@ -47,6 +60,19 @@ var scenarioTable = []*scenarioDef{
 	{
 		name:        "ok-h2",
 		description: "HTTPS with a complete chain serving HTTP/2 (ALPN h2) and HTTP/1.1.",
+		check: func(r *probe.Result) error {
+			var f facts
+			if r.HTTP.Proto != "HTTP/2.0" || r.TLS.ALPN != "h2" {
+				f.errorf("proto %s alpn %q, want HTTP/2.0 over h2", r.HTTP.Proto, r.TLS.ALPN)
+			}
+			if r.TLS.Resumption == nil || !r.TLS.Resumption.Resumed {
+				f.errorf("resumption = %+v, want resumed", r.TLS.Resumption)
+			}
+			if len(r.TLS.Chain) != 2 || len(r.TLS.VerifiedChain) != 3 {
+				f.errorf("chain sent %d, verified %d; want 2 and 3", len(r.TLS.Chain), len(r.TLS.VerifiedChain))
+			}
+			return f.err()
+		},
 		start: func(l *Lab, d *scenarioDef) (string, error) {
 			return l.startHTTPS(d.name, tlsOpts{chain: chainNormal, leaf: labLeaf(d.name)})
 		},
@@ -55,6 +81,16 @@ var scenarioTable = []*scenarioDef{
 		name:        "ok-h2c",
 		description: "Cleartext HTTP/2 with prior knowledge (h2c); HTTP/1.1 is accepted too.",
 		args:        []string{"--h2c"},
+		check: func(r *probe.Result) error {
+			var f facts
+			if r.HTTP.Proto != "HTTP/2.0" || r.TLS != nil {
+				f.errorf("proto %s, tls %v; want HTTP/2.0 in cleartext", r.HTTP.Proto, r.TLS)
+			}
+			if r.H2 == nil || r.H2.ParseError != "" || len(r.H2.Streams) != 1 || r.H2.Streams[0].Status != 200 {
+				f.errorf("h2 = %+v, want one stream answered 200 seen by the frame tap", r.H2)
+			}
+			return f.err()
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startHTTP("127.0.0.1", http.HandlerFunc(okHandler), httpOpts{h2: true})
 		},
@@ -89,6 +125,7 @@ var scenarioTable = []*scenarioDef{
 		name:        "dns-slow",
 		description: "Cleartext HTTP server reached as slow.lab.test, a name the lab DNS answers only after 300 ms.",
 		expect:      []string{"DNS_SLOW"},
+		check:       phaseAtLeast("dns", 290, "≥ 300"),
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startHTTP("slow.lab.test", http.HandlerFunc(okHandler), httpOpts{})
 		},
@@ -97,6 +134,7 @@ var scenarioTable = []*scenarioDef{
 		name:        "dns-nxdomain",
 		description: "Target name missing.lab.test does not exist (NXDOMAIN); the port holds a working HTTP server.",
 		expect:      []string{"DNS_FAILED"},
+		check:       mustFail,
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startHTTP("missing.lab.test", http.HandlerFunc(okHandler), httpOpts{})
 		},
@@ -106,6 +144,7 @@ var scenarioTable = []*scenarioDef{
 		description: "Port with nothing listening: the connection is refused.",
 		expect:      []string{"TCP_REFUSED"},
 		late:        true,
+		check:       mustFail,
 		start: func(*Lab, *scenarioDef) (string, error) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -122,6 +161,7 @@ var scenarioTable = []*scenarioDef{
 		name:        "tls-slow",
 		description: "HTTPS server that waits 500 ms after accepting TCP before starting the TLS handshake.",
 		expect:      []string{"TLS_HANDSHAKE_SLOW"},
+		check:       phaseAtLeast("tls", 490, "≥ 500"),
 		start: func(l *Lab, d *scenarioDef) (string, error) {
 			return l.startHTTPS(d.name, tlsOpts{chain: chainNormal, leaf: labLeaf(d.name), handshakeDelay: tlsSlowDelay})
 		},
@@ -191,6 +231,12 @@ var scenarioTable = []*scenarioDef{
 		name:        "tls-old-version",
 		description: "HTTPS server limited to TLS 1.0–1.1 (and so to http/1.1).",
 		expect:      []string{"TLS_OLD_VERSION", "HTTP_NO_H2"},
+		check: func(r *probe.Result) error {
+			if r.TLS.Version != "TLS 1.1" {
+				return fmt.Errorf("version = %s, want TLS 1.1", r.TLS.Version)
+			}
+			return nil
+		},
 		start: func(l *Lab, d *scenarioDef) (string, error) {
 			return l.startHTTPS(d.name, tlsOpts{
 				chain: chainNormal, leaf: labLeaf(d.name), h1Only: true,
@@ -206,6 +252,7 @@ var scenarioTable = []*scenarioDef{
 		name:        "http-slow",
 		description: "Cleartext HTTP server that waits 400 ms before sending response headers.",
 		expect:      []string{"HTTP_SERVER_SLOW"},
+		check:       phaseAtLeast("wait", 390, "≥ 400"),
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startHTTP("127.0.0.1", http.HandlerFunc(l.slowHandler), httpOpts{})
 		},
@@ -214,6 +261,12 @@ var scenarioTable = []*scenarioDef{
 		name:        "http-truncated",
 		description: "Cleartext HTTP server that announces Content-Length: 1000, sends 100 bytes and closes.",
 		expect:      []string{"HTTP_BODY_TRUNCATED"},
+		check: func(r *probe.Result) error {
+			if !r.HTTP.Truncated || r.HTTP.BodyBytes != 100 || r.HTTP.ContentLength != 1000 {
+				return fmt.Errorf("http = %+v, want 100 of 1000 bytes, truncated", r.HTTP)
+			}
+			return nil
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startHTTP("127.0.0.1", http.HandlerFunc(l.truncatedHandler), httpOpts{})
 		},
@@ -237,6 +290,16 @@ var scenarioTable = []*scenarioDef{
 	{
 		name:        "http-redirects",
 		description: "Cleartext HTTP server redirecting / → /hop1 → /hop2 → /final (three 302 hops), then 200.",
+		check: func(r *probe.Result) error {
+			var f facts
+			if n := len(r.HTTP.Redirects); n != 3 {
+				f.errorf("redirects = %d, want 3", n)
+			}
+			if r.Phases[0].Name != probe.PhaseRedirect || r.HTTP.Status != 200 {
+				f.errorf("first phase %s, status %d; want redirect then 200", r.Phases[0].Name, r.HTTP.Status)
+			}
+			return f.err()
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startHTTP("127.0.0.1", http.HandlerFunc(redirectHandler), httpOpts{})
 		},
@@ -246,6 +309,12 @@ var scenarioTable = []*scenarioDef{
 		description: "Accepts TCP and reads, but never answers the TLS ClientHello.",
 		args:        []string{"--timeout", "2s"},
 		expect:      []string{"PROBE_TIMEOUT"},
+		check: func(r *probe.Result) error {
+			if r.Error == nil || r.Error.Class != probe.ClassTimeout || r.Error.Phase != "tls" {
+				return fmt.Errorf("error = %+v, want timeout in tls", r.Error)
+			}
+			return nil
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startStall()
 		},
@@ -260,6 +329,22 @@ var scenarioTable = []*scenarioDef{
 		argsFunc: func(l *Lab) []string {
 			return []string{"--data", "@" + filepath.Join(l.dir, H2UploadFile), "--timeout", "5s"}
 		},
+		check: func(r *probe.Result) error {
+			h := r.H2
+			if h == nil || len(h.Stalls) < 2 || len(h.Streams) != 1 || h.Streams[0].SentBytes != H2UploadSize || h.Streams[0].SendWindow != 65535 {
+				return fmt.Errorf("h2 = %+v, want ≥ 2 stalls and the 1 MiB upload on one stream", h)
+			}
+			var f facts
+			for _, st := range h.Stalls {
+				if st.Dir != probe.H2Send || st.Stream != 1 || st.DurationMS < 200 || st.InitialWindow != 65535 {
+					f.errorf("stall %+v, want pathlens waiting ≥ 200 ms on stream 1's 65535-byte window", st)
+				}
+			}
+			if r.HTTP.Status != 200 {
+				f.errorf("status %d", r.HTTP.Status)
+			}
+			return f.err()
+		},
 		start: func(l *Lab, d *scenarioDef) (string, error) {
 			return l.startH2UploadStall(d.name)
 		},
@@ -269,6 +354,14 @@ var scenarioTable = []*scenarioDef{
 		description: "HTTPS (ALPN h2, hand-written HTTP/2) answering 200 with Content-Length 1 MiB, three 16 KiB DATA frames, " +
 			"then RST_STREAM INTERNAL_ERROR.",
 		expect: []string{"H2_RST_STREAM"},
+		check: func(r *probe.Result) error {
+			h := r.H2
+			if h == nil || len(h.Streams) != 1 || h.Streams[0].Reset != "INTERNAL_ERROR" || h.Streams[0].ResetDir != probe.H2Recv ||
+				h.Streams[0].RecvFrames != 3 || h.Streams[0].RecvBytes != 3*16384 || r.HTTP.BodyBytes != 3*16384 {
+				return fmt.Errorf("h2 streams %+v, body %d; want INTERNAL_ERROR from the server after 3 × 16 KiB", h, r.HTTP.BodyBytes)
+			}
+			return nil
+		},
 		start: func(l *Lab, d *scenarioDef) (string, error) {
 			return l.startH2Raw(d.name, rstMidResponse)
 		},
@@ -278,6 +371,12 @@ var scenarioTable = []*scenarioDef{
 		description: "HTTPS (ALPN h2, hand-written HTTP/2) sending the response headers, then GOAWAY (NO_ERROR, last stream 1, " +
 			"debug \"lab: draining for restart\"), then the body: the request completes, the connection is done.",
 		expect: []string{"H2_GOAWAY"},
+		check: func(r *probe.Result) error {
+			if g := r.H2.GoAway; g == nil || g.Code != "NO_ERROR" || g.LastStream != 1 || g.Debug != "lab: draining for restart" || !r.Success {
+				return fmt.Errorf("goaway %+v, success %v", g, r.Success)
+			}
+			return nil
+		},
 		start: func(l *Lab, d *scenarioDef) (string, error) {
 			return l.startH2Raw(d.name, goAwayMidResponse)
 		},
@@ -286,6 +385,20 @@ var scenarioTable = []*scenarioDef{
 	{
 		name:        "grpc-health-ok",
 		description: "gRPC over TLS (ALPN h2) whose grpc.health.v1 Check answers SERVING.",
+		check: func(r *probe.Result) error {
+			var f facts
+			g := r.GRPC
+			if r.TLS == nil || r.TLS.ALPN != "h2" || !r.TLS.Verified || g == nil || g.HealthStatus != "SERVING" || g.StatusName != "OK" {
+				f.errorf("tls %+v grpc %+v, want a verified h2 connection and SERVING", r.TLS, g)
+			}
+			if r.TLS != nil && (r.TLS.Resumption == nil || !r.TLS.Resumption.Resumed) {
+				f.errorf("resumption = %+v, want resumed", r.TLS.Resumption)
+			}
+			if _, err := phaseMS(r, "stream"); err != nil {
+				f.add(err)
+			}
+			return f.err()
+		},
 		start: func(l *Lab, d *scenarioDef) (string, error) {
 			return l.startGRPCHealth(d.name, healthpb.HealthCheckResponse_SERVING)
 		},
@@ -294,6 +407,12 @@ var scenarioTable = []*scenarioDef{
 		name:        "grpc-health-not-serving",
 		description: "Cleartext gRPC whose grpc.health.v1 Check answers status OK with NOT_SERVING in the body.",
 		expect:      []string{"GRPC_STATUS"},
+		check: func(r *probe.Result) error {
+			if g := r.GRPC; g == nil || g.HealthStatus != "NOT_SERVING" || g.StatusCode != 0 || r.Success {
+				return fmt.Errorf("grpc %+v success %v, want status OK with NOT_SERVING, failed", g, r.Success)
+			}
+			return nil
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startGRPCHealth("", healthpb.HealthCheckResponse_NOT_SERVING)
 		},
@@ -303,6 +422,12 @@ var scenarioTable = []*scenarioDef{
 		description: "Cleartext gRPC server-streaming method sending 100 messages (one of 64 KiB, the rest 100 bytes), then OK; the 64 KiB message is larger than the client's initial 65535-byte stream window (info).",
 		args:        []string{"--grpc-method", grpcStreamMethod, "--expect-messages", "100"},
 		expect:      []string{"H2_SMALL_WINDOW"},
+		check: func(r *probe.Result) error {
+			if g := r.GRPC; g == nil || g.Messages != 100 || g.LargestMessage != 64<<10 || g.Bytes != 99*100+64<<10 || !g.TrailersReceived {
+				return fmt.Errorf("grpc = %+v, want 100 messages, one of 64 KiB, and trailers", g)
+			}
+			return nil
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startGRPCStream(grpcStreamPlan{count: grpcStreamCount, big: grpcStreamBigIndex})
 		},
@@ -312,6 +437,22 @@ var scenarioTable = []*scenarioDef{
 		description: "Cleartext HTTP/2 answering the streaming method with 46 messages, then RST_STREAM (INTERNAL_ERROR) instead of trailers.",
 		args:        []string{"--grpc-method", grpcStreamMethod, "--expect-messages", "100"},
 		expect:      []string{"GRPC_STREAM_TRUNCATED"},
+		check: func(r *probe.Result) error {
+			var f facts
+			if g := r.GRPC; g == nil || g.Messages != 46 || !g.NoTrailers || g.ResetCode != "INTERNAL_ERROR" {
+				f.errorf("grpc = %+v, want 46 messages, then a reset without trailers", g)
+			}
+			if r.H2 != nil {
+				rst := false
+				for _, fr := range r.H2.Frames {
+					rst = rst || (fr.Type == "RST_STREAM" && fr.Dir == probe.H2Recv && fr.ErrCode == "INTERNAL_ERROR")
+				}
+				if !rst {
+					f.errorf("frame timeline lacks the server's RST_STREAM INTERNAL_ERROR")
+				}
+			}
+			return f.err()
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startGRPCBroken(grpcTruncateAfter, true)
 		},
@@ -321,6 +462,12 @@ var scenarioTable = []*scenarioDef{
 		description: "Cleartext HTTP/2 answering the streaming method with 10 messages, then END_STREAM without a grpc-status trailer.",
 		args:        []string{"--grpc-method", grpcStreamMethod},
 		expect:      []string{"GRPC_STREAM_TRUNCATED"},
+		check: func(r *probe.Result) error {
+			if g := r.GRPC; g == nil || g.Messages != 10 || !g.NoTrailers || g.ResetCode != "" || g.TrailersReceived {
+				return fmt.Errorf("grpc = %+v, want 10 messages, END_STREAM without trailers", g)
+			}
+			return nil
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startGRPCBroken(grpcNoTrailers, false)
 		},
@@ -329,6 +476,19 @@ var scenarioTable = []*scenarioDef{
 		name:        "grpc-slow-stream",
 		description: "Cleartext gRPC server-streaming method sending 10 messages 200 ms apart, then OK: slow but complete.",
 		args:        []string{"--grpc-method", grpcStreamMethod, "--expect-messages", "10", "--timeout", "5s"},
+		check: func(r *probe.Result) error {
+			g := r.GRPC
+			if g == nil || g.Messages != 10 || len(g.GapsMS) != 9 {
+				return fmt.Errorf("grpc = %+v, want 10 messages, 9 gaps", g)
+			}
+			var f facts
+			for i, gap := range g.GapsMS {
+				if gap < 180 {
+					f.errorf("gap %d = %.1f ms, want ≥ 180 (200 ms apart)", i, gap)
+				}
+			}
+			return f.err()
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startGRPCStream(grpcStreamPlan{count: grpcSlowCount, gap: grpcSlowGap, big: -1})
 		},
@@ -339,6 +499,24 @@ var scenarioTable = []*scenarioDef{
 		name:        "ws-echo",
 		description: "WebSocket over TLS (wss, ALPN http/1.1) echoing every message and answering pings.",
 		args:        []string{"--send", "hello", "--ping-interval", "200ms", "--hold", "1s"},
+		check: func(r *probe.Result) error {
+			// Healthy: nothing above info, a round trip, answered pings, a
+			// clean close by pathlens after the hold.
+			var f facts
+			w := r.WS
+			if !r.Success || r.WorstSeverity().Rank() > probe.SeverityInfo.Rank() {
+				f.errorf("healthy ws-echo: success %v, findings %v", r.Success, findingIDs(r))
+			}
+			if w == nil || w.UpgradeStatus != 101 || w.MessagesIn != 1 || w.MessagesOut != 1 || len(w.PingRTTMS) < 3 ||
+				w.Close == nil || w.Close.By != probe.WSClosedByClient || w.Close.Code != 1000 || !w.Close.FrameReceived {
+				f.errorf("ws = %+v close %+v", w, w.Close)
+			}
+			if _, err := phaseMS(r, "wait"); err != nil {
+				return errors.Join(f.err(), err)
+			}
+			f.add(phaseAtLeast("hold", 990, "≥ 1000")(r))
+			return f.err()
+		},
 		start: func(l *Lab, d *scenarioDef) (string, error) {
 			return l.startWS(d.name, "/echo", wsBehavior{})
 		},
@@ -350,6 +528,13 @@ var scenarioTable = []*scenarioDef{
 		expect: []string{"WS_TOKEN_EXPIRED"},
 		argsFunc: func(l *Lab) []string {
 			return []string{"--jwt-secret", filepath.Join(l.dir, WSJWTSecretFile), "--jwt-ttl", "3s", "--hold", "6s"}
+		},
+		check: func(r *probe.Result) error {
+			w := r.WS
+			if w.Close == nil || w.Close.Code != 4401 || w.Close.By != probe.WSClosedByServer || w.TokenExp == nil || w.TokenSource != "jwt-hs256" {
+				return fmt.Errorf("ws = %+v close %+v, want 4401 from the server at the token's exp", w, w.Close)
+			}
+			return nil
 		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			secret, err := l.writeJWTSecret()
@@ -363,6 +548,12 @@ var scenarioTable = []*scenarioDef{
 		name:        "ws-reject",
 		description: "WebSocket endpoint that answers every upgrade with 401 Unauthorized.",
 		expect:      []string{"WS_AUTH_REJECTED"},
+		check: func(r *probe.Result) error {
+			if r.WS.UpgradeStatus != 401 || r.Success {
+				return fmt.Errorf("ws = %+v, want a failed upgrade answered 401", r.WS)
+			}
+			return nil
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startWS("", "/", wsBehavior{reject: http.StatusUnauthorized})
 		},
@@ -372,6 +563,12 @@ var scenarioTable = []*scenarioDef{
 		description: "WebSocket that sends \"tick\" every 500 ms, then 2 s after the upgrade drops TCP (reset) without a close frame.",
 		args:        []string{"--hold", "5s"},
 		expect:      []string{"WS_ABNORMAL_CLOSE"},
+		check: func(r *probe.Result) error {
+			if c := r.WS.Close; c == nil || c.FrameReceived || c.Code != 1006 || r.Error == nil || r.Error.Cause != "abnormal_close" {
+				return fmt.Errorf("close %+v error %+v, want a drop without a close frame", c, r.Error)
+			}
+			return nil
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startWS("", "/", wsBehavior{dropAfter: wsDropAfter, tickEvery: wsTickEvery})
 		},
@@ -381,6 +578,12 @@ var scenarioTable = []*scenarioDef{
 		description: "WebSocket that echoes messages but never answers a ping.",
 		args:        []string{"--ping-interval", "500ms", "--hold", "2s"},
 		expect:      []string{"WS_PING_TIMEOUT"},
+		check: func(r *probe.Result) error {
+			if len(r.WS.Pings) < 2 || len(r.WS.PingRTTMS) != 0 {
+				return fmt.Errorf("pings %+v, want several, none answered", r.WS.Pings)
+			}
+			return nil
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startWS("", "/", wsBehavior{noPong: true})
 		},
@@ -390,6 +593,12 @@ var scenarioTable = []*scenarioDef{
 		description: "WebSocket that closes (1001 \"idle timeout\") after 3 s without a frame in either direction, as an idle proxy does.",
 		args:        []string{"--hold", "5s"},
 		expect:      []string{"WS_IDLE_CLOSED"},
+		check: func(r *probe.Result) error {
+			if c := r.WS.Close; c == nil || c.Code != 1001 || r.WS.IdleMS < 2900 {
+				return fmt.Errorf("close %+v idle %.0f ms, want 1001 after 3 s quiet", c, r.WS.IdleMS)
+			}
+			return nil
+		},
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			return l.startWS("", "/", wsBehavior{idleAfter: wsIdleAfter})
 		},
@@ -420,6 +629,7 @@ var scenarioTable = []*scenarioDef{
 		args:        []string{"--timeout", "5s"},
 		expect:      []string{"HTTP_BODY_TOO_LARGE", "HTTP_NO_KEEPALIVE"},
 		hostile:     true,
+		check:       bodyStoppedAtLimit,
 		start:       rawScenario(func(_ *Lab, c *rawConn) { endlessBody(c) }),
 	},
 	{
@@ -435,6 +645,7 @@ var scenarioTable = []*scenarioDef{
 		description: "Answers 200 with Content-Encoding: gzip and ~1 MB that inflates to 1 GiB of zeros.",
 		expect:      []string{"HTTP_BODY_TOO_LARGE"},
 		hostile:     true,
+		check:       bodyStoppedAtLimit,
 		start: func(l *Lab, _ *scenarioDef) (string, error) {
 			b := &gzipBomb{chunkSize: bombChunk, chunks: bombChunks}
 			// Build it now, not on the first request, so its cost is

@@ -103,7 +103,10 @@ type LabRun struct {
 }
 
 // ProbeScenario probes one lab scenario through the same path as
-// `pathlens check --ca CA --dns-server DNS [args] TARGET`.
+// `pathlens check --ca CA --dns-server DNS [args] TARGET`. It lives in the
+// CLI, not in lab, because a scenario's Args are check flags: proving the
+// flags → options path is the point. Scenario.Check asserts the facts
+// behind its findings.
 func ProbeScenario(ctx context.Context, m lab.Manifest, s lab.Scenario) (*LabRun, error) {
 	var f checkFlags
 	fs := newCheckFlagSet(&f)
