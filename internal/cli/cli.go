@@ -10,11 +10,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/pathlens/pathlens/probe"
 	"golang.org/x/term"
 )
-
-// Version is the pathlens version, set at build time with -ldflags.
-var Version = "0.1.0-dev"
 
 // Exit codes (CONTRACT §1).
 const (
@@ -59,7 +57,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		code, err = runServe(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "pathlens %s\n", Version)
+		fmt.Fprintf(stdout, "pathlens %s\n", probe.Version)
 		return ExitOK
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usageHeader)

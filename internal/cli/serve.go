@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/serve"
 )
 
@@ -61,7 +62,7 @@ func runServe(args []string, stdout, stderr io.Writer) (int, error) {
 	defer stop()
 	err = serve.Run(ctx, serve.Options{
 		ConfigPath: *cfgPath, Listen: *listen, DB: *db, Demo: *demo, CheckConfig: *check,
-		Stdout: stdout, Logger: logger, Version: Version,
+		Stdout: stdout, Logger: logger, Version: probe.Version,
 	})
 	var ce *serve.ConfigError
 	switch {

@@ -46,9 +46,6 @@ import (
 	"github.com/pathlens/pathlens/probe/h2tap"
 )
 
-// Version is sent in the User-Agent header (grpc-go appends its own).
-var Version = "dev"
-
 // HealthMethod is the method the default probe calls.
 const HealthMethod = "/grpc.health.v1.Health/Check"
 
@@ -177,7 +174,7 @@ func call(ctx context.Context, conn net.Conn, creds credentials.TransportCredent
 		grpc.WithTransportCredentials(creds),
 		grpc.WithAuthority(info.Authority),
 		grpc.WithStatsHandler(tr),
-		grpc.WithUserAgent("pathlens/" + Version),
+		grpc.WithUserAgent(probe.UserAgent()), // grpc-go appends its own
 		grpc.WithDisableRetry(),
 		grpc.WithDisableServiceConfig(),
 	}

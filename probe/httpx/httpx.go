@@ -31,11 +31,8 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// Version is sent in the User-Agent header.
-var Version = "dev"
-
-// uaCache holds the User-Agent header value built from Version, so a
-// probe does not build it again (Version is set once at start).
+// uaCache holds the User-Agent header value built from probe.Version, so
+// a probe does not build it again (Version is set once at start).
 var uaCache atomic.Pointer[uaValue]
 
 type uaValue struct {
@@ -44,10 +41,10 @@ type uaValue struct {
 }
 
 func userAgent() []string {
-	if v := uaCache.Load(); v != nil && v.version == Version {
+	if v := uaCache.Load(); v != nil && v.version == probe.Version {
 		return v.header
 	}
-	v := &uaValue{version: Version, header: []string{"pathlens/" + Version}}
+	v := &uaValue{version: probe.Version, header: []string{probe.UserAgent()}}
 	uaCache.Store(v)
 	return v.header
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
-	"github.com/pathlens/pathlens/probe/httpx"
 )
 
 func okHandler(w http.ResponseWriter, r *http.Request) {
@@ -814,7 +813,7 @@ func TestRequestShape(t *testing.T) {
 	})
 	h1 := newServer(t, modeHTTP, h, nil)
 	h2 := newServer(t, modeH2TLS, h, nil)
-	ua := "pathlens/" + httpx.Version
+	ua := probe.UserAgent()
 	for _, srv := range []*httptest.Server{h1, h2} {
 		proto := "h1"
 		if srv == h2 {

@@ -44,9 +44,6 @@ import (
 	"github.com/pathlens/pathlens/probe/token"
 )
 
-// Version is sent in the User-Agent header.
-var Version = "dev"
-
 func init() { probe.Register(probe.ProberFunc(Probe), "ws", "wss") }
 
 // CloseGrace is the most time kept at the end of the budget for the close
@@ -241,7 +238,7 @@ func (s *session) run(conn net.Conn) error {
 		}
 	}
 	if header.Get("User-Agent") == "" {
-		header.Set("User-Agent", "pathlens/"+Version)
+		header.Set("User-Agent", probe.UserAgent())
 	}
 
 	var handedMu sync.Mutex
