@@ -75,7 +75,7 @@ func runCheck(args []string, stdout, stderr io.Writer) (int, error) {
 	if err := f.checkGRPCKind(t.Kind); err != nil {
 		return ExitUsage, err
 	}
-	style := output.Style{Color: f.color == "always" || (f.color == "auto" && isTerminal(stdout)), Width: termWidth(stdout)}
+	style := output.Style{Color: colorOn(f.color, stdout), Width: termWidth(stdout)}
 	style.Frames = f.frames
 	results := runRepeated(ctx, t, o, &f, stderr)
 	if f.json {

@@ -86,6 +86,19 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// colorOn is --color's decision for w: always colours, never does not,
+// auto colours a terminal unless NO_COLOR is set and not empty
+// (https://no-color.org).
+func colorOn(mode string, w io.Writer) bool {
+	switch mode {
+	case "always":
+		return true
+	case "auto":
+		return os.Getenv("NO_COLOR") == "" && isTerminal(w)
+	}
+	return false
+}
+
 func termWidth(w io.Writer) int {
 	if f, ok := w.(*os.File); ok {
 		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 20 {
