@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +43,9 @@ func runCheck(args []string, stdout, stderr io.Writer) (int, error) {
 		return ExitOK, nil
 	}
 	if err != nil {
+		if de := durationFlagError(fs, err); de != nil {
+			return ExitUsage, de
+		}
 		return ExitUsage, flagError(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -136,4 +141,34 @@ func unwrapPhase(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// durationFlagError is the message for a duration flag whose value
+// time.ParseDuration refuses, nil for any other error. The flag package
+// only says "parse error", which reads as "not a number" for `--timeout 5`,
+// a number that lacks its unit.
+func durationFlagError(fs *flag.FlagSet, err error) error {
+	// invalid value "5" for flag -timeout: parse error
+	rest, ok := strings.CutPrefix(err.Error(), "invalid value ")
+	if !ok {
+		return nil
+	}
+	val, rest, ok := strings.Cut(rest, " for flag -")
+	if !ok {
+		return nil
+	}
+	name, _, _ := strings.Cut(rest, ": ")
+	fl := fs.Lookup(name)
+	if fl == nil {
+		return nil
+	}
+	if g, ok := fl.Value.(flag.Getter); !ok {
+		return nil
+	} else if _, ok := g.Get().(time.Duration); !ok {
+		return nil
+	}
+	if v, err := strconv.Unquote(val); err == nil {
+		val = v
+	}
+	return usagef("check: --%s %s: want a duration such as 5s or 500ms", name, val)
 }
