@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -217,7 +216,7 @@ func grpcError(err error) error {
 	}
 	s, _ := status.FromError(err)
 	code := s.Code()
-	cause := snake(code.String())
+	cause := probe.GRPCCodeCause(uint32(code))
 	var class probe.ErrorClass
 	switch code {
 	case codes.OK:
@@ -234,19 +233,4 @@ func grpcError(err error) error {
 		class = probe.ClassHTTP
 	}
 	return &probe.PhaseError{Class: class, Cause: cause, Err: errors.New(code.String() + ": " + s.Message())}
-}
-
-// snake turns "DeadlineExceeded" into "deadline_exceeded".
-func snake(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		if r >= 'A' && r <= 'Z' {
-			if i > 0 {
-				b.WriteByte('_')
-			}
-			r += 'a' - 'A'
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

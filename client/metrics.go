@@ -140,7 +140,7 @@ func (m *metrics) observe(r *probe.Result) {
 // outcome names an attempt's result for the requests counter.
 func outcome(r *probe.Result) string {
 	e := r.Error
-	if e == nil || e.Cause == "status" {
+	if e == nil || e.Cause == probe.CauseStatus {
 		if r.HTTP != nil && r.HTTP.Status >= 100 && r.HTTP.Status < 600 {
 			return outcomes[r.HTTP.Status/100-1] // "1xx" … "5xx", no allocation
 		}
@@ -148,7 +148,7 @@ func outcome(r *probe.Result) string {
 			return "2xx"
 		}
 	}
-	if e.Cause == "truncated" {
+	if e.Cause == probe.CauseTruncated {
 		return "truncated"
 	}
 	switch e.Class {

@@ -445,7 +445,7 @@ func (x *exchange) finish(err error, end time.Time) {
 		x.rec.EndAt(probe.PhaseTransfer, end)
 	}
 	if err == nil && res.HTTP != nil && (res.HTTP.Status < 200 || res.HTTP.Status > 399) {
-		err = probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "status", "status %d is not in %s", res.HTTP.Status, res.HTTP.ValidStatus)
+		err = probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseStatus, "status %d is not in %s", res.HTTP.Status, res.HTTP.ValidStatus)
 	}
 	if err != nil {
 		err = x.classify(err)
@@ -501,11 +501,11 @@ func (x *exchange) classify(err error) error {
 		var ve *tls.CertificateVerificationError
 		switch {
 		case errors.As(err, &de) && de.IsNotFound:
-			pe.Class, pe.Cause = probe.ClassDNS, "nxdomain"
+			pe.Class, pe.Cause = probe.ClassDNS, probe.CauseNXDomain
 		case errors.As(err, &ve):
-			pe.Class, pe.Cause = probe.ClassTLS, "verify_"+probe.VerifyReason(ve.Err)
+			pe.Class, pe.Cause = probe.ClassTLS, probe.VerifyCause(probe.VerifyReason(ve.Err))
 		case errors.Is(err, io.ErrUnexpectedEOF) && phase == probe.PhaseTransfer:
-			pe.Cause = "truncated"
+			pe.Cause = probe.CauseTruncated
 		}
 	}
 	return pe

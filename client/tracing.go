@@ -91,7 +91,7 @@ func (t *Transport) endSpan(x *exchange, r *probe.Result, end time.Time) {
 	}
 	if e := r.Error; e != nil {
 		typ := string(e.Class)
-		if e.Cause == "status" && r.HTTP != nil {
+		if e.Cause == probe.CauseStatus && r.HTTP != nil {
 			typ = strconv.Itoa(r.HTTP.Status)
 		} else if e.Cause != "" {
 			typ += "/" + e.Cause

@@ -56,7 +56,7 @@ func dnsFailed(r *probe.Result) *Finding {
 	}
 	cause := e.Cause
 	if e.Class == probe.ClassTimeout {
-		cause = "timeout"
+		cause = probe.CauseTimeout // the evidence says timeout for the budget too
 	}
 	who := resolverWords(r.DNS)
 	ev := evidence{}.set("name", name).set("server", server).set("rcode", rcode).set("cause", cause).set("message", e.Message)
@@ -66,27 +66,27 @@ func dnsFailed(r *probe.Result) *Finding {
 
 	var summary, advice string
 	switch cause {
-	case "nxdomain":
+	case probe.CauseNXDomain:
 		summary = fmt.Sprintf("%q does not exist: %s answered NXDOMAIN", name, who)
 		advice = "The name is not in DNS. Check the spelling and the zone: is the record published (dig +trace NAME), " +
 			"did a recent change delete it, is it only in a split-horizon/internal view this resolver does not serve? " +
 			"In Kubernetes, a short name is expanded through the search list; use the FQDN (service.namespace.svc.cluster.local)."
-	case "servfail":
+	case probe.CauseServFail:
 		summary = fmt.Sprintf("%s answered SERVFAIL for %q: it could not get an answer from the authoritative servers", who, name)
 		advice = "SERVFAIL means the resolver failed, not that the name is missing: the zone's authoritative servers are down " +
 			"or lame, or DNSSEC validation failed (expired RRSIG, DS mismatch after a key rollover). " +
 			"Compare dig @AUTHORITATIVE NAME with dig +cd NAME (checking disabled); if +cd works, fix the zone's DNSSEC signatures."
-	case "timeout":
+	case probe.CauseTimeout:
 		summary = fmt.Sprintf("no answer from %s for %q: timeout", who, name)
 		advice = "The resolver did not answer. Check that it is reachable on UDP and TCP port 53 (firewall, security group), " +
 			"that it is running, and the nameserver order and options timeout:/attempts: in /etc/resolv.conf — " +
 			"a dead first nameserver costs a full timeout before the next one is tried."
-	case "refused":
+	case probe.CauseRefused:
 		summary = fmt.Sprintf("%s REFUSED to answer for %q", who, name)
 		advice = "The server will not recurse for this client or is not authoritative for the zone. " +
 			"Allow this client in its ACL (BIND allow-recursion / allow-query, unbound access-control), or point --dns-server " +
 			"(or /etc/resolv.conf) at a resolver that serves this network."
-	case "no_address":
+	case probe.CauseNoAddress:
 		summary = fmt.Sprintf("%q exists but has no address: %s", name, e.Message)
 		advice = "The name exists but has no A/AAAA record of the address family asked for. Publish the missing record, " +
 			"or drop --ipv4/--ipv6 so pathlens may use the other family; a CNAME to a name with no address shows up the same way."

@@ -24,7 +24,7 @@ const (
 // statusErr reports whether the probe failed because the status was not
 // in valid_status.
 func statusErr(r *probe.Result) bool {
-	return r.Error != nil && r.Error.Cause == "status"
+	return r.Error != nil && r.Error.Cause == probe.CauseStatus
 }
 
 // httpStatus is HTTP_STATUS: 4xx warning, 5xx critical; any other status
@@ -229,7 +229,7 @@ func httpProtocolError(r *probe.Result) *Finding {
 	case probe.PhaseTLS, probe.PhaseDNS, probe.PhaseConnect:
 		return nil
 	}
-	if e.Cause == "status" {
+	if e.Cause == probe.CauseStatus {
 		return nil
 	}
 	if probeRedirectRefused(r) != nil {
@@ -253,22 +253,22 @@ func httpProtocolError(r *probe.Result) *Finding {
 	}
 	var summary, advice string
 	switch e.Cause {
-	case "headers_too_large":
+	case probe.CauseHeadersTooLarge:
 		summary = "the response header block exceeded the limit pathlens accepts: " + e.Message
 		advice = "The server sent an enormous or endless header block. Legitimate headers stay in the kilobytes: look " +
 			"for a header growing without bound (a cookie appended on every redirect, a debug or trace header echoed back), " +
 			"or a server or proxy that never ends its header block. Proxies reject these too (nginx " +
 			"proxy_buffer_size / large_client_header_buffers, envoy max_response_headers_kb)."
-	case "malformed":
+	case probe.CauseMalformed:
 		summary = "the server sent a malformed HTTP response: " + e.Message
 		advice = "The response does not parse as HTTP: a bad or overlong status line, invalid header syntax, or a " +
 			"non-HTTP protocol on this port. Capture it with curl -v --http1.1 or nc and check that the port serves HTTP " +
 			"and that no proxy in between rewrites or corrupts the response."
-	case "read_cap":
+	case probe.CauseReadCap:
 		summary = "the server sent more data than the probe allows (read cap reached): " + e.Message
 		advice = "The server kept sending far beyond any sane response size. Find what streams without end (a loop in a " +
 			"handler, a misrouted streaming endpoint); raise --max-body only if the size is expected."
-	case "panic":
+	case probe.CausePanic:
 		summary = "pathlens hit an internal error while reading the response: " + e.Message
 		advice = "This is a pathlens bug triggered by the response: please report it with the target's response " +
 			"captured (curl -v --raw) so it can be reproduced."

@@ -20,7 +20,7 @@ const (
 // that the probe's CheckRedirect refused, so nothing was sent there.
 func probeRedirectRefused(r *probe.Result) *Finding {
 	e := r.Error
-	if e == nil || e.Class != probe.ClassHTTP || e.Cause != "redirect_refused" {
+	if e == nil || e.Class != probe.ClassHTTP || e.Cause != probe.CauseRedirectRefused {
 		return nil
 	}
 	ev := evidence{}.set("message", e.Message)
@@ -55,7 +55,7 @@ func probeRedirectRefused(r *probe.Result) *Finding {
 // in a network the probe may not connect to, so no connection was made.
 func probeAddressDenied(r *probe.Result) *Finding {
 	e := r.Error
-	if e == nil || e.Class != probe.ClassConnect || e.Cause != "address_denied" {
+	if e == nil || e.Class != probe.ClassConnect || e.Cause != probe.CauseAddressDenied {
 		return nil
 	}
 	ev := evidence{}.set("message", e.Message)

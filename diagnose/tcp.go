@@ -60,13 +60,15 @@ func addrWords(addrs []string, r *probe.Result) string {
 }
 
 func tcpRefusedApplies(r *probe.Result) bool {
-	return errClass(r, probe.ClassConnect) && r.Error.Cause == "refused"
+	return errClass(r, probe.ClassConnect) && r.Error.Cause == probe.CauseRefused
 }
 
+// tcpTimeoutApplies reports whether the time ran out with connect in
+// flight: the budget or, in the client package, a dial bound (class
+// timeout). No connect failure has cause timeout; that is the resolver's.
 func tcpTimeoutApplies(r *probe.Result) bool {
 	e := r.Error
-	return e != nil && ((e.Class == probe.ClassTimeout && e.Phase == probe.PhaseConnect) ||
-		(e.Class == probe.ClassConnect && e.Cause == "timeout"))
+	return e != nil && e.Class == probe.ClassTimeout && e.Phase == probe.PhaseConnect
 }
 
 // tcpRefused is TCP_REFUSED.
@@ -118,12 +120,12 @@ func tcpConnectFailed(r *probe.Result) *Finding {
 	ev, addrs := connectEvidence(r)
 	var summary, advice string
 	switch r.Error.Cause {
-	case "unreachable":
+	case probe.CauseUnreachable:
 		summary = fmt.Sprintf("cannot reach %s: no route to the host or network (%s)", addrWords(addrs, r), r.Error.Message)
 		advice = "The local host or a router answered that the destination is unreachable. Check the route (ip route get ADDR), " +
 			"that the address is in a network this host can reach (VPN up, correct subnet), and for IPv6 that the host has " +
 			"IPv6 connectivity at all — if not, use --ipv4 or remove the AAAA record."
-	case "reset":
+	case probe.CauseReset:
 		summary = fmt.Sprintf("the connection to %s was reset while connecting (%s)", addrWords(addrs, r), r.Error.Message)
 		advice = "A middlebox or the server reset the connection during the TCP handshake: check firewalls, connection " +
 			"limits and SYN-flood protection on the path, and the server's accept queue."

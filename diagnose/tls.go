@@ -54,7 +54,7 @@ func tlsHandshakeFailed(r *probe.Result) *Finding {
 	alert := strings.ToLower(t.Alert)
 	var summary, advice string
 	switch {
-	case e.Cause == "not_tls":
+	case e.Cause == probe.CauseNotTLS:
 		summary = "the server answered with something that is not TLS (wrong port, or plain HTTP on a TLS port?)"
 		if t.Alert != "" {
 			summary += ": " + t.Alert
@@ -63,7 +63,7 @@ func tlsHandshakeFailed(r *probe.Result) *Finding {
 			"whether the service speaks TLS at all (try http:// or tcp://), and for a proxy in between, that it is not " +
 			"terminating TLS and forwarding plain text to this port. For STARTTLS protocols (SMTP 587, IMAP 143) TLS does " +
 			"not start at once; use the implicit-TLS port (465, 993)."
-	case strings.HasPrefix(e.Cause, "verify_"):
+	case probe.IsVerifyCause(e.Cause):
 		summary = "certificate verification failed: " + firstNonEmpty(t.VerifyError, e.Message)
 		advice = "The certificate chain was rejected for a reason other than trust, name or dates (for example a " +
 			"certificate not valid for server authentication, or a CA constraint). Inspect it with " +

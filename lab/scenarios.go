@@ -564,7 +564,7 @@ var scenarioTable = []*scenarioDef{
 		args:        []string{"--hold", "5s"},
 		expect:      []string{"WS_ABNORMAL_CLOSE"},
 		check: func(r *probe.Result) error {
-			if c := r.WS.Close; c == nil || c.FrameReceived || c.Code != 1006 || r.Error == nil || r.Error.Cause != "abnormal_close" {
+			if c := r.WS.Close; c == nil || c.FrameReceived || c.Code != 1006 || r.Error == nil || r.Error.Cause != probe.CauseAbnormalClose {
 				return fmt.Errorf("close %+v error %+v, want a drop without a close frame", c, r.Error)
 			}
 			return nil

@@ -94,7 +94,7 @@ func (d *Dialer) resolve(ctx context.Context, host string, port int) ([]netip.Ad
 		return nil, Classify(ctx, PhaseDNS, ClassDNS, err)
 	}
 	if len(addrs) == 0 {
-		return nil, Errorf(PhaseDNS, ClassDNS, "no_address", "%s has no %s address", host, familyWord(o))
+		return nil, Errorf(PhaseDNS, ClassDNS, CauseNoAddress, "%s has no %s address", host, familyWord(o))
 	}
 	return addrs, nil
 }
@@ -125,10 +125,10 @@ func lookupSystem(ctx context.Context, host string, o *Options) ([]netip.Addr, e
 	if err != nil {
 		var de *net.DNSError
 		if errors.As(err, &de) && de.IsNotFound {
-			return nil, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: "nxdomain", Err: err}
+			return nil, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: CauseNXDomain, Err: err}
 		}
-		if errors.As(err, &de) && de.IsTimeout && ctx.Err() == nil {
-			return nil, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: "timeout", Err: err}
+		if errors.As(err, &de) && de.IsTimeout && OwnTimeout(ctx, err) {
+			return nil, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: CauseTimeout, Err: err}
 		}
 		return nil, err
 	}
@@ -194,13 +194,12 @@ func lookupVia(ctx context.Context, server, host string, o *Options) ([]netip.Ad
 		return addrs, dns.RcodeSuccess, nil
 	}
 	if rcode != dns.RcodeSuccess {
-		cause := strings.ToLower(dns.RcodeToString[rcode])
-		return nil, rcode, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: cause,
+		return nil, rcode, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: RcodeCause(rcode),
 			Err: fmt.Errorf("%s: %s from %s", host, dns.RcodeToString[rcode], server)}
 	}
 	if firstErr != nil {
-		if ctx.Err() == nil && isTimeout(firstErr) {
-			return nil, rcode, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: "timeout", Err: fmt.Errorf("%s: no answer from %s: %w", host, server, firstErr)}
+		if OwnTimeout(ctx, firstErr) {
+			return nil, rcode, &PhaseError{Phase: PhaseDNS, Class: ClassDNS, Cause: CauseTimeout, Err: fmt.Errorf("%s: no answer from %s: %w", host, server, firstErr)}
 		}
 		return nil, rcode, firstErr
 	}
@@ -247,7 +246,7 @@ func filterFamily(addrs []netip.Addr, o *Options) ([]netip.Addr, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, Errorf(PhaseDNS, ClassDNS, "no_address", "no %s address among %v", familyWord(o), addrs)
+		return nil, Errorf(PhaseDNS, ClassDNS, CauseNoAddress, "no %s address among %v", familyWord(o), addrs)
 	}
 	return out, nil
 }
@@ -300,7 +299,7 @@ func (d *Dialer) permit(host string, addrs []netip.Addr) ([]netip.Addr, error) {
 	if more := len(addrs) - len(denied); more > 0 {
 		list += fmt.Sprintf(" and %d more", more)
 	}
-	return nil, Errorf(PhaseConnect, ClassConnect, "address_denied", "%s is in a denied network: %s", what, list)
+	return nil, Errorf(PhaseConnect, ClassConnect, CauseAddressDenied, "%s is in a denied network: %s", what, list)
 }
 
 // deniedBy returns the first network of deny that covers a. Addresses and

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 )
 
 // ErrorClass classifies a failed probe (CONTRACT §2).
@@ -26,12 +27,13 @@ const (
 )
 
 // PhaseError is the typed failure every prober returns: the phase that
-// failed, its class, a short machine-readable cause and the wrapped error.
-// Diagnosis reads it with errors.As, never from the message text.
+// failed, its class, a short machine-readable cause (one of Causes, or
+// none) and the wrapped error. Diagnosis reads it with errors.As, never
+// from the message text.
 type PhaseError struct {
 	Phase string
 	Class ErrorClass
-	Cause string
+	Cause Cause
 	Err   error
 }
 
@@ -45,13 +47,16 @@ func (e *PhaseError) Error() string {
 func (e *PhaseError) Unwrap() error { return e.Err }
 
 // Errorf builds a PhaseError with a formatted message.
-func Errorf(phase string, class ErrorClass, cause string, format string, args ...any) *PhaseError {
+func Errorf(phase string, class ErrorClass, cause Cause, format string, args ...any) *PhaseError {
 	return &PhaseError{Phase: phase, Class: class, Cause: cause, Err: fmt.Errorf(format, args...)}
 }
 
 // Classify turns any error met in phase into a PhaseError. A context that
 // ran out of time wins over the underlying error (a read that failed
-// because the deadline passed is a timeout, not a protocol error).
+// because the deadline passed is a timeout, not a protocol error), and so
+// does a timeout met when the context's deadline is at most TimeoutSlack
+// away (see BudgetSpent): whichever of the two timers fired first, the
+// budget ran out, class timeout, cause deadline.
 func Classify(ctx context.Context, phase string, class ErrorClass, err error) *PhaseError {
 	if err == nil {
 		return nil
@@ -60,36 +65,71 @@ func Classify(ctx context.Context, phase string, class ErrorClass, err error) *P
 	if errors.As(err, &pe) {
 		return pe
 	}
-	if ctx != nil && ctx.Err() != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
-			return &PhaseError{Phase: phase, Class: ClassTimeout, Cause: "deadline", Err: err}
-		}
-		return &PhaseError{Phase: phase, Class: ClassCanceled, Cause: "canceled", Err: err}
+	if ctx != nil && ctx.Err() != nil && !deadlineDone(ctx) {
+		return &PhaseError{Phase: phase, Class: ClassCanceled, Cause: CauseCanceled, Err: err}
+	}
+	if ctx != nil && (ctx.Err() != nil || (isTimeout(err) && BudgetSpent(ctx, TimeoutSlack))) {
+		return &PhaseError{Phase: phase, Class: ClassTimeout, Cause: CauseDeadline, Err: err}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-		return &PhaseError{Phase: phase, Class: ClassTimeout, Cause: "deadline", Err: err}
+		return &PhaseError{Phase: phase, Class: ClassTimeout, Cause: CauseDeadline, Err: err}
 	}
-	cause := ""
+	var cause Cause
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		cause = "refused"
+		cause = CauseRefused
 	case errors.Is(err, syscall.ECONNRESET):
-		cause = "reset"
+		cause = CauseReset
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		cause = "unreachable"
+		cause = CauseUnreachable
 	}
 	if IsTLSAlert(err) {
-		cause = "alert"
+		cause = CauseAlert
 	}
 	var re tls.RecordHeaderError
 	if errors.As(err, &re) {
-		cause = "not_tls"
+		cause = CauseNotTLS
 	}
 	var oe *net.OpError
 	if cause == "" && errors.As(err, &oe) && oe.Timeout() {
-		return &PhaseError{Phase: phase, Class: ClassTimeout, Cause: "deadline", Err: err}
+		return &PhaseError{Phase: phase, Class: ClassTimeout, Cause: CauseDeadline, Err: err}
 	}
 	return &PhaseError{Phase: phase, Class: class, Cause: cause, Err: err}
+}
+
+// TimeoutSlack is how close to the probe's deadline a timer of a phase's
+// own may fire and still count as the budget running out. A phase timer
+// set to end with the budget (a DNS exchange bounded by the context's
+// deadline) and the context's own timer fire in either order; within the
+// slack the outcome is the budget's, whichever came first.
+const TimeoutSlack = 25 * time.Millisecond
+
+// BudgetSpent reports whether ctx's deadline has passed or is at most
+// slack away. A timeout met then is the budget's (class timeout, cause
+// deadline), not a failure of the phase's own timer.
+func BudgetSpent(ctx context.Context, slack time.Duration) bool {
+	if ctx == nil {
+		return false
+	}
+	if ctx.Err() != nil {
+		return deadlineDone(ctx)
+	}
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) <= slack
+}
+
+// OwnTimeout reports whether err is a timeout of a phase's own timer that
+// fired clearly before the budget: err is a timeout (net.Error) and ctx
+// is neither done nor within TimeoutSlack of its deadline. Such a timeout
+// is the phase's failure (a resolver that gave up: class dns, cause
+// timeout); any other timeout is the budget's (Classify).
+func OwnTimeout(ctx context.Context, err error) bool {
+	return isTimeout(err) && (ctx == nil || (ctx.Err() == nil && !BudgetSpent(ctx, TimeoutSlack)))
+}
+
+// deadlineDone reports whether ctx is done because its deadline passed.
+func deadlineDone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(context.Cause(ctx), context.DeadlineExceeded)
 }
 
 // IsTLSAlert reports whether err is a TLS alert from the peer. Over TCP,

@@ -110,9 +110,9 @@ type ErrorInfo struct {
 	Class   ErrorClass `json:"class"`
 	Phase   string     `json:"phase,omitempty"`
 	Message string     `json:"message"`
-	// Cause is a short machine-readable cause where one is known, e.g.
-	// "nxdomain", "refused", "unknown_authority", "headers_too_large".
-	Cause string `json:"cause,omitempty"`
+	// Cause is a short machine-readable cause where one is known, one of
+	// Causes: CauseNXDomain, CauseRefused, CauseVerifyUnknownAuthority, …
+	Cause Cause `json:"cause,omitempty"`
 }
 
 // DNSInfo describes the name resolution of the probe (or, for dns probes,

@@ -69,7 +69,7 @@ func Run(ctx context.Context, t Target, o *Options) (res *Result) {
 	p, ok := registry[t.Kind]
 	regMu.RUnlock()
 	if !ok {
-		res.Error = &ErrorInfo{Class: ClassConfig, Message: fmt.Sprintf("%v: %s", ErrUnsupportedKind, t.Kind), Cause: "kind"}
+		res.Error = &ErrorInfo{Class: ClassConfig, Message: fmt.Sprintf("%v: %s", ErrUnsupportedKind, t.Kind), Cause: CauseKind}
 		return res
 	}
 
@@ -81,7 +81,7 @@ func Run(ctx context.Context, t Target, o *Options) (res *Result) {
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
-				err = &PhaseError{Phase: rec.InFlight(), Class: ClassProtocol, Cause: "panic", Err: fmt.Errorf("prober panic: %v", v)}
+				err = &PhaseError{Phase: rec.InFlight(), Class: ClassProtocol, Cause: CausePanic, Err: fmt.Errorf("prober panic: %v", v)}
 			}
 		}()
 		err = p.Probe(ctx, t, o, rec, res)

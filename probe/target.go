@@ -50,7 +50,7 @@ const errUserInfo = "credentials in the URL are not supported; use -H 'Authoriza
 func ParseTarget(raw string) (Target, error) {
 	shown := RedactUserInfo(raw) // never echo a password
 	bad := func(format string, args ...any) (Target, error) {
-		return Target{}, &PhaseError{Class: ClassConfig, Cause: "target", Err: fmt.Errorf("target %q: "+format, append([]any{shown}, args...)...)}
+		return Target{}, &PhaseError{Class: ClassConfig, Cause: CauseTarget, Err: fmt.Errorf("target %q: "+format, append([]any{shown}, args...)...)}
 	}
 	if strings.TrimSpace(raw) == "" {
 		return bad("empty")

@@ -254,7 +254,7 @@ func (d *Dialer) Handshake(ctx context.Context, conn net.Conn, cfg *tls.Config) 
 	if err != nil {
 		info.Alert = alertOf(err)
 		if errors.Is(err, ErrVerify) {
-			return nil, &PhaseError{Phase: PhaseTLS, Class: ClassTLS, Cause: "verify_" + info.VerifyReason, Err: err}
+			return nil, &PhaseError{Phase: PhaseTLS, Class: ClassTLS, Cause: VerifyCause(info.VerifyReason), Err: err}
 		}
 		return nil, Classify(ctx, PhaseTLS, ClassTLS, err)
 	}

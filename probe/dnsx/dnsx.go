@@ -32,9 +32,12 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	m, err := probe.Exchange(ctx, server, t.QName, t.QType)
 	rec.End(probe.PhaseQuery)
 	if err != nil {
+		if probe.OwnTimeout(ctx, err) {
+			return &probe.PhaseError{Phase: probe.PhaseQuery, Class: probe.ClassDNS, Cause: probe.CauseTimeout, Err: err}
+		}
 		pe := probe.Classify(ctx, probe.PhaseQuery, probe.ClassDNS, err)
 		if pe.Class == probe.ClassDNS && pe.Cause == "" {
-			pe.Cause = "no_answer"
+			pe.Cause = probe.CauseNoAnswer
 		}
 		return pe
 	}
@@ -49,19 +52,9 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 		}
 	}
 	if m.Rcode != dns.RcodeSuccess {
-		return probe.Errorf(probe.PhaseQuery, probe.ClassDNS, lower(info.Rcode), "%s %s: %s from %s", t.QName, info.Type, info.Rcode, server)
+		return probe.Errorf(probe.PhaseQuery, probe.ClassDNS, probe.RcodeCause(m.Rcode), "%s %s: %s from %s", t.QName, info.Type, info.Rcode, server)
 	}
 	return nil
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 32
-		}
-	}
-	return string(b)
 }
 
 // systemQuery asks the system resolver. Only address and a few common
@@ -122,7 +115,7 @@ func systemQuery(ctx context.Context, t probe.Target, rec *probe.Recorder, info 
 			info.AddAnswer(a)
 		}
 	default:
-		return probe.Errorf(probe.PhaseQuery, probe.ClassConfig, "qtype", "the system resolver cannot ask for %s records; name a server: dns://SERVER/%s?type=%s", info.Type, name, info.Type)
+		return probe.Errorf(probe.PhaseQuery, probe.ClassConfig, probe.CauseQType, "the system resolver cannot ask for %s records; name a server: dns://SERVER/%s?type=%s", info.Type, name, info.Type)
 	}
 	return nil
 }
@@ -130,7 +123,10 @@ func systemQuery(ctx context.Context, t probe.Target, rec *probe.Recorder, info 
 func classifySystem(ctx context.Context, err error, info *probe.DNSInfo) error {
 	if de, ok := err.(*net.DNSError); ok && de.IsNotFound {
 		info.Rcode = "NXDOMAIN"
-		return &probe.PhaseError{Phase: probe.PhaseQuery, Class: probe.ClassDNS, Cause: "nxdomain", Err: err}
+		return &probe.PhaseError{Phase: probe.PhaseQuery, Class: probe.ClassDNS, Cause: probe.CauseNXDomain, Err: err}
+	}
+	if probe.OwnTimeout(ctx, err) {
+		return &probe.PhaseError{Phase: probe.PhaseQuery, Class: probe.ClassDNS, Cause: probe.CauseTimeout, Err: err}
 	}
 	return probe.Classify(ctx, probe.PhaseQuery, probe.ClassDNS, err)
 }

@@ -98,7 +98,7 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol != "" && cs.NegotiatedProtocol != "h2" {
 			tc.Close()
-			return probe.Errorf(probe.PhaseTLS, probe.ClassProtocol, "no_h2",
+			return probe.Errorf(probe.PhaseTLS, probe.ClassProtocol, probe.CauseNoH2,
 				"the server selected %q in ALPN, not h2: gRPC needs HTTP/2", cs.NegotiatedProtocol)
 		}
 		conn = tc
@@ -123,7 +123,7 @@ func request(t probe.Target, o *probe.Options, info *probe.GRPCInfo) ([]byte, er
 		info.Method, info.Health, info.Service = HealthMethod, true, o.GRPCService
 	}
 	if p := t.URL.Path; p != "" && p != "/" {
-		return nil, probe.Errorf("", probe.ClassConfig, "target",
+		return nil, probe.Errorf("", probe.ClassConfig, probe.CauseTarget,
 			"grpc targets take no path (%q); name the method with --grpc-method /pkg.Service/Method", p)
 	}
 	for _, w := range []struct {
@@ -131,7 +131,7 @@ func request(t probe.Target, o *probe.Options, info *probe.GRPCInfo) ([]byte, er
 		v    int32
 	}{{"--h2-window", o.H2Window}, {"--h2-conn-window", o.H2ConnWindow}} {
 		if w.v != 0 && w.v < MinWindow {
-			return nil, probe.Errorf("", probe.ClassConfig, "window",
+			return nil, probe.Errorf("", probe.ClassConfig, probe.CauseWindow,
 				"%s %d: grpc-go ignores windows below %d bytes (64 KiB); use %d or more", w.name, w.v, MinWindow, MinWindow)
 		}
 	}
@@ -141,13 +141,13 @@ func request(t probe.Target, o *probe.Options, info *probe.GRPCInfo) ([]byte, er
 		}
 		req, err := proto.Marshal(&healthpb.HealthCheckRequest{Service: o.GRPCService})
 		if err != nil {
-			return nil, probe.Errorf("", probe.ClassConfig, "request", "health request: %v", err)
+			return nil, probe.Errorf("", probe.ClassConfig, probe.CauseRequest, "health request: %v", err)
 		}
 		info.RequestBytes = len(req)
 		return req, nil
 	}
 	if !methodRE.MatchString(o.GRPCMethod) {
-		return nil, probe.Errorf("", probe.ClassConfig, "method",
+		return nil, probe.Errorf("", probe.ClassConfig, probe.CauseMethod,
 			"--grpc-method %q: want /package.Service/Method", o.GRPCMethod)
 	}
 	req := o.GRPCRequest
@@ -187,7 +187,7 @@ func call(ctx context.Context, conn net.Conn, creds credentials.TransportCredent
 	cc, err := grpc.NewClient("passthrough:///"+info.Authority, opts...)
 	if err != nil {
 		conn.Close()
-		return probe.Errorf("", probe.ClassConfig, "client", "grpc client: %v", err)
+		return probe.Errorf("", probe.ClassConfig, probe.CauseClient, "grpc client: %v", err)
 	}
 	// Close the client (and so the transport, its goroutines and conn)
 	// before returning; conn too in case grpc-go never took it.
@@ -341,7 +341,7 @@ func (t *tracer) finish(ctx context.Context, info *probe.GRPCInfo, err error, he
 		if !trailers {
 			info.StatusOrigin = probe.GRPCStatusClient
 		}
-		return &probe.PhaseError{Phase: phase, Class: probe.ClassTimeout, Cause: "deadline", Err: err}
+		return &probe.PhaseError{Phase: phase, Class: probe.ClassTimeout, Cause: probe.CauseDeadline, Err: err}
 	}
 	switch {
 	case trailers:
@@ -358,35 +358,35 @@ func (t *tracer) finish(ctx context.Context, info *probe.GRPCInfo, err error, he
 		// The stream was open and ended without grpc-status: reset,
 		// END_STREAM without trailers, or the connection went away.
 		info.NoTrailers = true
-		cause := "no_trailers"
+		cause := probe.CauseNoTrailers
 		if info.ResetCode != "" {
-			cause = "rst_stream"
+			cause = probe.CauseRSTStream
 		}
 		return probe.Errorf(phase, probe.ClassProtocol, cause,
 			"stream ended without a grpc-status trailer after %d message%s: %s", info.Messages, plural(info.Messages), st.Message())
 	}
 	if err != nil {
-		cause := "grpc_status"
+		cause := probe.CauseGRPCStatus
 		switch {
 		case readCap(st):
-			cause = "read_cap"
+			cause = probe.CauseReadCap
 		case !opened:
-			cause = "transport"
+			cause = probe.CauseTransport
 		}
 		return probe.Errorf(phase, probe.ClassProtocol, cause, "%s: %s", info.StatusName, st.Message())
 	}
 	if info.Health && len(health) > 0 {
 		var hr healthpb.HealthCheckResponse
 		if uerr := proto.Unmarshal(health, &hr); uerr != nil {
-			return probe.Errorf(phase, probe.ClassProtocol, "bad_health", "health response does not decode: %v", uerr)
+			return probe.Errorf(phase, probe.ClassProtocol, probe.CauseBadHealth, "health response does not decode: %v", uerr)
 		}
 		info.HealthStatus = hr.GetStatus().String()
 		if hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			return probe.Errorf(phase, probe.ClassProtocol, "not_serving", "health status %s", info.HealthStatus)
+			return probe.Errorf(phase, probe.ClassProtocol, probe.CauseNotServing, "health status %s", info.HealthStatus)
 		}
 	}
 	if info.ExpectMessages > 0 && info.Messages < info.ExpectMessages {
-		return probe.Errorf(phase, probe.ClassProtocol, "too_few_messages",
+		return probe.Errorf(phase, probe.ClassProtocol, probe.CauseTooFewMessages,
 			"stream ended with status OK after %d of %d expected messages", info.Messages, info.ExpectMessages)
 	}
 	return nil
@@ -395,11 +395,7 @@ func (t *tracer) finish(ctx context.Context, info *probe.GRPCInfo, err error, he
 // budgetSpent reports whether ctx's deadline is at most a moment away:
 // under a twentieth of the budget or 250 ms, whichever is more.
 func budgetSpent(ctx context.Context, budget time.Duration) bool {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return false
-	}
-	return time.Until(dl) <= max(250*time.Millisecond, budget/20)
+	return probe.BudgetSpent(ctx, max(250*time.Millisecond, budget/20))
 }
 
 // localLimit reports a status grpc-go raises for a limit pathlens set

@@ -136,20 +136,20 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 				Phases: rec.Reset(end)}
 			info.Redirects = append(info.Redirects, hopRec)
 			if perr != nil {
-				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "bad_redirect", "redirect to unparsable Location %q: %v", loc, perr)
+				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseBadRedirect, "redirect to unparsable Location %q: %v", loc, perr)
 			}
 			if len(info.Redirects) > o.EffectiveMaxRedirects() {
-				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "too_many_redirects", "stopped after %d redirects (limit %d)", len(info.Redirects), o.EffectiveMaxRedirects())
+				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseTooManyRedirects, "stopped after %d redirects (limit %d)", len(info.Redirects), o.EffectiveMaxRedirects())
 			}
 			if next.Scheme != "http" && next.Scheme != "https" {
-				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "bad_redirect", "redirect to unsupported scheme %q", next.Scheme)
+				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseBadRedirect, "redirect to unsupported scheme %q", next.Scheme)
 			}
 			if o.CheckRedirect != nil {
 				asked := *next // the callback cannot change where the probe goes
 				if err := o.CheckRedirect(&asked); err != nil {
 					info.Redirects[len(info.Redirects)-1].Refused = err.Error()
 					rec.AddSpan(probe.PhaseRedirect, firstHopStart, end)
-					return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "redirect_refused", "redirect to %s refused: %v", withoutUserinfo(next), err)
+					return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseRedirectRefused, "redirect to %s refused: %v", withoutUserinfo(next), err)
 				}
 			}
 			if (resp.StatusCode == http.StatusSeeOther && method != http.MethodHead) || ((resp.StatusCode == 301 || resp.StatusCode == 302) && method == http.MethodPost) {
@@ -215,7 +215,7 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 	trace.GotFirstResponseByte = h.gotFirstByte
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, u.String(), nil)
 	if err != nil {
-		return nil, probe.Errorf("", probe.ClassConfig, "request", "building request: %v", err)
+		return nil, probe.Errorf("", probe.ClassConfig, probe.CauseRequest, "building request: %v", err)
 	}
 	if body != nil {
 		req.Body = io.NopCloser(bytes.NewReader(body))
@@ -456,7 +456,7 @@ func (p *prober) dial(ctx context.Context, u *url.URL, alpn []string) (net.Conn,
 	if ps := u.Port(); ps != "" {
 		n, err := strconv.Atoi(ps)
 		if err != nil {
-			return nil, "", probe.Errorf("", probe.ClassConfig, "target", "bad port %q", ps)
+			return nil, "", probe.Errorf("", probe.ClassConfig, probe.CauseTarget, "bad port %q", ps)
 		}
 		port = n
 	}
@@ -515,20 +515,20 @@ func (p *prober) finish(ctx context.Context, resp *http.Response, method string)
 	if pe != nil {
 		if pe.Class != probe.ClassTimeout && pe.Class != probe.ClassCanceled {
 			info.Truncated = true
-			pe.Phase, pe.Class, pe.Cause = probe.PhaseTransfer, probe.ClassHTTP, "truncated"
+			pe.Phase, pe.Class, pe.Cause = probe.PhaseTransfer, probe.ClassHTTP, probe.CauseTruncated
 			pe.Err = fmt.Errorf("body ended after %d bytes%s: %w", n, ofLength(resp.ContentLength), rerr)
 		}
 		return pe
 	}
 	if resp.ContentLength >= 0 && !resp.Uncompressed && n < resp.ContentLength && !info.BodyLimited && bodyExpected(method, resp.StatusCode) {
 		info.Truncated = true
-		return probe.Errorf(probe.PhaseTransfer, probe.ClassHTTP, "truncated", "body ended after %d of %d bytes", n, resp.ContentLength)
+		return probe.Errorf(probe.PhaseTransfer, probe.ClassHTTP, probe.CauseTruncated, "body ended after %d of %d bytes", n, resp.ContentLength)
 	}
 	if p.fresh && p.tlsCfg != nil && !p.opts.SkipResumptionCheck {
 		p.d.CheckResumption(ctx, p.tlsAddr, p.tlsCfg)
 	}
 	if !statusValid(resp.StatusCode, p.opts.EffectiveValidStatus()) {
-		return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, "status", "status %d is not in %s", resp.StatusCode, info.ValidStatus)
+		return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseStatus, "status %d is not in %s", resp.StatusCode, info.ValidStatus)
 	}
 	return nil
 }
@@ -601,16 +601,16 @@ func classifyHTTP(ctx context.Context, rec *probe.Recorder, err error) *probe.Ph
 	msg := err.Error()
 	switch {
 	case errors.Is(err, probe.ErrReadCap):
-		pe.Cause = "read_cap"
+		pe.Cause = probe.CauseReadCap
 	case strings.Contains(msg, "server response headers exceeded"), strings.Contains(msg, "header list larger than"):
-		pe.Cause = "headers_too_large"
+		pe.Cause = probe.CauseHeadersTooLarge
 	case strings.Contains(msg, "malformed HTTP"), strings.Contains(msg, "unsupported protocol version"):
-		pe.Cause = "malformed"
+		pe.Cause = probe.CauseMalformed
 		pe.Class = probe.ClassProtocol
 	case strings.Contains(msg, "server sent GOAWAY"), strings.Contains(msg, "stream error"):
 		pe.Class = probe.ClassProtocol
 		if pe.Cause == "" {
-			pe.Cause = "h2"
+			pe.Cause = probe.CauseH2
 		}
 	}
 	return pe

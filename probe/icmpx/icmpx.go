@@ -144,12 +144,12 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 		}
 		return probe.Classify(ctx, probe.PhaseEcho, probe.ClassTimeout, runErr)
 	case runErr != nil && !setup && isPermission(runErr):
-		return &probe.PhaseError{Phase: probe.PhaseEcho, Class: probe.ClassConfig, Cause: "permission",
+		return &probe.PhaseError{Phase: probe.PhaseEcho, Class: probe.ClassConfig, Cause: probe.CausePermission,
 			Err: fmt.Errorf("cannot open an ICMP socket: %w (run as root, grant CAP_NET_RAW, or allow the group in net.ipv4.ping_group_range)", runErr)}
 	case runErr != nil:
 		return probe.Classify(ctx, probe.PhaseEcho, probe.ClassConnect, runErr)
 	case st.PacketsRecv == 0:
-		return &probe.PhaseError{Phase: probe.PhaseEcho, Class: probe.ClassConnect, Cause: "no_reply",
+		return &probe.PhaseError{Phase: probe.PhaseEcho, Class: probe.ClassConnect, Cause: probe.CauseNoReply,
 			Err: fmt.Errorf("no reply from %s to %d echo request(s) within %v", addr, st.PacketsSent, wait.Round(time.Millisecond))}
 	}
 	return nil

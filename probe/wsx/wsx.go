@@ -167,7 +167,7 @@ func (s *session) token() error {
 		var err error
 		tok, err = s.wo.Token.Token(s.rec.Start())
 		if err != nil {
-			return &probe.PhaseError{Class: probe.ClassConfig, Cause: "token", Err: err}
+			return &probe.PhaseError{Class: probe.ClassConfig, Cause: probe.CauseToken, Err: err}
 		}
 		info.TokenSource = s.wo.Token.Kind()
 		info.TokenVia = "header"
@@ -187,7 +187,7 @@ func (s *session) token() error {
 		return nil
 	}
 	if tok.Value == "" {
-		return probe.Errorf("", probe.ClassConfig, "token", "the token source gave an empty token")
+		return probe.Errorf("", probe.ClassConfig, probe.CauseToken, "the token source gave an empty token")
 	}
 	s.tok = tok.Value
 	info.TokenFingerprint = tok.Fingerprint()
@@ -323,11 +323,11 @@ func (s *session) upgradeError(ctx context.Context, resp *http.Response, err err
 		if text != "" {
 			text = " " + text
 		}
-		return probe.Errorf(probe.PhaseUpgrade, probe.ClassHTTP, "status",
+		return probe.Errorf(probe.PhaseUpgrade, probe.ClassHTTP, probe.CauseStatus,
 			"the upgrade was answered %d%s, not 101 Switching Protocols", resp.StatusCode, text)
 	}
 	if resp != nil {
-		return probe.Errorf(probe.PhaseUpgrade, probe.ClassProtocol, "bad_handshake", "%s", s.scrub(rootText(err)))
+		return probe.Errorf(probe.PhaseUpgrade, probe.ClassProtocol, probe.CauseBadHandshake, "%s", s.scrub(rootText(err)))
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -479,17 +479,17 @@ loop:
 	case end == endCanceled:
 		return probe.Classify(s.ctx, phase, probe.ClassProtocol, s.ctx.Err())
 	case end == endBudget:
-		return &probe.PhaseError{Phase: probe.PhaseWait, Class: probe.ClassTimeout, Cause: "deadline",
+		return &probe.PhaseError{Phase: probe.PhaseWait, Class: probe.ClassTimeout, Cause: probe.CauseDeadline,
 			Err: fmt.Errorf("no message came back before the budget ran out (%s after sending %d bytes)",
 				fmtDur(closeAt.Sub(s.upEnd)), len(wo.Send))}
 	case end == endPeer && errors.Is(guardErr, errInvalidLength):
-		return probe.Errorf(phase, probe.ClassProtocol, "invalid_frame",
+		return probe.Errorf(phase, probe.ClassProtocol, probe.CauseInvalidFrame,
 			"%s into the session, the server sent a frame with an %v; pathlens closed with 1002 (protocol error)",
 			fmtDur(closeAt.Sub(s.upEnd)), guardErr)
 	case end == endPeer && errors.Is(readErr, probe.ErrReadCap):
-		return probe.Errorf(phase, probe.ClassProtocol, "read_cap", "%v", probe.ErrReadCap)
+		return probe.Errorf(phase, probe.ClassProtocol, probe.CauseReadCap, "%v", probe.ErrReadCap)
 	case end == endPeer && cl.By == probe.WSClosedByServer && !cl.FrameReceived:
-		return probe.Errorf(phase, probe.ClassProtocol, "abnormal_close",
+		return probe.Errorf(phase, probe.ClassProtocol, probe.CauseAbnormalClose,
 			"the server dropped the connection without a close frame %s into the session (%s)", fmtDur(closeAt.Sub(s.upEnd)), cl.Error)
 	}
 	return nil
