@@ -184,6 +184,39 @@ func TestNoAnswerTimeout(t *testing.T) {
 	}
 }
 
+// TestNoAnswerIsAlwaysTheBudget: the exchange's own deadline is the
+// budget's, so a server that never answers gives the same answer on every
+// run, ten at a time: class timeout, cause deadline, phase query.
+func TestNoAnswerIsAlwaysTheBudget(t *testing.T) {
+	tg, err := probe.ParseTarget("dns://" + blackHole(t) + "/svc.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runs, together = 30, 10
+	got := make([]string, runs)
+	done := make(chan struct{}, together)
+	for i := range runs {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			r := probe.Run(context.Background(), tg, &probe.Options{Timeout: 100 * time.Millisecond})
+			got[i] = "success"
+			if r.Error != nil {
+				got[i] = string(r.Error.Class) + "/" + r.Error.Cause + " in " + r.Error.Phase
+			}
+		}()
+		if i%together == together-1 {
+			for range together {
+				<-done
+			}
+		}
+	}
+	for i, g := range got {
+		if g != "timeout/deadline in query" {
+			t.Errorf("run %d: %s, want timeout/deadline in query", i, g)
+		}
+	}
+}
+
 func hostsHasLocalhost() bool {
 	f, err := os.Open("/etc/hosts")
 	if err != nil {
