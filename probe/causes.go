@@ -27,6 +27,7 @@ const (
 	CauseKind       Cause = "kind"       // no prober for the target's kind
 	CauseTarget     Cause = "target"     // the target does not parse or is not allowed
 	CauseWindow     Cause = "window"     // an HTTP/2 window option out of range
+	CauseOption     Cause = "option"     // another setting breaks its rule (Options.Validate)
 	CauseRequest    Cause = "request"    // the request could not be built
 	CauseMethod     Cause = "method"     // --grpc-method is not /package.Service/Method
 	CauseClient     Cause = "client"     // the gRPC client could not be set up
@@ -146,7 +147,7 @@ const (
 
 var allCauses = []Cause{
 	CauseDeadline, CauseCanceled,
-	CauseKind, CauseTarget, CauseWindow, CauseRequest, CauseMethod, CauseClient, CauseQType, CauseToken, CausePermission,
+	CauseKind, CauseTarget, CauseWindow, CauseOption, CauseRequest, CauseMethod, CauseClient, CauseQType, CauseToken, CausePermission,
 	CauseTimeout, CauseNoAddress, CauseNoAnswer,
 	CauseFormErr, CauseServFail, CauseNXDomain, CauseNotImp, CauseRefused, CauseYXDomain, CauseYXRRSet, CauseNXRRSet,
 	CauseNotAuth, CauseNotZone, CauseDSOTypeNI, CauseBadSig, CauseBadKey, CauseBadTime, CauseBadMode, CauseBadName,

@@ -17,7 +17,14 @@ const (
 	DefaultTimeout      = 10 * time.Second
 	DefaultMaxBody      = 10 << 20 // 10 MiB, CONTRACT §3 HTTP_BODY_TOO_LARGE
 	DefaultMaxRedirects = 10
-	DefaultMaxHeader    = 1 << 20 // response header block cap
+	DefaultMaxHeader    = 1 << 20 // response header block cap (MaxHeaderBytes)
+)
+
+// MinMaxHeader and MaxMaxHeader bound MaxHeaderBytes: below 1 KiB no real
+// server's headers fit, above 64 MiB the cap no longer protects anything.
+const (
+	MinMaxHeader = 1 << 10
+	MaxMaxHeader = 64 << 20
 )
 
 // Defaults of the icmp probe's ICMPCount and ICMPInterval.
@@ -62,15 +69,24 @@ type Options struct {
 	SkipResumptionCheck bool
 
 	// HTTP.
-	Method       string      // default GET (POST when Body is set)
-	Header       http.Header // extra request headers; a redirect to another origin drops them (see httpx)
-	Body         []byte
-	HTTP1Only    bool // offer only http/1.1 in ALPN
-	HTTP2Only    bool // offer only h2 in ALPN
-	H2C          bool // HTTP/2 over cleartext with prior knowledge
-	MaxBody      int64
-	MaxRedirects int // 0 = default 10; negative = do not follow
-	ValidStatus  []StatusRange
+	Method    string      // default GET (POST when Body is set)
+	Header    http.Header // extra request headers; a redirect to another origin drops them (see httpx)
+	Body      []byte
+	HTTP1Only bool // offer only http/1.1 in ALPN
+	HTTP2Only bool // offer only h2 in ALPN
+	H2C       bool // HTTP/2 over cleartext with prior knowledge
+	MaxBody   int64
+	// MaxRedirects is how many redirects are followed (0: the default,
+	// 10). NoRedirects follows none: the first answer is final. A front
+	// end whose users write "0 follows none" sets NoRedirects for 0. A
+	// negative MaxRedirects also follows none; it is the older spelling
+	// of NoRedirects, kept for existing callers.
+	MaxRedirects int
+	NoRedirects  bool
+	// MaxHeaderBytes caps the response header block (0: DefaultMaxHeader;
+	// MinMaxHeader to MaxMaxHeader); a larger one fails the probe.
+	MaxHeaderBytes int64
+	ValidStatus    []StatusRange
 	// CheckRedirect, when set, is asked before a redirect is followed,
 	// with the next hop's URL (already resolved against the current one).
 	// A non-nil error ends the probe before anything is sent to that hop —
@@ -79,9 +95,11 @@ type Options struct {
 	// refused and why (the error's text).
 	CheckRedirect func(next *url.URL) error
 
-	// ICMPCount is how many echo requests an icmp probe sends (default 3).
+	// ICMPCount is how many echo requests an icmp probe sends (default 3,
+	// at most MaxICMPCount).
 	ICMPCount int
-	// ICMPInterval is the pause between echo requests (default 200 ms).
+	// ICMPInterval is the pause between echo requests (default 200 ms, at
+	// least MinICMPInterval).
 	ICMPInterval time.Duration
 
 	// gRPC (grpc, grpcs). GRPCMethod "" runs a grpc.health.v1 Check of
@@ -91,12 +109,14 @@ type Options struct {
 	GRPCMethod  string
 	GRPCRequest []byte
 	// ExpectMessages is how many response messages the call must yield
-	// (0 = no expectation).
+	// (0 = no expectation; negative is invalid).
 	ExpectMessages int
 	// H2Window and H2ConnWindow set the client's initial HTTP/2 stream and
 	// connection windows in bytes on every HTTP/2 probe (https with h2,
 	// h2c, grpc); 0 leaves the client's default (for gRPC: BDP estimation
-	// on). HTTP probes need H2ConnWindow ≥ httpx.MinConnWindow.
+	// on). Validate refuses what the client would silently ignore: HTTP
+	// probes need H2ConnWindow ≥ MinH2ConnWindow, gRPC probes both windows
+	// ≥ MinGRPCWindow.
 	H2Window, H2ConnWindow int32
 
 	// WS configures ws and wss probes (types in ws.go); nil = defaults.
@@ -217,7 +237,7 @@ func (o *Options) maxBody() int64 {
 
 func (o *Options) maxRedirects() int {
 	switch {
-	case o.MaxRedirects < 0:
+	case o.NoRedirects || o.MaxRedirects < 0:
 		return 0
 	case o.MaxRedirects == 0:
 		return DefaultMaxRedirects
@@ -233,6 +253,14 @@ func (o *Options) EffectiveMaxBody() int64 { return o.maxBody() }
 
 // EffectiveMaxRedirects is MaxRedirects or its default (0 when redirects are off).
 func (o *Options) EffectiveMaxRedirects() int { return o.maxRedirects() }
+
+// EffectiveMaxHeader is MaxHeaderBytes or DefaultMaxHeader.
+func (o *Options) EffectiveMaxHeader() int64 {
+	if o.MaxHeaderBytes > 0 {
+		return o.MaxHeaderBytes
+	}
+	return DefaultMaxHeader
+}
 
 // EffectiveValidStatus is ValidStatus or 200-399.
 func (o *Options) EffectiveValidStatus() []StatusRange {

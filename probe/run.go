@@ -30,8 +30,10 @@ var (
 	registry = map[string]Prober{}
 )
 
-// Register makes a prober available for the given target kinds. It is
-// called from the prober packages' init functions.
+// Register makes a prober available for the given target schemes,
+// without a Kind (no phases, no rules of its own): RegisterKind is the
+// way prober packages register; Register stays for callers that plug in
+// a prober of their own.
 func Register(p Prober, kinds ...string) {
 	regMu.Lock()
 	defer regMu.Unlock()
@@ -40,7 +42,8 @@ func Register(p Prober, kinds ...string) {
 	}
 }
 
-// Kinds lists the registered kinds, sorted.
+// Kinds lists the target schemes a prober is registered for, sorted
+// (KindNames lists the kinds).
 func Kinds() []string {
 	regMu.RLock()
 	defer regMu.RUnlock()
@@ -52,7 +55,7 @@ func Kinds() []string {
 	return out
 }
 
-// ErrUnsupportedKind is returned (as a config error) for a kind with no prober.
+// ErrUnsupportedKind is returned (as a config error) for a scheme with no prober.
 var ErrUnsupportedKind = errors.New("probe kind not available")
 
 // Run probes t once under o's budget and returns the Result, without
@@ -70,6 +73,10 @@ func Run(ctx context.Context, t Target, o *Options) (res *Result) {
 	regMu.RUnlock()
 	if !ok {
 		res.Error = &ErrorInfo{Class: ClassConfig, Message: fmt.Sprintf("%v: %s", ErrUnsupportedKind, t.Kind), Cause: CauseKind}
+		return res
+	}
+	if err := o.Validate(t.Kind); err != nil {
+		res.Error = &ErrorInfo{Class: ClassConfig, Message: err.Error(), Cause: optionCause(err.(FieldErrors))}
 		return res
 	}
 

@@ -17,7 +17,7 @@ const (
 	// DefaultWSMaxMessage is the largest message read (SetReadLimit); a
 	// bigger one ends the session with close code 1009.
 	DefaultWSMaxMessage = 1 << 20
-	// MaxWSMaxMessage bounds what --ws-max-message may ask for. Messages
+	// MaxWSMaxMessage bounds MaxMessage. Messages
 	// are counted and discarded as they stream in, so the limit costs no
 	// memory; it only decides when the session is closed with 1009.
 	MaxWSMaxMessage = 1 << 30
@@ -25,7 +25,7 @@ const (
 	// ws block; further messages are only counted, further pings not sent.
 	MaxWSMessagesRecorded = 1000
 	MaxWSPingsRecorded    = 1000
-	// MinWSPingInterval is the shortest --ping-interval accepted.
+	// MinWSPingInterval is the shortest PingInterval accepted.
 	MinWSPingInterval = 10 * time.Millisecond
 )
 
@@ -47,6 +47,10 @@ type WSOptions struct {
 	TokenParam string
 	// MaxMessage is the read limit per message (0: DefaultWSMaxMessage).
 	MaxMessage int64
+	// TokenTTL is the lifetime a front end gave Token's minted tokens
+	// (0: the token source's default). The token source applies it; it is
+	// here so that Validate checks it with the other settings.
+	TokenTTL time.Duration
 }
 
 // EffectiveMaxMessage is MaxMessage or its default.

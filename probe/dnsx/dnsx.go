@@ -12,7 +12,9 @@ import (
 	"github.com/pathlens/pathlens/probe"
 )
 
-func init() { probe.Register(probe.ProberFunc(Probe), "dns") }
+func init() {
+	probe.RegisterKind(probe.Kind{Name: "dns", Schemes: []string{"dns"}, Phases: []string{probe.PhaseDNS, probe.PhaseQuery}, Prober: probe.ProberFunc(Probe)})
+}
 
 // Probe sends the query and records rcode and answers. NXDOMAIN, SERVFAIL
 // and REFUSED are failures of class dns; an empty NOERROR answer is a

@@ -53,14 +53,14 @@ const HealthMethod = "/grpc.health.v1.Health/Check"
 // ignores smaller values, so pathlens refuses them instead.
 const MinWindow = probe.MinGRPCWindow
 
-func init() { probe.Register(probe.ProberFunc(Probe), "grpc", "grpcs") }
+func init() {
+	probe.RegisterKind(probe.Kind{Name: "grpc", Schemes: []string{"grpc", "grpcs"}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateGRPC,
+		Phases: []string{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS, probe.PhaseRequest, probe.PhaseWait, probe.PhaseStream}})
+}
 
 // errOneConn is what the dialer answers when grpc-go tries to reconnect:
 // a probe measures one connection.
 var errOneConn = errors.New("pathlens: one connection per probe (no reconnect)")
-
-// methodRE is the shape of --grpc-method: /package.Service/Method.
-var methodRE = regexp.MustCompile(`^/[^/\s]+/[^/\s]+$`)
 
 // Probe runs one gRPC call against t.
 func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Recorder, r *probe.Result) error {
@@ -116,7 +116,8 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	return callErr
 }
 
-// request validates the method and builds the request message.
+// request builds the request message (probe.Run has checked the method
+// and the windows with probe.ValidateGRPC).
 func request(t probe.Target, o *probe.Options, info *probe.GRPCInfo) ([]byte, error) {
 	info.Method = o.GRPCMethod
 	if o.GRPCMethod == "" {
@@ -124,16 +125,7 @@ func request(t probe.Target, o *probe.Options, info *probe.GRPCInfo) ([]byte, er
 	}
 	if p := t.URL.Path; p != "" && p != "/" {
 		return nil, probe.Errorf("", probe.ClassConfig, probe.CauseTarget,
-			"grpc targets take no path (%q); name the method with --grpc-method /pkg.Service/Method", p)
-	}
-	for _, w := range []struct {
-		name string
-		v    int32
-	}{{"--h2-window", o.H2Window}, {"--h2-conn-window", o.H2ConnWindow}} {
-		if w.v != 0 && w.v < MinWindow {
-			return nil, probe.Errorf("", probe.ClassConfig, probe.CauseWindow,
-				"%s %d: grpc-go ignores windows below %d bytes (64 KiB); use %d or more", w.name, w.v, MinWindow, MinWindow)
-		}
+			"grpc targets take no path (%q); the method (/pkg.Service/Method) is a setting of its own", p)
 	}
 	if o.GRPCMethod == "" {
 		if info.ExpectMessages == 0 {
@@ -145,10 +137,6 @@ func request(t probe.Target, o *probe.Options, info *probe.GRPCInfo) ([]byte, er
 		}
 		info.RequestBytes = len(req)
 		return req, nil
-	}
-	if !methodRE.MatchString(o.GRPCMethod) {
-		return nil, probe.Errorf("", probe.ClassConfig, probe.CauseMethod,
-			"--grpc-method %q: want /package.Service/Method", o.GRPCMethod)
 	}
 	req := o.GRPCRequest
 	if req == nil {

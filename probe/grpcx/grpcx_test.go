@@ -576,7 +576,7 @@ func TestConfigErrors(t *testing.T) {
 		{"grpc://127.0.0.1:1", probe.Options{GRPCMethod: "pkg.Svc/M"}, "want /package.Service/Method"},
 		{"grpc://127.0.0.1:1", probe.Options{GRPCMethod: "/pkg.Svc"}, "want /package.Service/Method"},
 		{"grpc://127.0.0.1:1", probe.Options{H2Window: 1000}, "below 65535"},
-		{"grpc://127.0.0.1:1", probe.Options{H2ConnWindow: 65534}, "--h2-conn-window 65534"},
+		{"grpc://127.0.0.1:1", probe.Options{H2ConnWindow: 65534}, "h2.conn_window: want 65535 or more (grpc-go ignores HTTP/2 windows below 65535 bytes), got 65534"},
 	} {
 		r := probetest.Run(t, tc.target, &tc.o)
 		wantError(t, r, probe.ClassConfig, "", "")

@@ -53,7 +53,10 @@ func userAgent() []string {
 // before the connection is released.
 const MaxRedirectBody = 64 << 10
 
-func init() { probe.Register(probe.ProberFunc(Probe), "http", "https") }
+func init() {
+	probe.RegisterKind(probe.Kind{Name: "http", Schemes: []string{"http", "https"}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateHTTP,
+		Phases: []string{probe.PhaseRedirect, probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS, probe.PhaseRequest, probe.PhaseWait, probe.PhaseTransfer}})
+}
 
 type proberKey struct{}
 
@@ -76,14 +79,8 @@ type prober struct {
 
 // Probe runs one HTTP(S) probe: every hop until a non-redirect answer,
 // then the body through the MaxBody cap, then the resumption check.
+// probe.Run has checked o with probe.ValidateHTTP (the windows among it).
 func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Recorder, r *probe.Result) error {
-	if w := o.H2ConnWindow; w != 0 && w < MinConnWindow {
-		return probe.Errorf("", probe.ClassConfig, "window",
-			"HTTP/2 connection window %d: the client cannot announce less than %d bytes", w, MinConnWindow)
-	}
-	if o.H2Window < 0 || o.H2ConnWindow < 0 {
-		return probe.Errorf("", probe.ClassConfig, "window", "HTTP/2 windows must be positive")
-	}
 	p := &prober{opts: o, rec: rec, res: r}
 	p.d = &probe.Dialer{Opts: o, Rec: rec, Res: r}
 	defer p.release()
@@ -284,7 +281,7 @@ func h2Transport(o *probe.Options) *http2.Transport {
 	//lint:ignore SA1019 x/net http2 client (see h2Transport)
 	t2.AllowHTTP = true
 	//lint:ignore SA1019 x/net http2 client (see h2Transport)
-	t2.MaxHeaderListSize = probe.DefaultMaxHeader
+	t2.MaxHeaderListSize = uint32(o.EffectiveMaxHeader())
 	return t2
 }
 
@@ -439,7 +436,7 @@ func (p *prober) h1Transport(first net.Conn) *http.Transport {
 			return dial(ctx, "tls", addr)
 		},
 		TLSNextProto:           map[string]func(string, *tls.Conn) http.RoundTripper{}, // h2 is handled by x/net/http2
-		MaxResponseHeaderBytes: probe.DefaultMaxHeader,
+		MaxResponseHeaderBytes: p.opts.EffectiveMaxHeader(),
 		MaxIdleConnsPerHost:    1,
 		IdleConnTimeout:        90 * time.Second,
 	}

@@ -35,7 +35,7 @@ import (
 )
 
 func init() {
-	probe.Register(probe.ProberFunc(Probe), "icmp")
+	probe.RegisterKind(probe.Kind{Name: "icmp", Schemes: []string{"icmp"}, Phases: []string{probe.PhaseDNS, probe.PhaseEcho}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateICMP})
 }
 
 // replyGrace is how long the probe waits, after the last request is due,

@@ -9,8 +9,8 @@ import (
 )
 
 func init() {
-	probe.Register(probe.ProberFunc(ProbeTCP), "tcp")
-	probe.Register(probe.ProberFunc(ProbeTLS), "tls")
+	probe.RegisterKind(probe.Kind{Name: "tcp", Schemes: []string{"tcp"}, Phases: []string{probe.PhaseDNS, probe.PhaseConnect}, Prober: probe.ProberFunc(ProbeTCP)})
+	probe.RegisterKind(probe.Kind{Name: "tls", Schemes: []string{"tls"}, Phases: []string{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS}, Prober: probe.ProberFunc(ProbeTLS)})
 }
 
 // ProbeTCP resolves the target and opens one TCP connection.

@@ -43,7 +43,10 @@ import (
 	"github.com/pathlens/pathlens/probe/token"
 )
 
-func init() { probe.Register(probe.ProberFunc(Probe), "ws", "wss") }
+func init() {
+	probe.RegisterKind(probe.Kind{Name: "ws", Schemes: []string{"ws", "wss"}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateWS,
+		Phases: []string{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS, probe.PhaseUpgrade, probe.PhaseWait, probe.PhaseHold}})
+}
 
 // CloseGrace is the most time kept at the end of the budget for the close
 // handshake; a tenth of the budget when that is less (at least 20 ms).
