@@ -48,7 +48,9 @@ func scenarioByName(name string) *scenarioDef {
 type facts struct{ errs []error }
 
 // errorf records a fact that does not hold.
-func (f *facts) errorf(format string, args ...any) { f.errs = append(f.errs, fmt.Errorf(format, args...)) }
+func (f *facts) errorf(format string, args ...any) {
+	f.errs = append(f.errs, fmt.Errorf(format, args...))
+}
 
 // add records err unless it is nil.
 func (f *facts) add(err error) {
