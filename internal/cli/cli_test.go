@@ -27,7 +27,7 @@ func TestBadInputExits3(t *testing.T) {
 		{[]string{"check", "https://h:0/"}, "out of range"},
 		{[]string{"check", "http://a/", "http://b/"}, "want one TARGET"},
 		{[]string{"check", "--bogus", "http://a/"}, "unknown flag --bogus"},
-		{[]string{"check", "--timeout", "soon", "http://a/"}, "--timeout: invalid value"},
+		{[]string{"check", "--timeout", "soon", "http://a/"}, "--timeout soon: want a duration such as 5s or 500ms"},
 		{[]string{"check", "--timeout", "-1s", "http://a/"}, "--timeout -1s"},
 		{[]string{"check", "-n", "0", "http://a/"}, "-n 0"},
 		{[]string{"check", "--ca", filepath.Join(dir, "missing.pem"), "https://a/"}, "--ca"},

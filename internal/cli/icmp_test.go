@@ -52,7 +52,7 @@ func TestICMPFlagsValidated(t *testing.T) {
 		{[]string{"--icmp-count", "many"}, "--icmp-count: invalid value"},
 		{[]string{"--icmp-interval", "9ms"}, "--icmp-interval 9ms: want 10ms or more"},
 		{[]string{"--icmp-interval", "-1s"}, "--icmp-interval -1s"},
-		{[]string{"--icmp-interval", "often"}, "--icmp-interval: invalid value"},
+		{[]string{"--icmp-interval", "often"}, "--icmp-interval often: want a duration such as 5s or 500ms"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

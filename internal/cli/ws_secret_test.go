@@ -279,7 +279,7 @@ func TestWSFlagErrors(t *testing.T) {
 		{[]string{"--hold", "-1s", u}, "--hold -1s"},
 		{[]string{"--hold", "20s", u}, "--hold 20s is longer than --timeout 10s"},
 		{[]string{"--ping-interval", "1ms", u}, "--ping-interval 1ms"},
-		{[]string{"--ping-interval", "soon", u}, "--ping-interval: invalid value"},
+		{[]string{"--ping-interval", "soon", u}, "--ping-interval soon: want a duration such as 5s or 500ms"},
 		{[]string{"--ws-max-message", "0", u}, `--ws-max-message "0": want a size from 1 byte to 1GiB`},
 		{[]string{"--ws-max-message", "2GiB", u}, `--ws-max-message "2GiB": want a size from 1 byte to 1GiB`},
 		{[]string{"--ws-max-message", "lots", u}, `--ws-max-message "lots"`},
