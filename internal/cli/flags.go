@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +32,7 @@ type checkFlags struct {
 	data               string
 	http11, http2, h2c bool
 	maxBody            string
+	maxHeader          string
 	maxRedirects       int
 	validStatus        string
 	reuse              bool
@@ -47,6 +50,9 @@ type checkFlags struct {
 	lab                bool
 	labAll             bool
 	frames             bool // print the HTTP/2 frame timeline
+
+	fs    *flag.FlagSet  // the set the flags were parsed with (which were given, their text)
+	built *probe.Options // what options built, for checkGRPCKind's Validate
 }
 
 type multi []string
@@ -57,6 +63,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 func newCheckFlagSet(f *checkFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	f.fs = fs
 	fs.BoolVar(&f.json, "json", false, "print the Result as JSON (CONTRACT §2) and nothing else on stdout")
 	fs.IntVar(&f.n, "n", 1, "run the probe N times, then print p50/p90/p99/max per phase")
 	fs.DurationVar(&f.interval, "interval", 0, "pause between repeated runs")
@@ -82,6 +89,7 @@ func newCheckFlagSet(f *checkFlags) *flag.FlagSet {
 	fs.BoolVar(&f.http2, "http2", false, "offer only HTTP/2 in ALPN")
 	fs.BoolVar(&f.h2c, "h2c", false, "HTTP/2 over cleartext with prior knowledge")
 	fs.StringVar(&f.maxBody, "max-body", "10MiB", "stop reading the body after this many bytes (e.g. 512KiB, 10MiB, 1000)")
+	fs.StringVar(&f.maxHeader, "max-header", "", "stop reading the response headers after this many bytes (default 1MiB; 1KiB to 64MiB)")
 	fs.IntVar(&f.maxRedirects, "max-redirects", probe.DefaultMaxRedirects, "redirects to follow (0: none)")
 	fs.StringVar(&f.validStatus, "valid-status", "200-399", "HTTP statuses that count as success, e.g. 200-299,404")
 	fs.BoolVar(&f.reuse, "reuse", false, "with -n: reuse connections between runs (default: every run is fresh)")
@@ -157,9 +165,6 @@ func (f *checkFlags) options() (*probe.Options, error) {
 	o := &probe.Options{}
 	if f.n < 1 {
 		return nil, usagef("check: -n %d: want 1 or more runs", f.n)
-	}
-	if f.timeout <= 0 {
-		return nil, usagef("check: --timeout %s: want a positive duration", f.timeout)
 	}
 	if f.interval < 0 {
 		return nil, usagef("check: --interval %s: want a positive duration", f.interval)
@@ -240,30 +245,23 @@ func (f *checkFlags) options() (*probe.Options, error) {
 		return nil, usagef("check: --max-body %q: %v", f.maxBody, err)
 	}
 	o.MaxBody = mb
-	if f.maxRedirects < 0 {
-		return nil, usagef("check: --max-redirects %d: want 0 or more", f.maxRedirects)
+	if f.maxHeader != "" {
+		if o.MaxHeaderBytes, err = optparse.ParseSize(f.maxHeader); err != nil {
+			return nil, usagef("check: --max-header %q: %v", f.maxHeader, err)
+		}
 	}
-	o.MaxRedirects = f.maxRedirects
-	if f.maxRedirects == 0 {
-		o.MaxRedirects = -1
-	}
+	o.MaxRedirects, o.NoRedirects = f.maxRedirects, f.maxRedirects == 0 // --max-redirects 0 follows none
 	vs, err := probe.ParseStatusRanges(f.validStatus)
 	if err != nil {
 		return nil, usagef("check: --valid-status: %v", err)
 	}
 	o.ValidStatus = vs
 	o.SkipResumptionCheck = f.noResumption
-	switch field, err := optparse.CheckICMP(f.icmpCount, f.icmpInterval); field {
-	case "count":
-		return nil, usagef("check: --icmp-count %d: %v", f.icmpCount, err)
-	case "interval":
-		return nil, usagef("check: --icmp-interval %s: %v", f.icmpInterval, err)
-	}
 	o.ICMPCount, o.ICMPInterval = f.icmpCount, f.icmpInterval
 	if err := f.grpcOptions(o); err != nil {
 		return nil, err
 	}
-	if err := f.ws.apply(o); err != nil {
+	if err := f.ws.apply(o, func(p *probe.Options) error { return f.validate("ws", p) }); err != nil {
 		return nil, err
 	}
 	switch f.color {
@@ -271,7 +269,62 @@ func (f *checkFlags) options() (*probe.Options, error) {
 	default:
 		return nil, usagef("check: --color %q: want auto, always or never", f.color)
 	}
+	f.built = o
 	return o, nil
+}
+
+// optionFlags spells probe's neutral setting keys (probe.FieldError.Key)
+// as `check` flags; quote shows the flag's text quoted in messages. It is
+// the only place the CLI names a setting's rules: probe.Options.Validate
+// holds them.
+var optionFlags = map[string]struct {
+	flag  string
+	quote bool
+}{
+	"timeout":               {"--timeout", false},
+	"http.max_body":         {"--max-body", true},
+	"http.max_header_bytes": {"--max-header", true},
+	"http.max_redirects":    {"--max-redirects", false},
+	"http.valid_status":     {"--valid-status", true},
+	"h2.window":             {"--h2-window", false},
+	"h2.conn_window":        {"--h2-conn-window", false},
+	"icmp.count":            {"--icmp-count", false},
+	"icmp.interval":         {"--icmp-interval", false},
+	"grpc.method":           {"--grpc-method", true},
+	"grpc.expect_messages":  {"--expect-messages", false},
+	"ws.hold":               {"--hold", false},
+	"ws.ping_interval":      {"--ping-interval", false},
+	"ws.max_message":        {"--ws-max-message", true},
+	"ws.token_param":        {"--token-param", true},
+	"ws.jwt.ttl":            {"--jwt-ttl", false},
+}
+
+// validate checks o with probe's rules for kind (a kind or a scheme) and
+// reports the first broken one as `check: FLAG VALUE: RULE`, VALUE being
+// the flag as given.
+func (f *checkFlags) validate(kind string, o *probe.Options) error {
+	given := map[string]bool{}
+	if f.fs != nil {
+		f.fs.Visit(func(fl *flag.Flag) { given["--"+fl.Name] = true })
+	}
+	err := o.ValidateGiven(kind, func(key string) bool { return given[optionFlags[key].flag] })
+	var fe probe.FieldErrors
+	if !errors.As(err, &fe) {
+		return err
+	}
+	e := fe[0]
+	spell, ok := optionFlags[e.Key]
+	if !ok {
+		return usagef("check: %v", e)
+	}
+	v := e.Got
+	if fl := f.fs.Lookup(strings.TrimPrefix(spell.flag, "--")); f.fs != nil && fl != nil {
+		v = fl.Value.String()
+	}
+	if spell.quote {
+		v = strconv.Quote(v)
+	}
+	return usagef("check: %s %s: %s", spell.flag, v, e.Rule)
 }
 
 // redactHeader hides a header's value in messages (it may hold a token).

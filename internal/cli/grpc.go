@@ -7,19 +7,13 @@ import (
 
 	"github.com/pathlens/pathlens/internal/optparse"
 	"github.com/pathlens/pathlens/probe"
-	"github.com/pathlens/pathlens/probe/grpcx"
-	"github.com/pathlens/pathlens/probe/httpx"
 )
 
-// grpcOptions validates the gRPC and HTTP/2 window flags into o.
+// grpcOptions reads the gRPC and HTTP/2 window flags into o; their
+// values' rules are probe's (checkGRPCKind applies them).
 func (f *checkFlags) grpcOptions(o *probe.Options) error {
 	o.GRPCService = f.grpcService
-	if m := f.grpcMethod; m != "" {
-		if svc, meth, ok := strings.Cut(strings.TrimPrefix(m, "/"), "/"); !strings.HasPrefix(m, "/") || !ok || svc == "" || meth == "" || strings.ContainsAny(m, " \t") || strings.Contains(meth, "/") {
-			return usagef("check: --grpc-method %q: want /package.Service/Method", m)
-		}
-		o.GRPCMethod = m
-	}
+	o.GRPCMethod = f.grpcMethod
 	if f.grpcRequestHex != "" {
 		if f.grpcMethod == "" {
 			return usagef("check: --grpc-request-hex needs --grpc-method (the health Check builds its own request)")
@@ -32,9 +26,6 @@ func (f *checkFlags) grpcOptions(o *probe.Options) error {
 	}
 	if f.grpcService != "" && f.grpcMethod != "" {
 		return usagef("check: --grpc-service and --grpc-method exclude each other (--grpc-service names the service the health Check asks about)")
-	}
-	if f.expectMessages < 0 {
-		return usagef("check: --expect-messages %d: want 0 or more", f.expectMessages)
 	}
 	o.ExpectMessages = f.expectMessages
 	for _, w := range []struct {
@@ -54,8 +45,10 @@ func (f *checkFlags) grpcOptions(o *probe.Options) error {
 }
 
 // checkGRPCKind refuses the gRPC flags for targets that are not grpc:// or
-// grpcs://, the HTTP/2 window flags where no HTTP/2 connection is made,
-// and windows the HTTP/2 client would silently ignore.
+// grpcs:// and the HTTP/2 window flags where no HTTP/2 connection is
+// made; then, the kind known at last, it applies probe's rules for it to
+// the options built (windows the HTTP/2 client would silently ignore, the
+// icmp limits, …; see checkFlags.validate).
 func (f *checkFlags) checkGRPCKind(kind string) error {
 	isGRPC := kind == "grpc" || kind == "grpcs"
 	for _, g := range []struct {
@@ -85,17 +78,8 @@ func (f *checkFlags) checkGRPCKind(kind string) error {
 			return usagef("check: %s sets an HTTP/2 window, and --http1.1 rules HTTP/2 out", w.name)
 		}
 	}
-	for _, w := range windows {
-		n, err := optparse.ParseSize(w.v)
-		if w.v == "" || err != nil {
-			continue
-		}
-		if isGRPC && n < grpcx.MinWindow {
-			return usagef("check: %s %s: grpc-go ignores HTTP/2 windows below %d bytes; use %d or more", w.name, w.v, grpcx.MinWindow, grpcx.MinWindow)
-		}
-		if !isGRPC && w.name == "--h2-conn-window" && n < httpx.MinConnWindow {
-			return usagef("check: %s %s: the HTTP/2 client cannot announce a connection window below %d bytes (the 65,535-byte initial window plus at least as much again); use %d or more", w.name, w.v, httpx.MinConnWindow, httpx.MinConnWindow)
-		}
+	if f.built == nil {
+		return nil
 	}
-	return nil
+	return f.validate(kind, f.built)
 }

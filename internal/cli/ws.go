@@ -71,27 +71,31 @@ func (w *wsFlags) checkKind(kind string) error {
 	return nil
 }
 
-// apply validates the WebSocket flags into o.WS (left nil when none is
-// set). It runs after --timeout and -H are in o.
-func (w *wsFlags) apply(o *probe.Options) error {
+// apply reads the WebSocket flags into o.WS (left nil when none is
+// set). It runs after --timeout and -H are in o. validate applies probe's
+// rules to the values (see checkFlags.validate) before any token file is
+// read; apply itself checks only the text of the flags and how they
+// combine.
+func (w *wsFlags) apply(o *probe.Options, validate func(*probe.Options) error) error {
 	if len(w.given()) == 0 {
 		return nil
 	}
-	wo := &probe.WSOptions{Send: w.send, PingInterval: w.pingInterval, Hold: w.hold}
+	wo := &probe.WSOptions{Send: w.send, PingInterval: w.pingInterval, Hold: w.hold, TokenParam: w.tokenParam, TokenTTL: w.jwtTTL}
 	if w.maxMessage != "" {
 		n, err := optparse.ParseSize(w.maxMessage)
-		if err != nil || n < 1 || n > probe.MaxWSMaxMessage {
+		if err != nil {
 			return usagef("check: --ws-max-message %q: want a size from 1 byte to 1GiB (e.g. 64KiB, 16MiB)", w.maxMessage)
 		}
 		wo.MaxMessage = n
 	}
+	early := *o
+	early.WS = wo
+	if err := validate(&early); err != nil {
+		return err
+	}
 	switch {
-	case w.hold < 0:
-		return usagef("check: --hold %s: want 0 or a positive duration", w.hold)
 	case w.hold > o.Timeout:
 		return usagef("check: --hold %s is longer than --timeout %s: the budget bounds the whole session (raise --timeout)", w.hold, o.Timeout)
-	case w.pingInterval < 0 || (w.pingInterval > 0 && w.pingInterval < probe.MinWSPingInterval):
-		return usagef("check: --ping-interval %s: want %s or more (0: no pings)", w.pingInterval, probe.MinWSPingInterval)
 	case w.jwtSecret != "" && w.jwtKey != "":
 		return usagef("check: --jwt-secret and --jwt-key exclude each other")
 	case w.bearer != "" && (w.jwtSecret != "" || w.jwtKey != ""):
@@ -100,8 +104,6 @@ func (w *wsFlags) apply(o *probe.Options) error {
 		return usagef("check: --jwt-claims needs --jwt-secret or --jwt-key")
 	case w.jwtTTL != 0 && w.jwtSecret == "" && w.jwtKey == "":
 		return usagef("check: --jwt-ttl needs --jwt-secret or --jwt-key")
-	case w.jwtTTL < 0:
-		return usagef("check: --jwt-ttl %s: want a positive duration", w.jwtTTL)
 	}
 	hasAuthHeader := o.Header != nil && o.Header.Get("Authorization") != ""
 	if w.bearer != "" {
@@ -147,30 +149,9 @@ func (w *wsFlags) apply(o *probe.Options) error {
 		}
 		wo.Token = src
 	}
-	if w.tokenParam != "" {
-		if err := checkParamName(w.tokenParam); err != nil {
-			return usagef("check: --token-param %q: %v", w.tokenParam, err)
-		}
-		if wo.Token == nil {
-			return usagef("check: --token-param needs a token (--bearer, --jwt-secret or --jwt-key)")
-		}
-		wo.TokenParam = w.tokenParam
+	if w.tokenParam != "" && wo.Token == nil {
+		return usagef("check: --token-param needs a token (--bearer, --jwt-secret or --jwt-key)")
 	}
 	o.WS = wo
 	return nil
 }
-
-// checkParamName accepts a query parameter name: printable ASCII without
-// space or the URL's delimiters.
-func checkParamName(name string) error {
-	for _, r := range name {
-		if r <= ' ' || r >= 0x7f || strings.ContainsRune("&=#?+%/", r) {
-			return errWant("a query parameter name such as access_token")
-		}
-	}
-	return nil
-}
-
-type errWant string
-
-func (e errWant) Error() string { return "want " + string(e) }

@@ -13,33 +13,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // MaxPEMSize bounds CA, certificate and key files.
 const MaxPEMSize = 1 << 20
-
-// Limits of an icmp probe, the same for `check` flags and `serve` modules:
-// a probe sends at most MaxICMPCount echo requests, at least
-// MinICMPInterval apart, so that neither can turn it into a flood.
-const (
-	MaxICMPCount    = 1000
-	MinICMPInterval = 10 * time.Millisecond
-)
-
-// CheckICMP checks an icmp probe's echo count and interval against the
-// limits above. On error, field is "count" or "interval" and err states
-// the rule ("want 1 to 1000") without naming a flag or key, so that each
-// caller can name its own.
-func CheckICMP(count int, interval time.Duration) (field string, err error) {
-	if count < 1 || count > MaxICMPCount {
-		return "count", fmt.Errorf("want 1 to %d", MaxICMPCount)
-	}
-	if interval < MinICMPInterval {
-		return "interval", fmt.Errorf("want %s or more", MinICMPInterval)
-	}
-	return "", nil
-}
 
 // ReadSmallFile reads a regular file of at most limit bytes. Devices,
 // pipes and directories are refused so that a config naming /dev/stdin or

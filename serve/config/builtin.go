@@ -1,6 +1,6 @@
 package config
 
-import "slices"
+import "github.com/pathlens/pathlens/probe"
 
 // ParseBuiltin parses and validates a config that pathlens generated
 // rather than read from a file (the `serve --demo` config). name stands
@@ -12,4 +12,4 @@ func ParseBuiltin(name string, data []byte) (*Config, error) {
 
 // KindPending reports whether kind is a probe kind the config format
 // names but this build cannot probe yet.
-func KindPending(kind string) bool { return slices.Contains(pendingKinds, kind) }
+func KindPending(kind string) bool { _, ok := probe.LookupKind(kind); return !ok }

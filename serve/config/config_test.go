@@ -22,11 +22,11 @@ var invalidCases = map[string]string{
 	"duration":                `testdata/invalid-duration.yaml:3: defaults.timeout: bad duration "10 seconds" (want e.g. 500ms, 10s or 1m)`,
 	"size":                    `testdata/invalid-size.yaml:5: modules.web.http.max_body: bad size "10XB" (want e.g. 1000, 512KiB or 10MiB)`,
 	"unknown-module":          `testdata/invalid-unknown-module.yaml:6: targets[1].module: unknown module "webb" (known: db, default, web)`,
-	"unknown-kind":            `testdata/invalid-unknown-kind.yaml:3: modules.web.kind: unknown kind "smtp" (want http, tcp, tls, dns, icmp, grpc or ws)`,
-	"kind-https":              `testdata/invalid-kind-https.yaml:2: modules.web.kind: unknown kind "https" (want http, tcp, tls, dns, icmp, grpc or ws; kind http probes https:// URLs too)`,
-	"grpc-method":             `testdata/invalid-grpc-method.yaml:5: modules.rpc.grpc.method: method "pkg.Svc/Method": want /package.Service/Method`,
+	"unknown-kind":            `testdata/invalid-unknown-kind.yaml:3: modules.web.kind: unknown kind "smtp" (want dns, grpc, http, icmp, tcp, tls or ws)`,
+	"kind-https":              `testdata/invalid-kind-https.yaml:2: modules.web.kind: unknown kind "https" (want dns, grpc, http, icmp, tcp, tls or ws; kind http probes https:// URLs too)`,
+	"grpc-method":             `testdata/invalid-grpc-method.yaml:5: modules.rpc.grpc.method: want /package.Service/Method, got "pkg.Svc/Method"`,
 	"grpc-request-hex":        `testdata/invalid-grpc-request-hex.yaml:6: modules.rpc.grpc.request_hex: not hex: encoding/hex: invalid byte: U+0067 'g'`,
-	"kind-missing":            `testdata/invalid-kind-missing.yaml:2: modules.web.kind: kind is required (http, tcp, tls, dns, icmp, grpc or ws)`,
+	"kind-missing":            `testdata/invalid-kind-missing.yaml:2: modules.web.kind: kind is required (dns, grpc, http, icmp, tcp, tls or ws)`,
 	"ws-hold":                 `testdata/invalid-ws-hold.yaml:7: targets[0].interval: interval 30s is shorter than modules.chat.ws.hold 1m (a ws target holds its session for up to its interval)`,
 	"ws-token-param":          `testdata/invalid-ws-token-param.yaml:4: modules.chat.ws.token_param: token_param needs a token (bearer_file or jwt)`,
 	"ws-jwt-both":             `testdata/invalid-ws-jwt-both.yaml:5: modules.chat.ws.jwt.key_file: secret_file and key_file exclude each other`,
@@ -67,8 +67,8 @@ var invalidCases = map[string]string{
 	"label-reserved":          `testdata/invalid-label-reserved.yaml:6: targets[0].labels.target: label name "target" is reserved (pathlens metrics use target, module, phase, id, severity, result, subject)`,
 	"dns-server":              `testdata/invalid-dns-server.yaml:4: modules.resolver.dns.server: "10.0.0.53:domain": bad port "domain"`,
 	"ip-family":               `testdata/invalid-ip-family.yaml:2: modules.web.ip_family: unknown ip_family "ipv4" (want ip4 or ip6)`,
-	"h2-conn-window":          `testdata/invalid-h2-conn-window.yaml:5: modules.web.http.h2_conn_window: 64KiB is below 131070 bytes (the HTTP/2 client cannot announce less); use 131070 or more`,
-	"grpc-h2-window":          `testdata/invalid-grpc-h2-window.yaml:5: modules.rpc.grpc.h2_window: 1000 is below 65535 bytes (grpc-go ignores smaller windows); use 65535 or more`,
+	"h2-conn-window":          `testdata/invalid-h2-conn-window.yaml:5: modules.web.http.h2_conn_window: want 131070 or more (the HTTP/2 client cannot announce a connection window below 131070 bytes: the 65,535-byte initial window plus at least as much again), got 64KiB`,
+	"grpc-h2-window":          `testdata/invalid-grpc-h2-window.yaml:5: modules.rpc.grpc.h2_window: want 65535 or more (grpc-go ignores HTTP/2 windows below 65535 bytes), got 1000`,
 	"h2-window-http2-off":     `testdata/invalid-h2-window-http2-off.yaml:6: modules.web.http.h2_window: h2_window sets an HTTP/2 window, and http2: off rules HTTP/2 out`,
 	"ws-max-message":          `testdata/invalid-ws-max-message.yaml:5: modules.chat.ws.max_message: want a size from 1 byte to 1GiB, got 2GiB`,
 	"grpc-expect-messages":    `testdata/invalid-grpc-expect-messages.yaml:5: modules.rpc.grpc.expect_messages: want 0 or more, got -1`,
@@ -159,7 +159,7 @@ func TestValidFull(t *testing.T) {
 		t.Errorf("web = %+v", web)
 	}
 	if web.HTTP.Method != "POST" || web.HTTP.Body != `{"ping": true}` || web.HTTP.HTTP2 != "off" ||
-		web.HTTP.MaxBody != 512<<10 || web.HTTP.MaxRedirects != -1 ||
+		web.HTTP.MaxBody != 512<<10 || web.HTTP.MaxRedirects != 0 ||
 		!slices.Equal(web.HTTP.ValidStatus, []probe.StatusRange{{Lo: 200, Hi: 299}, {Lo: 404, Hi: 404}}) ||
 		web.HTTP.Headers["X-A"] != "b" || web.HTTP.Headers["x-request-source"] != "pathlens" {
 		t.Errorf("web.HTTP = %+v", web.HTTP)
@@ -238,7 +238,7 @@ func TestValidFull(t *testing.T) {
 		t.Errorf("Header = %v", o.Header)
 	}
 	if o.Method != "POST" || string(o.Body) != `{"ping": true}` || !o.HTTP1Only || o.HTTP2Only || o.H2C ||
-		o.MaxBody != 512<<10 || o.MaxRedirects != -1 || o.EffectiveMaxRedirects() != 0 ||
+		o.MaxBody != 512<<10 || !o.NoRedirects || o.EffectiveMaxRedirects() != 0 ||
 		!slices.Equal(o.ValidStatus, []probe.StatusRange{{Lo: 200, Hi: 299}, {Lo: 404, Hi: 404}}) ||
 		o.DNSServer != "10.0.0.53:53" || !o.IPv4Only || o.IPv6Only ||
 		o.ServerName != "api.internal" || !o.Insecure || !o.SkipResumptionCheck {

@@ -2,24 +2,16 @@ package config
 
 import (
 	"encoding/hex"
-	"regexp"
 	"strings"
-
-	"github.com/pathlens/pathlens/probe"
 )
 
-// grpcMethodRE is the shape of grpc.method: /package.Service/Method.
-var grpcMethodRE = regexp.MustCompile(`^/[^/\s]+/[^/\s]+$`)
-
-// grpcModule reads a module's grpc: section into m.GRPC.
+// grpcModule reads a module's grpc: section into m.GRPC; the values'
+// rules are probe's (checkOptions).
 func (d *decoder) grpcModule(mm *mapping, m *Module) {
 	g := d.mapping(mm.keyNode("grpc"), mm.get("grpc"), mm.field("grpc"), grpcKeys)
 	svcNode := g.str("service", &m.GRPC.Service)
 	if n := g.str("method", &m.GRPC.Method); n != nil {
 		m.GRPC.Method = strings.TrimSpace(m.GRPC.Method)
-		if m.GRPC.Method != "" && !grpcMethodRE.MatchString(m.GRPC.Method) {
-			d.failf(n, g.field("method"), "method %q: want /package.Service/Method", n.Value)
-		}
 		if m.GRPC.Method != "" && svcNode != nil && m.GRPC.Service != "" {
 			d.failf(svcNode, g.field("service"), "service names what the default health Check asks about; it does not go with method")
 		}
@@ -35,8 +27,6 @@ func (d *decoder) grpcModule(mm *mapping, m *Module) {
 		}
 		m.GRPC.Request = b
 	}
-	if n := g.integer("expect_messages", &m.GRPC.ExpectMessages); n != nil && m.GRPC.ExpectMessages < 0 {
-		d.failf(n, g.field("expect_messages"), "want 0 or more, got %d", m.GRPC.ExpectMessages)
-	}
-	d.h2Windows(g, &m.GRPC.H2Windows, probe.MinGRPCWindow, probe.MinGRPCWindow, "grpc-go ignores smaller windows")
+	g.integer("expect_messages", &m.GRPC.ExpectMessages)
+	d.h2Windows(g, &m.GRPC.H2Windows)
 }

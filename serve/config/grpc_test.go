@@ -80,8 +80,8 @@ targets:
 		}
 	}
 	for _, tc := range []struct{ yaml, want string }{
-		{"modules: {m: {kind: http, http: {h2_conn_window: 64KiB}}}", "w.yaml:1: modules.m.http.h2_conn_window: 64KiB is below 131070 bytes (the HTTP/2 client cannot announce less); use 131070 or more"},
-		{"modules: {m: {kind: grpc, grpc: {h2_window: 1000}}}", "w.yaml:1: modules.m.grpc.h2_window: 1000 is below 65535 bytes (grpc-go ignores smaller windows); use 65535 or more"},
+		{"modules: {m: {kind: http, http: {h2_conn_window: 64KiB}}}", "w.yaml:1: modules.m.http.h2_conn_window: want 131070 or more (the HTTP/2 client cannot announce a connection window below 131070 bytes: the 65,535-byte initial window plus at least as much again), got 64KiB"},
+		{"modules: {m: {kind: grpc, grpc: {h2_window: 1000}}}", "w.yaml:1: modules.m.grpc.h2_window: want 65535 or more (grpc-go ignores HTTP/2 windows below 65535 bytes), got 1000"},
 		{"modules: {m: {kind: http, http: {h2_window: 3GiB}}}", "w.yaml:1: modules.m.http.h2_window: 3GiB is above the HTTP/2 maximum of 2147483647 bytes"},
 		{"modules: {m: {kind: http, http: {http2: off, h2_window: 1MiB}}}", "w.yaml:1: modules.m.http.h2_window: h2_window sets an HTTP/2 window, and http2: off rules HTTP/2 out"},
 	} {

@@ -18,6 +18,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	// The probe kinds a config can name are those registered with probe;
+	// engine, the composition root, registers every prober.
+	_ "github.com/pathlens/pathlens/engine"
 	"github.com/pathlens/pathlens/internal/optparse"
 	"github.com/pathlens/pathlens/probe"
 )
@@ -29,7 +32,7 @@ var (
 	storageKeys = []string{"path", "retention"}
 	defaultKeys = []string{"interval", "timeout", "concurrency"}
 	moduleKeys  = []string{"kind", "timeout", "ip_family", "http", "tls", "dns", "icmp", "grpc", "ws"}
-	httpKeys    = []string{"method", "headers", "body", "valid_status", "http2", "max_body", "max_redirects", "h2_window", "h2_conn_window"}
+	httpKeys    = []string{"method", "headers", "body", "valid_status", "http2", "max_body", "max_header_bytes", "max_redirects", "h2_window", "h2_conn_window"}
 	tlsKeys     = []string{"ca_file", "cert_file", "key_file", "server_name", "insecure", "resumption_check"}
 	dnsKeys     = []string{"server"}
 	icmpKeys    = []string{"count", "interval"}
@@ -231,38 +234,14 @@ func applyModuleDefaults(m *Module) {
 	m.ICMP = ICMPModule{Count: DefaultICMPCount, Interval: DefaultICMPInterval}
 }
 
-// kinds available in this build, and those the contract names but whose
-// probers are not built yet.
-var (
-	kinds        = []string{"http", "tcp", "tls", "dns", "icmp", "grpc", "ws"}
-	pendingKinds = []string{}
-)
-
-// KindOf maps a target scheme to its probe kind: http and https → http,
-// grpc and grpcs → grpc, ws and wss → ws, others to themselves.
+// KindOf maps a target scheme to the name of the probe kind that takes
+// it (https → http, grpcs → grpc, wss → ws; probe.KindFor), or to the
+// scheme itself when no registered kind takes it.
 func KindOf(scheme string) string {
-	switch s := strings.ToLower(scheme); s {
-	case "https":
-		return "http"
-	case "grpcs":
-		return "grpc"
-	case "wss":
-		return "ws"
-	default:
-		return s
+	if k, ok := probe.KindFor(scheme); ok {
+		return k.Name
 	}
-}
-
-func kindSchemes(kind string) string {
-	switch kind {
-	case "http":
-		return "http:// and https://"
-	case "grpc":
-		return "grpc:// and grpcs://"
-	case "ws":
-		return "ws:// and wss://"
-	}
-	return kind + "://"
+	return strings.ToLower(scheme)
 }
 
 func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Module {
@@ -272,23 +251,21 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 
 	kindNode := mm.str("kind", &m.Kind)
 	m.Kind = strings.ToLower(strings.TrimSpace(m.Kind))
-	switch {
+	kinds := probe.KindNames()
+	_, known := probe.LookupKind(m.Kind)
+	switch k, bySchema := probe.KindFor(m.Kind); {
 	case kindNode == nil || m.Kind == "":
 		at := kindNode
 		if at == nil {
 			at = mm.at
 		}
 		d.failf(at, mm.field("kind"), "kind is required (%s)", orList(kinds))
-	case slices.Contains(pendingKinds, KindOf(m.Kind)):
-		d.failf(kindNode, mm.field("kind"), "probe kind %s is not available in this build", m.Kind)
-	case m.Kind == "https":
-		d.failf(kindNode, mm.field("kind"), "unknown kind %q (want %s; kind http probes https:// URLs too)", m.Kind, orList(kinds))
-	case !slices.Contains(kinds, m.Kind):
+	case !known && bySchema:
+		d.failf(kindNode, mm.field("kind"), "unknown kind %q (want %s; kind %s probes %s:// URLs too)", m.Kind, orList(kinds), k.Name, m.Kind)
+	case !known:
 		d.failf(kindNode, mm.field("kind"), "unknown kind %q (want %s)", m.Kind, orList(kinds))
 	}
-	if n := mm.dur("timeout", &m.Timeout); n != nil && m.Timeout <= 0 {
-		d.failf(n, mm.field("timeout"), "want a positive duration, got %s", fmtDur(m.Timeout))
-	}
+	mm.dur("timeout", &m.Timeout)
 	if n := mm.str("ip_family", &m.IPFamily); n != nil {
 		switch m.IPFamily {
 		case "", "ip4", "ip6":
@@ -364,16 +341,10 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 		}
 	}
 	h.size("max_body", &m.HTTP.MaxBody)
-	if n := h.integer("max_redirects", &m.HTTP.MaxRedirects); n != nil {
-		switch {
-		case m.HTTP.MaxRedirects < 0:
-			d.failf(n, h.field("max_redirects"), "want 0 or more, got %d", m.HTTP.MaxRedirects)
-		case m.HTTP.MaxRedirects == 0:
-			m.HTTP.MaxRedirects = -1
-		}
-	}
+	h.size("max_header_bytes", &m.HTTP.MaxHeaderBytes)
+	h.integer("max_redirects", &m.HTTP.MaxRedirects)
 
-	d.h2Windows(h, &m.HTTP.H2Windows, 1, probe.MinH2ConnWindow, "the HTTP/2 client cannot announce less")
+	d.h2Windows(h, &m.HTTP.H2Windows)
 	if m.HTTP.HTTP2 == "off" {
 		for _, k := range []string{"h2_window", "h2_conn_window"} {
 			if n := h.get(k); n != nil {
@@ -408,21 +379,8 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 
 	// icmp
 	ic := d.mapping(mm.keyNode("icmp"), mm.get("icmp"), mm.field("icmp"), icmpKeys)
-	icmpNodes := map[string]*yaml.Node{
-		"count":    ic.integer("count", &m.ICMP.Count),
-		"interval": ic.dur("interval", &m.ICMP.Interval),
-	}
-	if field, err := optparse.CheckICMP(m.ICMP.Count, m.ICMP.Interval); err != nil {
-		at := icmpNodes[field]
-		if at == nil {
-			at = ic.at
-		}
-		got := strconv.Itoa(m.ICMP.Count)
-		if field == "interval" {
-			got = fmtDur(m.ICMP.Interval)
-		}
-		d.failf(at, ic.field(field), "%v, got %s", err, got)
-	}
+	ic.integer("count", &m.ICMP.Count)
+	ic.dur("interval", &m.ICMP.Interval)
 
 	// grpc
 	d.grpcModule(mm, m)
@@ -430,6 +388,9 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 	// ws (ws.go)
 	d.wsModule(mm, m)
 
+	vo := m.valueOptions()
+	vo.Timeout = m.Timeout
+	d.checkOptions(mm, m.Kind, vo)
 	if fe, err := m.buildOptions(); err != nil {
 		at := nodes[fe]
 		if at == nil {
@@ -440,28 +401,111 @@ func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Modul
 	return m
 }
 
-// h2Windows reads h2_window and h2_conn_window of section s into w,
-// refusing windows below the minimums the client would silently ignore.
-func (d *decoder) h2Windows(s *mapping, w *H2Windows, minStream, minConn int64, why string) {
+// h2Windows reads h2_window and h2_conn_window of section s into w. The
+// minimums are probe's rules (checkOptions); only a size that does not
+// fit an HTTP/2 window at all is refused here.
+func (d *decoder) h2Windows(s *mapping, w *H2Windows) {
 	for _, f := range []struct {
 		key string
 		dst *int32
-		min int64
-	}{{"h2_window", &w.Stream, minStream}, {"h2_conn_window", &w.Conn, minConn}} {
+	}{{"h2_window", &w.Stream}, {"h2_conn_window", &w.Conn}} {
 		var v int64
 		n := s.size(f.key, &v)
 		if n == nil {
 			continue
 		}
-		switch {
-		case v > math.MaxInt32:
+		if v > math.MaxInt32 {
 			d.failf(n, s.field(f.key), "%s is above the HTTP/2 maximum of 2147483647 bytes", n.Value)
-		case v < f.min:
-			d.failf(n, s.field(f.key), "%s is below %d bytes (%s); use %d or more", n.Value, f.min, why, f.min)
-		default:
-			*f.dst = int32(v)
+		}
+		*f.dst = int32(v)
+	}
+}
+
+// optionKeys spells probe's neutral setting keys (probe.FieldError.Key)
+// as paths under a module; "*" is the module's http or grpc section,
+// whichever its kind reads the HTTP/2 windows from. quote shows the value
+// quoted in messages. It is the only place the config names a setting's
+// rules: probe.Options.Validate holds them.
+var optionKeys = map[string]struct {
+	path  string
+	quote bool
+}{
+	"timeout":               {"timeout", false},
+	"http.max_body":         {"http.max_body", false},
+	"http.max_header_bytes": {"http.max_header_bytes", false},
+	"http.max_redirects":    {"http.max_redirects", false},
+	"http.valid_status":     {"http.valid_status", false},
+	"h2.window":             {"*.h2_window", false},
+	"h2.conn_window":        {"*.h2_conn_window", false},
+	"icmp.count":            {"icmp.count", false},
+	"icmp.interval":         {"icmp.interval", false},
+	"grpc.method":           {"grpc.method", true},
+	"grpc.expect_messages":  {"grpc.expect_messages", false},
+	"ws.hold":               {"ws.hold", false},
+	"ws.ping_interval":      {"ws.ping_interval", false},
+	"ws.max_message":        {"ws.max_message", false},
+	"ws.token_param":        {"ws.token_param", true},
+	"ws.jwt.ttl":            {"ws.jwt.ttl", false},
+}
+
+// optionPath is the module-relative path of a neutral key in a module of
+// kind ("" when the config has no such key).
+func optionPath(key, kind string) (string, bool) {
+	k, ok := optionKeys[key]
+	if !ok {
+		return "", false
+	}
+	if rest, ok := strings.CutPrefix(k.path, "*."); ok {
+		section := "http"
+		if kind == "grpc" {
+			section = "grpc"
+		}
+		return section + "." + rest, k.quote
+	}
+	return k.path, k.quote
+}
+
+// nodeAt is the value node at path (dotted keys) under module mapping mm,
+// nil when absent.
+func (d *decoder) nodeAt(mm *mapping, path string) *yaml.Node {
+	keys := strings.Split(path, ".")
+	m := mm
+	for _, k := range keys[:len(keys)-1] {
+		m = d.mapping(nil, m.get(k), "", nil)
+	}
+	return m.get(keys[len(keys)-1])
+}
+
+// checkOptions applies probe's rules for kind to o, the options built
+// from module mm's values: a key written in the file counts as given
+// (probe.Options.ValidateGiven). The first broken rule fails the load at
+// that key's line, as "modules.NAME.KEY: RULE, got VALUE" with the value
+// as written.
+func (d *decoder) checkOptions(mm *mapping, kind string, o *probe.Options) {
+	given := func(key string) bool {
+		p, _ := optionPath(key, kind)
+		return p != "" && d.nodeAt(mm, p) != nil
+	}
+	err := o.ValidateGiven(kind, given)
+	var fe probe.FieldErrors
+	if !errors.As(err, &fe) {
+		return
+	}
+	e := fe[0]
+	p, quote := optionPath(e.Key, kind)
+	if p == "" {
+		d.failf(mm.at, mm.path, "%v", e)
+	}
+	at, got := d.nodeAt(mm, p), e.Got
+	if at == nil {
+		at = mm.at
+	} else if at.Kind == yaml.ScalarNode {
+		got = at.Value
+		if quote {
+			got = strconv.Quote(got)
 		}
 	}
+	d.failf(at, mm.field(p), "%s", (&probe.FieldError{Rule: e.Rule, Got: got}).Msg())
 }
 
 // optionError names the module field (e.g. "tls.ca_file") an option
@@ -473,10 +517,9 @@ type optionError struct {
 
 func (e *optionError) Error() string { return e.field + ": " + e.err.Error() }
 
-// buildOptions builds m.base from the module's settings: the CA pool and
-// the client certificate are loaded here, once. On error it returns the
-// module-relative field name.
-func (m *Module) buildOptions() (string, *optionError) {
+// valueOptions are the probe options of the module's values, without
+// the files (CA pool, client certificate) buildOptions loads.
+func (m *Module) valueOptions() *probe.Options {
 	o := &probe.Options{
 		DNSServer:           m.DNS.Server,
 		IPv4Only:            m.IPFamily == "ip4",
@@ -486,7 +529,9 @@ func (m *Module) buildOptions() (string, *optionError) {
 		SkipResumptionCheck: !m.TLS.ResumptionCheck,
 		Method:              m.HTTP.Method,
 		MaxBody:             m.HTTP.MaxBody,
+		MaxHeaderBytes:      m.HTTP.MaxHeaderBytes,
 		MaxRedirects:        m.HTTP.MaxRedirects,
+		NoRedirects:         m.HTTP.MaxRedirects == 0, // max_redirects: 0 follows none
 		ValidStatus:         slices.Clone(m.HTTP.ValidStatus),
 		ICMPCount:           m.ICMP.Count,
 		ICMPInterval:        m.ICMP.Interval,
@@ -518,6 +563,14 @@ func (m *Module) buildOptions() (string, *optionError) {
 	case "h2c":
 		o.H2C = true
 	}
+	return o
+}
+
+// buildOptions builds m.base from the module's settings: the CA pool and
+// the client certificate are loaded here, once. On error it returns the
+// module-relative field name.
+func (m *Module) buildOptions() (string, *optionError) {
+	o := m.valueOptions()
 	if m.TLS.CAFile != "" {
 		pool, err := optparse.LoadCA(m.TLS.CAFile)
 		if err != nil {
@@ -586,7 +639,7 @@ func (d *decoder) target(c *Config, n *yaml.Node, path string, first map[string]
 	}
 	t.Parsed = parsed
 	kind := KindOf(parsed.Kind)
-	if slices.Contains(pendingKinds, kind) {
+	if _, ok := probe.LookupKind(kind); !ok {
 		d.failf(urlNode, tm.field("url"), "probe kind %s is not available in this build", kind)
 	}
 
@@ -680,14 +733,15 @@ func (d *decoder) target(c *Config, n *yaml.Node, path string, first map[string]
 // target's scheme (kind http takes http:// and https://). The built-in
 // default module takes any available kind.
 func (m *Module) Accepts(t probe.Target) error {
-	kind := KindOf(t.Kind)
-	if slices.Contains(pendingKinds, kind) {
-		return fmt.Errorf("probe kind %s is not available in this build", kind)
+	k, ok := probe.KindFor(t.Kind)
+	if !ok {
+		return fmt.Errorf("probe kind %s is not available in this build", KindOf(t.Kind))
 	}
-	if m.Kind == "" || m.Kind == kind {
+	if m.Kind == "" || m.Kind == k.Name {
 		return nil
 	}
-	return fmt.Errorf("scheme %q does not match module %q (kind %s takes %s targets)", t.Kind, m.Name, m.Kind, kindSchemes(m.Kind))
+	mk, _ := probe.LookupKind(m.Kind)
+	return fmt.Errorf("scheme %q does not match module %q (kind %s takes %s targets)", t.Kind, m.Name, m.Kind, mk.SchemeList())
 }
 
 // options returns a copy of the module's options with timeout set; the

@@ -109,13 +109,17 @@ type Module struct {
 
 // HTTPModule configures http modules.
 type HTTPModule struct {
-	Method       string
-	Headers      map[string]string
-	Body         string
-	ValidStatus  []probe.StatusRange
-	HTTP2        string // auto (ALPN), off (HTTP/1.1 only), on (h2 only), h2c
-	MaxBody      int64
-	MaxRedirects int // -1 = do not follow
+	Method      string
+	Headers     map[string]string
+	Body        string
+	ValidStatus []probe.StatusRange
+	HTTP2       string // auto (ALPN), off (HTTP/1.1 only), on (h2 only), h2c
+	MaxBody     int64
+	// MaxHeaderBytes caps the response header block (0: probe.DefaultMaxHeader).
+	MaxHeaderBytes int64
+	// MaxRedirects is how many redirects are followed; 0 follows none
+	// (probe.Options.NoRedirects).
+	MaxRedirects int
 	// H2Windows are the client's HTTP/2 windows (h2_window,
 	// h2_conn_window; zero = the client's defaults).
 	H2Windows H2Windows

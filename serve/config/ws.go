@@ -48,20 +48,20 @@ type WSJWT struct {
 }
 
 // wsModule reads a module's ws: section into m.WS and loads its token.
+// The values' rules are probe's: they are checked (checkOptions) before
+// any token file is read.
 func (d *decoder) wsModule(mm *mapping, m *Module) {
 	w := d.mapping(mm.keyNode("ws"), mm.get("ws"), mm.field("ws"), wsKeys)
 	ws := &m.WS
 	w.str("send", &ws.Send)
-	if n := w.dur("ping_interval", &ws.PingInterval); n != nil &&
-		(ws.PingInterval < 0 || (ws.PingInterval > 0 && ws.PingInterval < probe.MinWSPingInterval)) {
-		d.failf(n, w.field("ping_interval"), "want %s or more (0: no pings), got %s", probe.MinWSPingInterval, fmtDur(ws.PingInterval))
-	}
-	if n := w.dur("hold", &ws.Hold); n != nil && ws.Hold < 0 {
-		d.failf(n, w.field("hold"), "want 0 or a positive duration, got %s", fmtDur(ws.Hold))
-	}
-	if n := w.size("max_message", &ws.MaxMessage); n != nil && (ws.MaxMessage < 1 || ws.MaxMessage > probe.MaxWSMaxMessage) {
-		d.failf(n, w.field("max_message"), "want a size from 1 byte to 1GiB, got %s", n.Value)
-	}
+	w.dur("ping_interval", &ws.PingInterval)
+	w.dur("hold", &ws.Hold)
+	w.size("max_message", &ws.MaxMessage)
+	tokenParamNode := w.str("token_param", &ws.TokenParam)
+	j := d.mapping(w.keyNode("jwt"), w.get("jwt"), w.field("jwt"), wsJWTKeys)
+	ttlNode := j.dur("ttl", &ws.JWT.TTL)
+	d.checkOptions(mm, "ws", &probe.Options{Timeout: m.Timeout, WS: &probe.WSOptions{PingInterval: ws.PingInterval, Hold: ws.Hold,
+		MaxMessage: ws.MaxMessage, TokenParam: ws.TokenParam, TokenTTL: ws.JWT.TTL}})
 
 	bearerNode := w.str("bearer_file", &ws.BearerFile)
 	if ws.BearerFile != "" {
@@ -77,13 +77,8 @@ func (d *decoder) wsModule(mm *mapping, m *Module) {
 		ws.token = src
 	}
 
-	j := d.mapping(w.keyNode("jwt"), w.get("jwt"), w.field("jwt"), wsJWTKeys)
 	secretNode := j.str("secret_file", &ws.JWT.SecretFile)
 	keyNode := j.str("key_file", &ws.JWT.KeyFile)
-	ttlNode := j.dur("ttl", &ws.JWT.TTL)
-	if ttlNode != nil && ws.JWT.TTL <= 0 {
-		d.failf(ttlNode, j.field("ttl"), "want a positive duration, got %s", fmtDur(ws.JWT.TTL))
-	}
 	claimsNode := j.get("claims")
 	if claimsNode != nil {
 		switch claimsNode.Kind {
@@ -132,13 +127,8 @@ func (d *decoder) wsModule(mm *mapping, m *Module) {
 		ws.JWT.TTL = src.TTL()
 	}
 
-	if n := w.str("token_param", &ws.TokenParam); n != nil && ws.TokenParam != "" {
-		if strings.ContainsFunc(ws.TokenParam, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("&=#?+%/", r) }) {
-			d.failf(n, w.field("token_param"), "%q: want a query parameter name such as access_token", ws.TokenParam)
-		}
-		if ws.token == nil {
-			d.failf(n, w.field("token_param"), "token_param needs a token (bearer_file or jwt)")
-		}
+	if ws.TokenParam != "" && ws.token == nil {
+		d.failf(tokenParamNode, w.field("token_param"), "token_param needs a token (bearer_file or jwt)")
 	}
 }
 
@@ -148,7 +138,7 @@ func (w *WSModule) wsOptions() *probe.WSOptions {
 		return nil
 	}
 	return &probe.WSOptions{Send: w.Send, PingInterval: w.PingInterval, Hold: w.Hold, Token: w.token, TokenParam: w.TokenParam,
-		MaxMessage: w.MaxMessage}
+		MaxMessage: w.MaxMessage, TokenTTL: w.JWT.TTL}
 }
 
 // wsBudget is the probe budget of a ws target: its timeout plus the hold,
