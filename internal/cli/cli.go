@@ -10,16 +10,17 @@ import (
 	"os"
 	"strings"
 
+	"github.com/pathlens/pathlens/output"
 	"github.com/pathlens/pathlens/probe"
 	"golang.org/x/term"
 )
 
-// Exit codes (CONTRACT §1).
+// Exit codes: output's, the one set (docs/cli.md).
 const (
-	ExitOK      = 0
-	ExitWarn    = 1
-	ExitFailed  = 2
-	ExitUsage   = 3
+	ExitOK      = output.ExitOK
+	ExitFinding = output.ExitFinding
+	ExitFailed  = output.ExitFailed
+	ExitUsage   = output.ExitUsage
 	usageHeader = `pathlens probes a network path and explains what is wrong.
 
 Usage:

@@ -41,8 +41,8 @@ func TestCheckFrames(t *testing.T) {
 			t.Errorf("--frames output lacks %q:\n%s", want, out)
 		}
 	}
-	if code != ExitWarn {
-		t.Errorf("exit %d, want %d", code, ExitWarn)
+	if code != ExitFinding {
+		t.Errorf("exit %d, want %d", code, ExitFinding)
 	}
 	if lines := strings.Count(out, "\n"); lines > 45 {
 		t.Errorf("%d lines for one small request; want it on one screen", lines)
