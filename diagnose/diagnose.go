@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -223,13 +224,8 @@ func round(x float64, n int) float64 {
 // msEv is a duration in ms as evidence: float64, to the microsecond.
 func msEv(x float64) float64 { return round(x, 3) }
 
-// fmtMS formats milliseconds for a summary line.
-func fmtMS(x float64) string {
-	if x < 1 && x > -1 {
-		return fmt.Sprintf("%.2f ms", x)
-	}
-	return fmt.Sprintf("%.1f ms", x)
-}
+// fmtMS formats milliseconds for a summary line, as everywhere (units.MS).
+func fmtMS(x float64) string { return units.MS(x) }
 
 // fmtBudget formats the probe budget: "10 s", "2.5 s", "500 ms".
 func fmtBudget(ms float64) string {

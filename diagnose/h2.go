@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -318,17 +319,6 @@ func h2SmallWindow(r *probe.Result) *Finding {
 		Summary: summary, Evidence: ev, Advice: advice}
 }
 
-// fmtBytes formats a byte count with binary units: "512 B", "64 KiB", "1.5 MiB".
-func fmtBytes(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return trimZero(fmt.Sprintf("%.1f", float64(n)/(1<<10))) + " KiB"
-	case n < 1<<30:
-		return trimZero(fmt.Sprintf("%.1f", float64(n)/(1<<20))) + " MiB"
-	}
-	return trimZero(fmt.Sprintf("%.1f", float64(n)/(1<<30))) + " GiB"
-}
-
-func trimZero(s string) string { return strings.TrimSuffix(s, ".0") }
+// fmtBytes formats a byte count, as everywhere (units.Bytes): "512 B",
+// "64 KiB", "1.5 MiB".
+func fmtBytes(n int64) string { return units.Bytes(n) }

@@ -35,16 +35,16 @@ func TestH2FlowControlStall(t *testing.T) {
 		phase    string
 	}{
 		{"upload, one stall", []probe.H2Stall{{Dir: "send", Stream: 1, StartMS: 70, DurationMS: 250.5, InitialWindow: 65535, ConnWindow: 1 << 20, MaxFrameSize: 16384}},
-			"https", []string{"pathlens waited 250.5 ms", "server's flow-control window", "stream 1's window", "64 KiB"},
+			"https", []string{"pathlens waited 250 ms", "server's flow-control window", "stream 1's window", "64 KiB"},
 			map[string]any{"direction": "send", "stream": 1, "duration_ms": 250.5, "initial_window": 65535, "stalls": 1, "max_frame_size": 16384}, "request"},
 		{"download, connection window, worst of three", []probe.H2Stall{
 			{Dir: "recv", Stream: 0, StartMS: 100, DurationMS: 120, InitialWindow: 65535, ConnWindow: 65535},
 			{Dir: "recv", Stream: 0, StartMS: 300, DurationMS: 900, InitialWindow: 65535, ConnWindow: 65535, Ongoing: true},
 			{Dir: "recv", Stream: 3, StartMS: 250, DurationMS: 101, InitialWindow: 65535, ConnWindow: 65535},
-		}, "https", []string{"the server waited 900.0 ms", "pathlens's flow-control window", "the connection window", "3 stalls, 1121.0 ms in all", "still closed"},
+		}, "https", []string{"the server waited 900 ms", "pathlens's flow-control window", "the connection window", "3 stalls, 1121 ms in all", "still closed"},
 			map[string]any{"direction": "recv", "stream": 0, "duration_ms": 900, "stalls": 3, "total_stall_ms": 1121, "ongoing": true}, "transfer"},
 		{"gRPC download is the stream phase", []probe.H2Stall{{Dir: "recv", Stream: 1, StartMS: 10, DurationMS: 150, InitialWindow: 65535}},
-			"grpc", []string{"the server waited 150.0 ms"}, map[string]any{"direction": "recv"}, "stream"},
+			"grpc", []string{"the server waited 150 ms"}, map[string]any{"direction": "recv"}, "stream"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,7 +181,7 @@ func TestH2SmallWindow(t *testing.T) {
 	wantIDs(t, fs, IDH2FlowControlStall, IDH2SmallWindow)
 	f := findID(fs, IDH2SmallWindow)
 	if f.Severity != probe.SeverityWarning || f.Phase != "request" ||
-		f.Summary != "the request body (1 MiB) is larger than the server's initial stream window (64 KiB): it cannot be sent without waiting for WINDOW_UPDATEs, and the sender stalled 250.0 ms on it" {
+		f.Summary != "the request body (1 MiB) is larger than the server's initial stream window (64 KiB): it cannot be sent without waiting for WINDOW_UPDATEs, and the sender stalled 250 ms on it" {
 		t.Errorf("got %s %s %q", f.Severity, f.Phase, f.Summary)
 	}
 	wantEvidence(t, f, map[string]any{"direction": "send", "stream": 1, "size": 1 << 20, "initial_window": 65535, "stalled": true, "stall_ms": 250})

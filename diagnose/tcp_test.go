@@ -28,7 +28,7 @@ func TestTCP(t *testing.T) {
 			[]string{IDTCPRefused}, "every address tried ([::1]:1, 127.0.0.1:1)"},
 		{"budget ran out in connect", probe.ClassTimeout, "deadline",
 			[]probe.ConnectAttempt{{Addr: "10.255.255.1:443", DurationMS: 9999.5, Error: "i/o timeout"}}, 9999.5,
-			[]string{IDTCPTimeout, IDProbeTimeout}, "no answer to SYN from 10.255.255.1:443 after 9999.5 ms"},
+			[]string{IDTCPTimeout, IDProbeTimeout}, "no answer to SYN from 10.255.255.1:443 after 10000 ms"},
 		{"unreachable", probe.ClassConnect, "unreachable",
 			[]probe.ConnectAttempt{{Addr: "[2001:db8::1]:443", DurationMS: 0.1, Error: "connect: network is unreachable"}}, 0.1,
 			[]string{IDTCPConnectFailed}, "no route to the host or network"},

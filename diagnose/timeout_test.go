@@ -21,18 +21,18 @@ func TestProbeTimeout(t *testing.T) {
 			[]probe.Phase{{Name: "dns", DurationMS: 1.2}, {Name: "connect", StartMS: 1.2, DurationMS: 0.4},
 				{Name: "tls", StartMS: 1.6, DurationMS: 2000.3, Incomplete: true}},
 			[]string{IDProbeTimeout},
-			"the 10 s budget ran out inside the TLS handshake (tls phase, 2000.3 ms in)",
+			"the 10 s budget ran out inside the TLS handshake (tls phase, 2000 ms in)",
 			map[string]any{"dns": 1.2, "connect": 0.4, "tls": 2000.3}},
 		{"2.5 s budget, in wait", "wait", 2500,
 			[]probe.Phase{{Name: "connect", DurationMS: 0.3}, {Name: "tls", DurationMS: 2.0}, {Name: "request", DurationMS: 0.1},
 				{Name: "wait", DurationMS: 2497.6, Incomplete: true}},
 			[]string{IDProbeTimeout},
-			"the 2.5 s budget ran out inside the wait for the first response byte (wait phase, 2497.6 ms in)",
+			"the 2.5 s budget ran out inside the wait for the first response byte (wait phase, 2498 ms in)",
 			map[string]any{"wait": 2497.6}},
 		{"in connect: with TCP_TIMEOUT", "connect", 500,
 			[]probe.Phase{{Name: "dns", DurationMS: 1}, {Name: "connect", DurationMS: 499, Incomplete: true}},
 			[]string{IDTCPTimeout, IDProbeTimeout},
-			"the 500 ms budget ran out inside the TCP connect (connect phase, 499.0 ms in)", nil},
+			"the 500 ms budget ran out inside the TCP connect (connect phase, 499 ms in)", nil},
 		{"in dns: with DNS_FAILED", "dns", 10000,
 			[]probe.Phase{{Name: "dns", DurationMS: 10000, Incomplete: true}},
 			[]string{IDDNSFailed, IDProbeTimeout},
@@ -42,7 +42,7 @@ func TestProbeTimeout(t *testing.T) {
 			[]string{IDProbeTimeout},
 			"the probe's budget ran out inside reading the response body (transfer phase, 50.2 ms in)", nil},
 		{"no phase in flight", "", 1000, nil,
-			[]string{IDProbeTimeout}, "the 1 s budget ran out with no phase in flight (after 1000.0 ms)", nil},
+			[]string{IDProbeTimeout}, "the 1 s budget ran out with no phase in flight (after 1000 ms)", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,7 +114,7 @@ func TestFormatting(t *testing.T) {
 	for _, tc := range []struct {
 		ms   float64
 		want string
-	}{{0.123, "0.12 ms"}, {2000.3, "2000.3 ms"}, {1, "1.0 ms"}} {
+	}{{0.123, "0.12 ms"}, {2000.3, "2000 ms"}, {1, "1.00 ms"}, {45.67, "45.7 ms"}} {
 		if got := fmtMS(tc.ms); got != tc.want {
 			t.Errorf("fmtMS(%v): got %q, want %q", tc.ms, got, tc.want)
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -89,7 +90,7 @@ func h2Summary(h *probe.H2Info, s Style) []string {
 		for _, st := range h.Stalls {
 			total += st.DurationMS
 		}
-		parts = append(parts, s.paint(ansiYellow, fmt.Sprintf("%d stall%s (%s)", n, plural(n), fmtMS(total)))+",")
+		parts = append(parts, s.paint(ansiYellow, fmt.Sprintf("%d stall%s (%s)", n, plural(n), units.MS(total)))+",")
 	}
 	for _, st := range h.Streams {
 		if st.Reset != "" && st.ResetDir == probe.H2Recv {
@@ -149,23 +150,9 @@ func settingText(k string, v uint32) string {
 		return clean(k) + "=" + strconv.FormatUint(uint64(v), 10)
 	}
 	if w.bytes {
-		return w.word + " " + sizeText(int64(v))
+		return w.word + " " + units.Bytes(int64(v))
 	}
 	return w.word + " " + strconv.FormatUint(uint64(v), 10)
-}
-
-// sizeText formats a byte count: "512 B", "16 KiB", "1.5 MiB" (exact
-// multiples without decimals, so window sizes read as configured).
-func sizeText(n int64) string {
-	switch {
-	case n < 1<<10 || (n < 1<<20 && n%(1<<10) != 0 && n < 10<<10):
-		return strconv.FormatInt(n, 10) + " B"
-	case n < 1<<20:
-		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/(1<<10)), ".0") + " KiB"
-	case n < 1<<30:
-		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/(1<<20)), ".0") + " MiB"
-	}
-	return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/(1<<30)), ".0") + " GiB"
 }
 
 // frameLine is one line of the timeline (at < 0: no time).
@@ -199,7 +186,7 @@ func writeFrames(b *bytes.Buffer, h *probe.H2Info, s Style) {
 			fmt.Fprintf(b, "%s%10s  %s\n", indent, "", l.text)
 			continue
 		}
-		fmt.Fprintf(b, "%s%10s  %s\n", indent, fmtMS(l.at), l.text)
+		fmt.Fprintf(b, "%s%10s  %s\n", indent, units.MS(l.at), l.text)
 	}
 	if h.FramesDropped > 0 {
 		fmt.Fprintf(b, "%s%10s  %s\n", indent, "", s.paint(ansiDim, "not kept: "+droppedWords(h)))
@@ -311,14 +298,14 @@ func frameText(f *probe.H2Frame, s Style) string {
 			fields = append(fields, "(defaults)")
 		}
 	case "WINDOW_UPDATE":
-		fields = append(fields, "+"+sizeText(int64(f.Window)))
+		fields = append(fields, "+"+units.Bytes(int64(f.Window)))
 	case "DATA":
-		fields = append(fields, sizeText(int64(f.Len)))
+		fields = append(fields, units.Bytes(int64(f.Len)))
 	case "HEADERS", "CONTINUATION", "PUSH_PROMISE":
 		if f.Status > 0 {
 			fields = append(fields, ":status "+strconv.Itoa(f.Status))
 		}
-		fields = append(fields, "block "+sizeText(int64(f.Len)))
+		fields = append(fields, "block "+units.Bytes(int64(f.Len)))
 	case "RST_STREAM":
 		fields = append(fields, s.paint(ansiRed, clean(f.ErrCode)))
 		typ = s.paint(ansiRed, typ)
@@ -332,11 +319,11 @@ func frameText(f *probe.H2Frame, s Style) string {
 		if strings.Contains(f.Flags, "ACK") {
 			typ += " ACK"
 			if f.PingRTTMS > 0 {
-				fields = append(fields, "rtt "+fmtMS(f.PingRTTMS))
+				fields = append(fields, "rtt "+units.MS(f.PingRTTMS))
 			}
 		}
 	default:
-		fields = append(fields, sizeText(int64(f.Len)))
+		fields = append(fields, units.Bytes(int64(f.Len)))
 	}
 	if fl := flagsShown(f); fl != "" {
 		fields = append(fields, s.paint(ansiDim, fl))
@@ -382,12 +369,12 @@ func runText(run []probe.H2Frame, s Style) string {
 	var parts []string
 	for d, dir := range []string{probe.H2Send, probe.H2Recv} {
 		if data[d].n > 0 {
-			parts = append(parts, fmt.Sprintf("%s DATA ×%d %s", dirArrow(dir, s), data[d].n, sizeText(data[d].bytes)))
+			parts = append(parts, fmt.Sprintf("%s DATA ×%d %s", dirArrow(dir, s), data[d].n, units.Bytes(data[d].bytes)))
 		}
 	}
 	for d, dir := range []string{probe.H2Send, probe.H2Recv} {
 		if wu[d].n > 0 {
-			parts = append(parts, fmt.Sprintf("%s WINDOW_UPDATE ×%d +%s", dirArrow(dir, s), wu[d].n, sizeText(wu[d].bytes)))
+			parts = append(parts, fmt.Sprintf("%s WINDOW_UPDATE ×%d +%s", dirArrow(dir, s), wu[d].n, units.Bytes(wu[d].bytes)))
 		}
 	}
 	ids := make([]string, 0, len(streams))
@@ -399,7 +386,7 @@ func runText(run []probe.H2Frame, s Style) string {
 	if len(ids) > 0 {
 		where = "  stream " + strings.Join(ids, ",")
 	}
-	return fmt.Sprintf("%s  (%d frames until %s)%s", strings.Join(parts, ", "), len(run), fmtMS(run[len(run)-1].AtMS), where)
+	return fmt.Sprintf("%s  (%d frames until %s)%s", strings.Join(parts, ", "), len(run), units.MS(run[len(run)-1].AtMS), where)
 }
 
 func stallText(st probe.H2Stall, s Style) string {
@@ -411,7 +398,7 @@ func stallText(st probe.H2Stall, s Style) string {
 	if st.Stream == 0 {
 		which = "connection window"
 	}
-	text := fmt.Sprintf("‖ stall %s: %s (%s, initial window %s)", fmtMS(st.DurationMS), who, which, sizeText(int64(st.InitialWindow)))
+	text := fmt.Sprintf("‖ stall %s: %s (%s, initial window %s)", units.MS(st.DurationMS), who, which, units.Bytes(int64(st.InitialWindow)))
 	if st.Ongoing {
 		text += ", still closed at the end"
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -66,12 +67,12 @@ func writeGRPC(b *bytes.Buffer, g *probe.GRPCInfo, s Style) {
 			msgs = s.paint(ansiRed, msgs)
 		}
 	}
-	parts = append(parts, msgs+",", fmt.Sprintf("%d B", g.Bytes))
+	parts = append(parts, msgs+",", units.Bytes(g.Bytes))
 	if n := len(g.GapsMS); n > 0 {
 		sorted := slices.Clone(g.GapsMS)
 		slices.Sort(sorted)
 		parts[len(parts)-1] += ","
-		parts = append(parts, "gap median "+fmtMS(sorted[n/2]), "max "+fmtMS(g.MaxGapMS))
+		parts = append(parts, "gap median "+units.MS(sorted[n/2]), "max "+units.MS(g.MaxGapMS))
 	}
 	switch {
 	case g.ResetCode != "":

@@ -21,7 +21,7 @@ func grpcResult() *probe.Result {
 func TestHumanGRPC(t *testing.T) {
 	got := string(render(t, grpcResult(), Style{Width: 200}))
 	for _, want := range []string{
-		"grpc  /pathlens.lab.Stream/Messages INTERNAL (client)", "46/100 messages, 4600 B",
+		"grpc  /pathlens.lab.Stream/Messages INTERNAL (client)", "46/100 messages, 4.5 KiB",
 		"gap median 0.10 ms max 0.20 ms", "RESET INTERNAL_ERROR, no trailers", "window stream 65535 conn default",
 	} {
 		if !strings.Contains(got, want) {

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -59,7 +60,7 @@ func writeHeader(b *bytes.Buffer, r *probe.Result, s Style) {
 			errText = s.paint(ansiRed, clean(msg))
 		}
 	}
-	total := "  " + fmtMS(r.TotalMS)
+	total := "  " + units.MS(r.TotalMS)
 	switch {
 	case errText == "":
 		b.WriteString(head + total + "\n")
@@ -107,7 +108,7 @@ func writeWaterfall(b *bytes.Buffer, r *probe.Result, s Style) {
 		b.WriteString("  │")
 		b.WriteString(bar(p, scale, bw, s))
 		b.WriteString("│ ")
-		b.WriteString(lpad(fmtNum(p.DurationMS), durCols))
+		b.WriteString(lpad(units.Num(p.DurationMS), durCols))
 		b.WriteString(" ms")
 		if p.Incomplete {
 			b.WriteString(s.paint(ansiYellow, inFlightS))
@@ -119,7 +120,7 @@ func writeWaterfall(b *bytes.Buffer, r *probe.Result, s Style) {
 	b.WriteString("  ")
 	b.WriteString(strings.Repeat(" ", bw+2))
 	b.WriteString(" ")
-	b.WriteString(lpad(fmtNum(r.TotalMS), durCols))
+	b.WriteString(lpad(units.Num(r.TotalMS), durCols))
 	b.WriteString(" ms\n")
 }
 
@@ -196,7 +197,7 @@ func writeConn(b *bytes.Buffer, c *probe.ConnInfo, s Style) {
 	if c.Reused {
 		b.WriteString(" reused")
 		if c.IdleMS > 0 {
-			b.WriteString(" (idle " + fmtMS(c.IdleMS) + ")")
+			b.WriteString(" (idle " + units.MS(c.IdleMS) + ")")
 		}
 	} else if c.RemoteAddr != "" {
 		b.WriteString(" fresh")
@@ -220,7 +221,7 @@ func writeConn(b *bytes.Buffer, c *probe.ConnInfo, s Style) {
 	}
 	for i, a := range c.Attempts {
 		fmt.Fprintf(b, "%sattempt %d  %s  start %s ms  took %s ms  ", indent, i+1, pad(clean(a.Addr), aw),
-			fmtNum(a.StartMS), fmtNum(a.DurationMS))
+			units.Num(a.StartMS), units.Num(a.DurationMS))
 		switch {
 		case a.Error != "":
 			b.WriteString(s.paint(ansiRed, clean(a.Error)))
@@ -348,7 +349,7 @@ func writeTLS(b *bytes.Buffer, r *probe.Result, s Style) {
 			res += s.paint(ansiYellow, "no (full handshake)")
 		}
 		if rc.Tested && rc.HandshakeMS > 0 {
-			res += " (" + fmtMS(rc.HandshakeMS) + ")"
+			res += " (" + units.MS(rc.HandshakeMS) + ")"
 		}
 		parts = append(parts, res)
 	}
@@ -487,7 +488,7 @@ func writeHTTP(b *bytes.Buffer, h *probe.HTTPInfo, s Style) {
 			st += " " + clean(h.Proto) + " "
 		}
 		parts = append(parts, st)
-		body := fmt.Sprintf("body %d B", h.BodyBytes)
+		body := "body " + units.Bytes(h.BodyBytes)
 		if h.ContentLength >= 0 {
 			body += fmt.Sprintf(" (content-length %d)", h.ContentLength)
 		} else {
@@ -501,11 +502,11 @@ func writeHTTP(b *bytes.Buffer, h *probe.HTTPInfo, s Style) {
 			parts = append(parts, s.paint(ansiRed, "TRUNCATED"))
 		}
 		if h.BodyLimited {
-			parts = append(parts, s.paint(ansiYellow, fmt.Sprintf("stopped at max-body %d B", h.MaxBody)))
+			parts = append(parts, s.paint(ansiYellow, "stopped at max-body "+units.Bytes(h.MaxBody)))
 		}
 		if h.HeadersBytes > 0 {
 			parts[len(parts)-1] += ","
-			parts = append(parts, fmt.Sprintf("headers %d B", h.HeadersBytes))
+			parts = append(parts, "headers "+units.Bytes(int64(h.HeadersBytes)))
 		}
 		if !h.KeepAlive {
 			parts[len(parts)-1] += ","
@@ -516,7 +517,7 @@ func writeHTTP(b *bytes.Buffer, h *probe.HTTPInfo, s Style) {
 	for i, rd := range h.Redirects {
 		fmt.Fprintf(b, "%sredirect %d  %s %s → %s  %s", indent, i+1,
 			s.paint(statusColor(rd.Status), strconv.Itoa(rd.Status)),
-			clean(rd.URL), clean(rd.Location), fmtMS(rd.TotalMS))
+			clean(rd.URL), clean(rd.Location), units.MS(rd.TotalMS))
 		if rd.Reused {
 			b.WriteString(" (reused conn)")
 		}
@@ -621,13 +622,13 @@ func writeICMP(b *bytes.Buffer, c *probe.ICMPInfo, s Style) {
 	if c == nil {
 		return
 	}
-	loss := fmt.Sprintf("%d/%d replies (%s loss)", c.Received, c.Sent, fmtNum(c.LossPct)+" %")
+	loss := fmt.Sprintf("%d/%d replies (%s loss)", c.Received, c.Sent, units.Num(c.LossPct)+" %")
 	if c.LossPct > 0 {
 		loss = s.paint(ansiYellow, loss)
 	}
 	parts := []string{clean(c.Addr), loss}
 	if c.Received > 0 {
-		parts = append(parts, "rtt min/avg/max/stddev "+fmtNum(c.MinMS)+"/"+fmtNum(c.AvgMS)+"/"+fmtNum(c.MaxMS)+"/"+fmtNum(c.StdDevMS)+" ms")
+		parts = append(parts, "rtt min/avg/max/stddev "+units.Num(c.MinMS)+"/"+units.Num(c.AvgMS)+"/"+units.Num(c.MaxMS)+"/"+units.Num(c.StdDevMS)+" ms")
 	}
 	if c.Privileged {
 		parts = append(parts, "raw socket")

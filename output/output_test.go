@@ -329,14 +329,6 @@ func TestHumanDetails(t *testing.T) {
 	})
 }
 
-func TestFmtNum(t *testing.T) {
-	for in, want := range map[float64]string{0: "0.00", 0.054: "0.05", 9.994: "9.99", 12.44: "12.4", 99.9: "99.9", 100: "100", 1234.5: "1234"} {
-		if got := fmtNum(in); got != want {
-			t.Errorf("fmtNum(%v) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestJSONRoundTrip(t *testing.T) {
 	for name, r := range fixtures() {
 		t.Run(name, func(t *testing.T) {
@@ -541,32 +533,6 @@ func TestSummarizeEmpty(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "findings: none") {
 		t.Errorf("got\n%s", b.String())
-	}
-}
-
-func TestNearestRank(t *testing.T) {
-	seq := func(n int) []float64 {
-		v := make([]float64, n)
-		for i := range v {
-			v[i] = float64(i + 1)
-		}
-		return v
-	}
-	for _, c := range []struct {
-		n    int
-		p    float64
-		want float64
-	}{
-		{1, 50, 1}, {1, 99, 1},
-		{2, 50, 1}, {2, 90, 2},
-		{10, 50, 5}, {10, 90, 9}, {10, 99, 10}, // 0.9×10 is exactly rank 9
-		{20, 50, 10}, {20, 90, 18}, {20, 99, 20},
-		{100, 99, 99}, {100, 90, 90}, {101, 99, 100},
-		{200, 99.5, 199},
-	} {
-		if got := nearestRank(seq(c.n), c.p); got != c.want {
-			t.Errorf("n=%d p%v = %v, want %v", c.n, c.p, got, c.want)
-		}
 	}
 }
 

@@ -6,7 +6,6 @@ package output
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -128,22 +127,6 @@ func clean(s string) string {
 func unsafeRune(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
 }
-
-// fmtNum formats milliseconds with the precision the size deserves:
-// under 10 → 2 decimals, under 100 → 1, else none.
-func fmtNum(ms float64) string {
-	a := math.Abs(ms)
-	switch {
-	case a < 10:
-		return fmt.Sprintf("%.2f", ms)
-	case a < 100:
-		return fmt.Sprintf("%.1f", ms)
-	}
-	return fmt.Sprintf("%.0f", ms)
-}
-
-// fmtMS is fmtNum with the unit.
-func fmtMS(ms float64) string { return fmtNum(ms) + " ms" }
 
 // pad right-pads s with spaces to n display columns.
 func pad(s string, n int) string {

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/pathlens/pathlens/internal/stats"
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -95,9 +97,9 @@ func Summarize(rs []*probe.Result) Summary {
 	}
 	s.Phases = make([]PhaseStats, 0, len(order))
 	for _, name := range order {
-		s.Phases = append(s.Phases, stats(name, durs[name]))
+		s.Phases = append(s.Phases, phaseStats(name, durs[name]))
 	}
-	s.Total = stats("total", totals)
+	s.Total = phaseStats("total", totals)
 	s.Findings = make([]FindingCount, 0, len(counts))
 	for _, c := range counts {
 		s.Findings = append(s.Findings, *c)
@@ -115,7 +117,7 @@ func Summarize(rs []*probe.Result) Summary {
 	return s
 }
 
-func stats(name string, vs []float64) PhaseStats {
+func phaseStats(name string, vs []float64) PhaseStats {
 	st := PhaseStats{Name: name, Count: len(vs)}
 	if len(vs) == 0 {
 		return st
@@ -126,28 +128,13 @@ func stats(name string, vs []float64) PhaseStats {
 	for _, v := range sorted {
 		sum += v
 	}
-	st.P50 = nearestRank(sorted, 50)
-	st.P90 = nearestRank(sorted, 90)
-	st.P99 = nearestRank(sorted, 99)
+	st.P50 = stats.Percentile(sorted, 50)
+	st.P90 = stats.Percentile(sorted, 90)
+	st.P99 = stats.Percentile(sorted, 99)
 	st.Min = sorted[0]
 	st.Max = sorted[len(sorted)-1]
 	st.Mean = math.Round(sum/float64(len(sorted))*1000) / 1000
 	return st
-}
-
-// nearestRank returns the p-th percentile of sorted (ascending, non-empty)
-// by the nearest-rank method: the value at rank ceil(p/100 × n), 1-based.
-func nearestRank(sorted []float64, p float64) float64 {
-	n := len(sorted)
-	// Integer arithmetic where possible avoids 0.9*10 = 9.000000000000002.
-	var rank int
-	if p == math.Trunc(p) {
-		rank = (int(p)*n + 99) / 100
-	} else {
-		rank = int(math.Ceil(p / 100 * float64(n)))
-	}
-	rank = max(1, min(n, rank))
-	return sorted[rank-1]
 }
 
 // normalize makes the lists non-nil for JSON.
@@ -187,10 +174,10 @@ func HumanSummary(w io.Writer, s Summary, st Style) error {
 	b.WriteString(st.paint(ansiDim, "  "+pad("phase", nw)+lpad("n", 5)+
 		lpad("p50", col)+lpad("p90", col)+lpad("p99", col)+lpad("max", col)+"  (ms)") + "\n")
 	for _, p := range s.Phases {
-		row(clean(p.Name), p.Count, fmtNum(p.P50), fmtNum(p.P90), fmtNum(p.P99), fmtNum(p.Max))
+		row(clean(p.Name), p.Count, units.Num(p.P50), units.Num(p.P90), units.Num(p.P99), units.Num(p.Max))
 	}
 	t := s.Total
-	row("total", t.Count, fmtNum(t.P50), fmtNum(t.P90), fmtNum(t.P99), fmtNum(t.Max))
+	row("total", t.Count, units.Num(t.P50), units.Num(t.P90), units.Num(t.P99), units.Num(t.Max))
 
 	if len(s.Findings) == 0 {
 		b.WriteString("findings: none\n")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -38,7 +39,7 @@ func writeWS(b *bytes.Buffer, w *probe.WSInfo, s Style) {
 			up += " ext " + clean(strings.Join(w.Extensions, ", "))
 		}
 		parts = append(parts, up+",")
-		parts = append(parts, fmt.Sprintf("messages %d in / %d out (%d B / %d B),", w.MessagesIn, w.MessagesOut, w.BytesIn, w.BytesOut))
+		parts = append(parts, fmt.Sprintf("messages %d in / %d out (%s / %s),", w.MessagesIn, w.MessagesOut, units.Bytes(w.BytesIn), units.Bytes(w.BytesOut)))
 	}
 	if w.AuthChallenge != "" {
 		parts = append(parts, "WWW-Authenticate: "+clean(w.AuthChallenge))
@@ -56,7 +57,7 @@ func writeWS(b *bytes.Buffer, w *probe.WSInfo, s Style) {
 			for _, r := range w.PingRTTMS {
 				lo, hi, sum = min(lo, r), max(hi, r), sum+r
 			}
-			ping += " rtt min/avg/max " + fmtNum(lo) + "/" + fmtNum(sum/float64(len(w.PingRTTMS))) + "/" + fmtNum(hi) + " ms"
+			ping += " rtt min/avg/max " + units.Num(lo) + "/" + units.Num(sum/float64(len(w.PingRTTMS))) + "/" + units.Num(hi) + " ms"
 		}
 		if timedOut > 0 {
 			ping = s.paint(ansiYellow, ping+fmt.Sprintf(", %d timed out", timedOut))
@@ -67,19 +68,19 @@ func writeWS(b *bytes.Buffer, w *probe.WSInfo, s Style) {
 		var text string
 		switch {
 		case c.By == probe.WSClosedByServer && !c.FrameReceived:
-			text = "dropped by the server after " + fmtMS(w.SessionMS) + " without a close frame ("
+			text = "dropped by the server after " + units.MS(w.SessionMS) + " without a close frame ("
 			if c.Error != "" {
 				text += clean(c.Error) + "; "
 			}
-			text += "idle " + fmtMS(w.IdleMS) + ")"
+			text += "idle " + units.MS(w.IdleMS) + ")"
 		case c.By == probe.WSClosedByServer:
 			text = fmt.Sprintf("closed by the server with %d", c.Code)
 			if c.Reason != "" {
 				text += " " + strconv.Quote(c.Reason) // Quote escapes every control character
 			}
-			text += " after " + fmtMS(w.SessionMS) + " (idle " + fmtMS(w.IdleMS) + ")"
+			text += " after " + units.MS(w.SessionMS) + " (idle " + units.MS(w.IdleMS) + ")"
 		default:
-			text = fmt.Sprintf("closed by pathlens with %d after %s", c.Code, fmtMS(w.SessionMS))
+			text = fmt.Sprintf("closed by pathlens with %d after %s", c.Code, units.MS(w.SessionMS))
 			if !c.FrameReceived {
 				text += ", no close frame back"
 			}
@@ -91,10 +92,10 @@ func writeWS(b *bytes.Buffer, w *probe.WSInfo, s Style) {
 			text = s.paint(ansiYellow, text)
 		}
 		if w.HoldCut {
-			text += fmt.Sprintf(" (hold of %s cut by the budget)", fmtMS(w.HoldMS))
+			text += fmt.Sprintf(" (hold of %s cut by the budget)", units.MS(w.HoldMS))
 		}
 		if w.ReadLimited {
-			text += fmt.Sprintf(" (a message exceeded %d B)", w.MaxMessage)
+			text += " (a message exceeded " + units.Bytes(w.MaxMessage) + ")"
 		}
 		parts = append(parts, text)
 	}

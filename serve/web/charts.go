@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/serve/store"
 )
@@ -40,23 +41,6 @@ func num(f float64) string {
 		return "0"
 	}
 	return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64)
-}
-
-// fmtMS formats milliseconds for people: 0.42 ms, 12.3 ms, 845 ms, 2.31 s.
-func fmtMS(ms float64) string {
-	switch {
-	case math.IsNaN(ms) || math.IsInf(ms, 0):
-		return "—"
-	case ms >= 10000:
-		return strconv.FormatFloat(ms/1000, 'f', 1, 64) + " s"
-	case ms >= 1000:
-		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + " s"
-	case ms >= 100:
-		return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
-	case ms >= 10:
-		return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
-	}
-	return strconv.FormatFloat(ms, 'f', 2, 64) + " ms"
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten.
@@ -127,7 +111,7 @@ func newSparkline(samples []sample) *sparkline {
 		pts = append([]string{num(xf-3) + "," + y}, num(xf)+","+y)
 	}
 	sp.Points = strings.Join(pts, " ")
-	sp.Title = fmt.Sprintf("last %d runs (%d failed), peak %s", len(samples), len(samples)-okCount, fmtMS(peak))
+	sp.Title = fmt.Sprintf("last %d runs (%d failed), peak %s", len(samples), len(samples)-okCount, units.MS(peak))
 	return sp
 }
 
@@ -254,7 +238,7 @@ func newStackedChart(rep store.Report, loc *time.Location) *stackedChart {
 			y0, y1 := y(base), y(base+q.P50)
 			bar.Segs = append(bar.Segs, stackSeg{
 				Y: num(y1), H: num(max(0.5, y0-y1)), Class: phaseClass(ps.Phase),
-				Title: fmt.Sprintf("%s  %s p50 %s (%d runs)", bucketTime(i).Format(timeFmt), ps.Phase, fmtMS(q.P50), q.Count),
+				Title: fmt.Sprintf("%s  %s p50 %s (%d runs)", bucketTime(i).Format(timeFmt), ps.Phase, units.MS(q.P50), q.Count),
 			})
 			base += q.P50
 		}
@@ -275,7 +259,7 @@ func newStackedChart(rep store.Report, loc *time.Location) *stackedChart {
 	}
 	for k := 0; k <= 4; k++ {
 		v := top * float64(k) / 4
-		c.YTicks = append(c.YTicks, tick{X: num(chartLeft - 6), Y: num(y(v)), Label: fmtMS(v), Anchor: "end"})
+		c.YTicks = append(c.YTicks, tick{X: num(chartLeft - 6), Y: num(y(v)), Label: units.MS(v), Anchor: "end"})
 	}
 	for k := 0; k <= 4; k++ {
 		i := k * n / 4
@@ -341,12 +325,12 @@ func wfScale(r *probe.Result) float64 {
 // run's own duration.
 func newSmallWaterfall(r *probe.Result) *waterfall {
 	scale := wfScale(r)
-	wf := &waterfall{W: num(wfSmallW), H: num(wfSmallH), Scale: fmtMS(scale)}
+	wf := &waterfall{W: num(wfSmallW), H: num(wfSmallH), Scale: units.MS(scale)}
 	for _, p := range r.Phases {
 		x := p.StartMS / scale * wfSmallW
 		w := max(1, p.DurationMS/scale*wfSmallW)
 		x = min(x, wfSmallW-w)
-		title := fmt.Sprintf("%s %s (from %s)", p.Name, fmtMS(p.DurationMS), fmtMS(p.StartMS))
+		title := fmt.Sprintf("%s %s (from %s)", p.Name, units.MS(p.DurationMS), units.MS(p.StartMS))
 		if p.Incomplete {
 			title += ", still in flight"
 		}
@@ -367,13 +351,13 @@ const (
 func newBigWaterfall(r *probe.Result) *waterfall {
 	scale := wfScale(r)
 	barW := wfBigW - wfBigLabel - wfBigDur
-	wf := &waterfall{W: num(wfBigW), H: num(wfBigRowH*float64(len(r.Phases)) + 4), Scale: fmtMS(scale)}
+	wf := &waterfall{W: num(wfBigW), H: num(wfBigRowH*float64(len(r.Phases)) + 4), Scale: units.MS(scale)}
 	for i, p := range r.Phases {
 		y := 2 + wfBigRowH*float64(i)
 		x := wfBigLabel + p.StartMS/scale*barW
 		w := max(1, p.DurationMS/scale*barW)
 		x = min(x, wfBigLabel+barW-w)
-		d := fmtMS(p.DurationMS)
+		d := units.MS(p.DurationMS)
 		if p.Incomplete {
 			d += " (in flight)"
 		}

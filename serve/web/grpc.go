@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -32,7 +33,7 @@ func newGRPCView(r *probe.Result) *grpcView {
 		return nil
 	}
 	g := r.GRPC
-	v := &grpcView{Method: g.Method, Bytes: grpcBytes(g.Bytes)}
+	v := &grpcView{Method: g.Method, Bytes: units.Bytes(g.Bytes)}
 	if g.Health {
 		v.Method = "health check of " + strconv.Quote(g.Service)
 	}
@@ -62,7 +63,7 @@ func newGRPCView(r *probe.Result) *grpcView {
 	if n := len(g.GapsMS); n > 0 {
 		sorted := slices.Clone(g.GapsMS)
 		slices.Sort(sorted)
-		v.Gaps = "gap median " + fmtMS(sorted[n/2]) + ", max " + fmtMS(g.MaxGapMS)
+		v.Gaps = "gap median " + units.MS(sorted[n/2]) + ", max " + units.MS(g.MaxGapMS)
 	}
 	switch {
 	case g.ResetCode != "":
@@ -80,21 +81,7 @@ func grpcWindow(w int32) string {
 	if w == 0 {
 		return "default"
 	}
-	return grpcBytes(int64(w))
-}
-
-func grpcBytes(n int64) string {
-	switch {
-	case n >= 10<<20:
-		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 10<<10:
-		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
+	return units.Bytes(int64(w))
 }
 
 func grpcPlural(n int) string {

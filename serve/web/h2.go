@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/output"
 	"github.com/pathlens/pathlens/probe"
 )
@@ -31,7 +32,7 @@ func newH2View(r *probe.Result) *h2View {
 	for _, l := range output.FrameTimeline(r.H2) {
 		at := ""
 		if l.AtMS >= 0 {
-			at = fmtMS(l.AtMS)
+			at = units.MS(l.AtMS)
 		}
 		v.Lines = append(v.Lines, h2Line{At: at, Text: l.Text, Stall: l.Stall})
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pathlens/pathlens/diagnose"
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/serve/store"
 )
@@ -30,7 +31,7 @@ var pageNames = []string{"overview", "target", "run", "findings", "login", "erro
 // parsePages parses each page with the shared layout and chart templates.
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"ms":    fmtMS,
+		"ms":    units.MS,
 		"phase": phaseClass,
 		"sev":   func(s probe.Severity) string { return "sev-" + string(s) },
 	}
@@ -156,7 +157,7 @@ func (s *server) pageOverview(w http.ResponseWriter, r *http.Request) {
 		snap := s.d.State.get(t.Name, now)
 		row := overviewRow{Name: t.Name, Link: targetLink(t.Name), URL: t.URL, Module: t.Module, State: resultState(snap.Last), P50: "—", P99: "—"}
 		if l := snap.Last; l != nil {
-			row.LastMS = fmtMS(l.TotalMS)
+			row.LastMS = units.MS(l.TotalMS)
 			row.LastAge = fmtAge(now, l.StartedAt)
 			row.LastTime = fmtTime(l.StartedAt)
 			row.Error = errorText(l.Error)
@@ -166,7 +167,7 @@ func (s *server) pageOverview(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if snap.Count > 0 {
-			row.P50, row.P99 = fmtMS(snap.P50), fmtMS(snap.P99)
+			row.P50, row.P99 = units.MS(snap.P50), units.MS(snap.P99)
 		}
 		row.Spark = newSparkline(snap.Spark)
 		counts[row.State]++
@@ -278,7 +279,7 @@ type certRow struct {
 }
 
 func summarize(id int64, r *probe.Result, now time.Time) runSummary {
-	rs := runSummary{ID: id, Time: fmtTime(r.StartedAt), Age: fmtAge(now, r.StartedAt), Success: r.Success, Total: fmtMS(r.TotalMS), Error: errorText(r.Error)}
+	rs := runSummary{ID: id, Time: fmtTime(r.StartedAt), Age: fmtAge(now, r.StartedAt), Success: r.Success, Total: units.MS(r.TotalMS), Error: errorText(r.Error)}
 	if id > 0 {
 		rs.Link = "/runs/" + strconv.FormatInt(id, 10)
 		rs.JSONLink = "/api/v1/runs/" + strconv.FormatInt(id, 10)
@@ -416,7 +417,7 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 		for _, ps := range rep.Phases {
 			row := phaseRow{Phase: ps.Phase, Class: phaseClass(ps.Phase), Count: ps.Overall.Count, P50: "—", P90: "—", P99: "—"}
 			if ps.Overall.Count > 0 {
-				row.P50, row.P90, row.P99 = fmtMS(ps.Overall.P50), fmtMS(ps.Overall.P90), fmtMS(ps.Overall.P99)
+				row.P50, row.P90, row.P99 = units.MS(ps.Overall.P50), units.MS(ps.Overall.P90), units.MS(ps.Overall.P99)
 			}
 			if ps.Phase == store.TotalPhase {
 				row.Phase = "total (successful runs)"

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/stats"
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/serve/store"
 )
@@ -147,19 +148,10 @@ func (s *State) get(target string, now time.Time) snapshot {
 	if len(totals) > 0 {
 		slices.Sort(totals)
 		snap.Count = len(totals)
-		snap.P50 = quantile(totals, 0.50)
-		snap.P99 = quantile(totals, 0.99)
+		snap.P50 = stats.Percentile(totals, 50)
+		snap.P99 = stats.Percentile(totals, 99)
 	}
 	return snap
-}
-
-// quantile is the nearest-rank quantile of sorted values.
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(q*float64(len(sorted))+0.999999999) - 1
-	return sorted[max(0, min(len(sorted)-1, rank))]
 }
 
 // resultState classifies a run: failing, critical, warning or ok; pending

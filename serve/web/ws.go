@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -70,12 +71,12 @@ func newWSView(r *probe.Result) *wsView {
 			v.Ended = "upgrade answered " + strconv.Itoa(w.UpgradeStatus) + " " + http.StatusText(w.UpgradeStatus) + ", not 101"
 		}
 	} else {
-		v.Facts = fmt.Sprintf("101 Switching Protocols · %d messages in, %d out (%d B / %d B)", w.MessagesIn, w.MessagesOut, w.BytesIn, w.BytesOut)
+		v.Facts = fmt.Sprintf("101 Switching Protocols · %d messages in, %d out (%s / %s)", w.MessagesIn, w.MessagesOut, units.Bytes(w.BytesIn), units.Bytes(w.BytesOut))
 		if w.Subprotocol != "" {
 			v.Facts += " · subprotocol " + w.Subprotocol
 		}
 		if n := len(w.Pings); n > 0 {
-			v.Facts += fmt.Sprintf(" · pings %d/%d answered every %s", len(w.PingRTTMS), n, fmtMS(w.PingIntervalMS))
+			v.Facts += fmt.Sprintf(" · pings %d/%d answered every %s", len(w.PingRTTMS), n, units.MS(w.PingIntervalMS))
 		}
 	}
 	if c := w.Close; c != nil {
@@ -102,27 +103,27 @@ func newWSView(r *probe.Result) *wsView {
 }
 
 func wsEnded(w *probe.WSInfo, c *probe.WSClose) string {
-	after := " after " + fmtMS(w.SessionMS)
+	after := " after " + units.MS(w.SessionMS)
 	switch {
 	case c.By == probe.WSClosedByServer && !c.FrameReceived:
 		s := "dropped by the server without a close frame" + after
 		if c.Error != "" {
 			s += " (" + c.Error + ")"
 		}
-		return s + ", " + fmtMS(w.IdleMS) + " after the last traffic"
+		return s + ", " + units.MS(w.IdleMS) + " after the last traffic"
 	case c.By == probe.WSClosedByServer:
 		s := "closed by the server with " + strconv.Itoa(c.Code)
 		if c.Reason != "" {
 			s += " " + strconv.Quote(c.Reason)
 		}
-		return s + after + ", " + fmtMS(w.IdleMS) + " after the last traffic"
+		return s + after + ", " + units.MS(w.IdleMS) + " after the last traffic"
 	}
 	s := "closed by pathlens with " + strconv.Itoa(c.Code) + after
 	switch {
 	case w.ReadLimited:
 		s += " (a message exceeded " + strconv.FormatInt(w.MaxMessage, 10) + " B)"
 	case w.HoldCut:
-		s += " (the hold of " + fmtMS(w.HoldMS) + " was cut by the budget)"
+		s += " (the hold of " + units.MS(w.HoldMS) + " was cut by the budget)"
 	default:
 		s += " (end of the hold)"
 	}
@@ -138,18 +139,18 @@ func wsTimelineOf(w *probe.WSInfo, c *probe.WSClose) (*wsTimeline, []wsEvent, in
 	start := c.AtMS - w.SessionMS
 	span := max(w.SessionMS, 1)
 	x := func(at float64) string { return num(min(max((at-start)/span, 0), 1) * wsTimelineW) }
-	rel := func(at float64) string { return "+" + fmtMS(max(at-start, 0)) }
+	rel := func(at float64) string { return "+" + units.MS(max(at-start, 0)) }
 	axis := wsTimelineH / 2
 	var marks []wsMark
 	var events []wsEvent
 	for _, m := range w.Messages {
 		mk := wsMark{Class: "ws-in", X: x(m.AtMS), Y1: num(4), Y2: num(axis - 2), atMS: m.AtMS,
-			Title: fmt.Sprintf("%s message in, %d B, %s", m.Type, m.Bytes, rel(m.AtMS))}
-		what := fmt.Sprintf("← %s message, %d B", m.Type, m.Bytes)
+			Title: fmt.Sprintf("%s message in, %s, %s", m.Type, units.Bytes(m.Bytes), rel(m.AtMS))}
+		what := fmt.Sprintf("← %s message, %s", m.Type, units.Bytes(m.Bytes))
 		if m.Dir == "out" {
 			mk.Class, mk.Y1, mk.Y2 = "ws-out", num(axis+2), num(wsTimelineH-4)
-			mk.Title = fmt.Sprintf("%s message out, %d B, %s", m.Type, m.Bytes, rel(m.AtMS))
-			what = fmt.Sprintf("→ %s message, %d B", m.Type, m.Bytes)
+			mk.Title = fmt.Sprintf("%s message out, %s, %s", m.Type, units.Bytes(m.Bytes), rel(m.AtMS))
+			what = fmt.Sprintf("→ %s message, %s", m.Type, units.Bytes(m.Bytes))
 		}
 		marks = append(marks, mk)
 		events = append(events, wsEvent{At: rel(m.AtMS), What: what, atMS: m.AtMS})
@@ -159,10 +160,10 @@ func wsTimelineOf(w *probe.WSInfo, c *probe.WSClose) (*wsTimeline, []wsEvent, in
 		what := "→ ping"
 		switch {
 		case p.Pong && !p.TimedOut:
-			what += ", pong after " + fmtMS(p.RTTMS)
+			what += ", pong after " + units.MS(p.RTTMS)
 		case p.Pong:
 			mk.Class = "ws-timeout"
-			what += ", pong late after " + fmtMS(p.RTTMS)
+			what += ", pong late after " + units.MS(p.RTTMS)
 		case p.TimedOut:
 			mk.Class = "ws-timeout"
 			what += ", no pong"
@@ -192,7 +193,7 @@ func wsTimelineOf(w *probe.WSInfo, c *probe.WSClose) (*wsTimeline, []wsEvent, in
 	}
 	events = append(events, wsEvent{At: rel(c.AtMS), What: closeWhat, Bad: strings.HasSuffix(closeClass, "bad")})
 	tl := &wsTimeline{
-		W: num(wsTimelineW), H: num(wsTimelineH), AxisY: num(axis), Span: fmtMS(w.SessionMS), Marks: marks,
+		W: num(wsTimelineW), H: num(wsTimelineH), AxisY: num(axis), Span: units.MS(w.SessionMS), Marks: marks,
 		Close: &wsMark{Class: closeClass, X: x(c.AtMS), Y1: "0", Y2: num(wsTimelineH), Title: closeWhat + ", " + rel(c.AtMS)},
 	}
 	more := 0
