@@ -125,7 +125,8 @@ func (f *flow) get(id uint32, create bool) *stream {
 // blocked reports whether sender d cannot send DATA on x.
 func (f *flow) blocked(d int, x *stream) bool { return f.conn[d] <= 0 || x.win[d] <= 0 }
 
-// on accounts one frame.
+// on accounts one frame. It stays one switch over the frame types: each
+// case is the flow-control rule of that frame in RFC 9113 terms.
 func (f *flow) on(ev *event) {
 	d := ev.dir
 	switch ev.typ {

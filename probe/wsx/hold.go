@@ -11,7 +11,12 @@ import (
 	"github.com/pathlens/pathlens/probe"
 )
 
-// hold runs the session from the upgrade to the close.
+// hold runs the session from the upgrade to the close. It stays one
+// function: the wait/hold loop, the close handshake, the close record and
+// the error share the end reason, the guard and read errors and the
+// close time, and the order of the close steps (close, wait for the
+// reader, then the pings) is the session's shutdown protocol, easier to
+// check read top to bottom.
 func (s *session) hold(stopAt time.Time, grace time.Duration, deadline time.Time) error {
 	rec, wo := s.rec, s.wo
 	holdEnd := s.upEnd.Add(wo.Hold)

@@ -192,7 +192,10 @@ func (s *session) token() error {
 	return nil
 }
 
-// run upgrades conn and holds the session.
+// run upgrades conn and holds the session. It stays one function: the
+// request (URL, headers, token), the one-shot transport over conn and the
+// upgrade context are set up in the order the upgrade needs them, and
+// every step reads the budget computed at the top.
 func (s *session) run(conn net.Conn) error {
 	ctx, rec := s.ctx, s.rec
 	deadline, ok := ctx.Deadline()
