@@ -79,7 +79,7 @@ func noopObserver(probe.Result) {}
 func BenchmarkClientDefaults(b *testing.B) { clientPair(b, nil) }
 
 // BenchmarkClientObserverMetrics: observer and metrics on (the ≤ 5 %
-// CPU goal of issue 6).
+// CPU goal in docs/benchmarks.md).
 func BenchmarkClientObserverMetrics(b *testing.B) {
 	clientPair(b, nil, client.WithObserver(noopObserver), client.WithMetrics(prometheus.NewRegistry()))
 }

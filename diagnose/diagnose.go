@@ -1,5 +1,5 @@
 // Package diagnose turns a probe.Result into findings: what is wrong, the
-// measured facts behind it and what to change (CONTRACT §3). It is pure:
+// measured facts behind it and what to change (docs/findings.md). It is pure:
 // rules read the Result and nothing else — no I/O, no clock (the probe's
 // StartedAt stands in for "now").
 //
@@ -24,7 +24,7 @@ import (
 type Finding = probe.Finding
 
 // Finding IDs. The contract fixes the ID and severity of every finding in
-// CONTRACT §3; TCP_CONNECT_FAILED and HTTP_PROTOCOL_ERROR are additions.
+// docs/findings.md; TCP_CONNECT_FAILED and HTTP_PROTOCOL_ERROR are additions.
 const (
 	IDDNSFailed           = "DNS_FAILED"
 	IDDNSSlow             = "DNS_SLOW"

@@ -361,7 +361,7 @@ func TestDiagnoseIsDeterministic(t *testing.T) {
 	}
 }
 
-// contractIDs are the IDs and severities CONTRACT §3 fixes and this
+// contractIDs are the IDs and severities docs/findings.md fixes and this
 // package implements.
 var contractIDs = map[string]string{
 	"DNS_FAILED": "critical", "DNS_SLOW": "warning", "TCP_REFUSED": "critical", "TCP_TIMEOUT": "critical",

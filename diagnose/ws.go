@@ -9,7 +9,7 @@ import (
 	"github.com/pathlens/pathlens/probe"
 )
 
-// WebSocket finding IDs (CONTRACT §3; WS_IDLE_CLOSED is an addition).
+// WebSocket finding IDs (docs/findings.md; WS_IDLE_CLOSED is an addition).
 const (
 	IDWSUpgradeFailed = "WS_UPGRADE_FAILED"
 	IDWSAuthRejected  = "WS_AUTH_REJECTED"

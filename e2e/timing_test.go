@@ -62,7 +62,7 @@ func tolerance(curlMS float64) float64 { return 2 + 0.05*curlMS }
 // line's ExecA for namespace A.
 type runner func(ctx context.Context, name string, args ...string) *exec.Cmd
 
-// plResult is the part of pathlens's JSON result (CONTRACT §2) these
+// plResult is the part of pathlens's JSON result (docs/result.md) these
 // tests read.
 type plResult struct {
 	Success bool `json:"success"`

@@ -2,7 +2,7 @@ package output
 
 import "github.com/pathlens/pathlens/probe"
 
-// Exit statuses of the check command (CONTRACT §1). ExitUsage is the CLI's
+// Exit statuses of the check command (docs/cli.md#exit-status). ExitUsage is the CLI's
 // own, for usage and config errors; ExitCode never returns it.
 const (
 	ExitOK      = 0
@@ -12,7 +12,7 @@ const (
 )
 
 // ExitCode is the check command's exit status over one or more results
-// (CONTRACT §1): 2 if any probe failed (Success false), else 1 if any
+// (docs/cli.md#exit-status): 2 if any probe failed (Success false), else 1 if any
 // finding is a warning or critical, else 0. Nil results are ignored; no
 // results gives 0.
 func ExitCode(rs ...*probe.Result) int {

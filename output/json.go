@@ -8,7 +8,7 @@ import (
 	"github.com/pathlens/pathlens/probe"
 )
 
-// JSON writes the Result as the JSON object of CONTRACT §2, indented by two
+// JSON writes the Result as the JSON object of docs/result.md, indented by two
 // spaces and followed by a newline, and nothing else. "error" is null on
 // success. Absent lists are written as [] rather than null (phases,
 // findings, tls.chain, http.redirects) and an empty schema as
@@ -21,7 +21,7 @@ func JSON(w io.Writer, r *probe.Result) error {
 }
 
 // JSONRuns writes the results of a repeated check and their summary as
-// {"runs":[…],"summary":{…}} (CONTRACT §1), indented by two spaces and
+// {"runs":[…],"summary":{…}} (docs/cli.md), indented by two spaces and
 // followed by a newline.
 func JSONRuns(w io.Writer, rs []*probe.Result, s Summary) error {
 	runs := make([]probe.Result, 0, len(rs))

@@ -1,6 +1,6 @@
 // Package output renders probe Results for the check command: a human
-// waterfall with findings, the JSON of CONTRACT §2, a summary of repeated
-// runs, the exit code of CONTRACT §1 and a progress line for terminals. It
+// waterfall with findings, the JSON of docs/result.md, a summary of repeated
+// runs, the exit code of docs/cli.md and a progress line for terminals. It
 // does no I/O except through the io.Writer it is given.
 package output
 

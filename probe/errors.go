@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// ErrorClass classifies a failed probe (CONTRACT §2).
+// ErrorClass classifies a failed probe (docs/result.md).
 type ErrorClass string
 
 // Error classes, fixed by the contract.

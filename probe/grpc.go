@@ -21,7 +21,7 @@ const MaxGRPCGaps = 10000
 // DefaultGRPCMaxRecv is the largest response message a grpc probe accepts.
 const DefaultGRPCMaxRecv = 4 << 20
 
-// GRPCInfo describes a grpc/grpcs probe's call (CONTRACT §2 `grpc`).
+// GRPCInfo describes a grpc/grpcs probe's call (docs/result.md `grpc`).
 type GRPCInfo struct {
 	// StatusCode is the gRPC status code (0 OK); StatusName its canonical
 	// name (OK, UNAVAILABLE, …) and StatusMessage the grpc-message.

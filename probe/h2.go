@@ -7,7 +7,7 @@ const (
 )
 
 // H2Info is what the HTTP/2 frame tap (probe/h2tap) saw on one connection
-// (CONTRACT §2 `h2`). Times are milliseconds relative to Result.StartedAt.
+// (docs/result.md `h2`). Times are milliseconds relative to Result.StartedAt.
 // Everything is bounded: past the tap's frame limit frames are counted in
 // Counts and FramesDropped but not kept.
 type H2Info struct {

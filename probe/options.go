@@ -15,7 +15,7 @@ import (
 // Defaults for Options fields left at their zero value.
 const (
 	DefaultTimeout      = 10 * time.Second
-	DefaultMaxBody      = 10 << 20 // 10 MiB, CONTRACT §3 HTTP_BODY_TOO_LARGE
+	DefaultMaxBody      = 10 << 20 // 10 MiB, docs/findings.md#http_body_too_large
 	DefaultMaxRedirects = 10
 	DefaultMaxHeader    = 1 << 20 // response header block cap (MaxHeaderBytes)
 )

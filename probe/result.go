@@ -1,4 +1,4 @@
-// Package probe holds the Result every probe produces (CONTRACT §2), the
+// Package probe holds the Result every probe produces (docs/result.md), the
 // phase recorder that times it, the options every probe kind understands,
 // and the shared dial path (resolve → connect → TLS) that the per-protocol
 // probers build on. Probers never touch metrics, storage or templates: each
@@ -10,7 +10,7 @@ import "time"
 // Schema is the value of Result.Schema; it changes only on a breaking change.
 const Schema = "pathlens/v1"
 
-// Phase names used in Result.Phases (CONTRACT §2).
+// Phase names used in Result.Phases (docs/result.md).
 const (
 	PhaseRedirect = "redirect" // all redirect hops before the final request (like curl's time_redirect)
 	PhaseDNS      = "dns"
@@ -105,7 +105,7 @@ type Phase struct {
 	Incomplete bool `json:"incomplete,omitempty"`
 }
 
-// ErrorInfo is the JSON form of a failed probe's error (CONTRACT §2).
+// ErrorInfo is the JSON form of a failed probe's error (docs/result.md).
 type ErrorInfo struct {
 	Class   ErrorClass `json:"class"`
 	Phase   string     `json:"phase,omitempty"`

@@ -10,7 +10,7 @@ import (
 )
 
 // WebSocket probes (ws://, wss://): the options they take and the ws block
-// of the Result (CONTRACT §2, docs/result.md).
+// of the Result (docs/result.md).
 
 // Bounds of a WebSocket probe.
 const (

@@ -1,4 +1,4 @@
-// Package cli implements the pathlens command line (CONTRACT §1): it turns
+// Package cli implements the pathlens command line (docs/cli.md): it turns
 // arguments into probe options, runs commands and maps outcomes to exit
 // codes. main only calls Run.
 package cli

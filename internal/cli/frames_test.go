@@ -67,7 +67,7 @@ func TestCheckFrames(t *testing.T) {
 	_ = json.Unmarshal([]byte(out), &raw)
 	for key, prefix := range map[string]string{"settings": `{`, "frames": `[`, "stalls": `[`} {
 		if v := strings.TrimSpace(string(raw.H2[key])); !strings.HasPrefix(v, prefix) {
-			t.Errorf("json h2.%s = %.40s, want it present (CONTRACT §2), [] not null", key, v)
+			t.Errorf("json h2.%s = %.40s, want it present (docs/result.md), [] not null", key, v)
 		}
 	}
 }

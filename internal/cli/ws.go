@@ -10,7 +10,7 @@ import (
 	"github.com/pathlens/pathlens/probe/token"
 )
 
-// wsFlags are the WebSocket flags of `check` (CONTRACT §1). Secrets given
+// wsFlags are the WebSocket flags of `check` (docs/cli.md). Secrets given
 // here (the token, the key files' content) never appear in a message:
 // errors name the flag and the file, not what is in it.
 type wsFlags struct {

@@ -13,7 +13,7 @@ import (
 // sender: index dirSend is pathlens's send windows (granted by the
 // server), dirRecv the server's (granted by pathlens). Every window starts
 // at 65535; SETTINGS_INITIAL_WINDOW_SIZE from the receiver moves every
-// open stream's window by the difference (§6.9.2) and sets the window of
+// open stream's window by the difference (RFC 9113 §6.9.2) and sets the window of
 // streams opened later; WINDOW_UPDATE adds; DATA subtracts its whole
 // payload length, padding included.
 //

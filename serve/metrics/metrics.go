@@ -1,4 +1,4 @@
-// Package metrics is the Prometheus side of `pathlens serve` (CONTRACT §4).
+// Package metrics is the Prometheus side of `pathlens serve` (docs/serve.md#metrics).
 //
 // Two views of a probe.Result live here:
 //
@@ -27,7 +27,7 @@ import (
 	"github.com/pathlens/pathlens/probe"
 )
 
-// Metric names (CONTRACT §4 fixes the first six; the rest are additions).
+// Metric names (docs/serve.md#metrics: the first six are the contract's; the rest are additions).
 const (
 	NameProbeSuccess       = "pathlens_probe_success"
 	NameProbeDuration      = "pathlens_probe_duration_seconds"
@@ -53,7 +53,7 @@ const (
 // or not one of the contract's classes, so the label stays bounded.
 const ClassOther = "other"
 
-// errorClasses are the contract's error classes (CONTRACT §2). They are
+// errorClasses are the contract's error classes (docs/result.md). They are
 // initialised to 0 for every target so that rate() and increase() see the
 // first error of a class instead of a series that appears already at 1.
 var errorClasses = []probe.ErrorClass{

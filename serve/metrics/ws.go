@@ -6,7 +6,7 @@ import (
 	"github.com/pathlens/pathlens/probe"
 )
 
-// WebSocket series (additions to CONTRACT §4).
+// WebSocket series (additions to the contract's metrics, docs/serve.md#metrics).
 const (
 	NameWSPingRTT = "pathlens_ws_ping_rtt_seconds"
 	NameWSSession = "pathlens_ws_session_seconds"
