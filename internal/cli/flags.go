@@ -64,7 +64,7 @@ func newCheckFlagSet(f *checkFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	f.fs = fs
-	fs.BoolVar(&f.json, "json", false, "print the Result as JSON (CONTRACT §2) and nothing else on stdout")
+	fs.BoolVar(&f.json, "json", false, "print the Result as JSON (docs/result.md) and nothing else on stdout")
 	fs.IntVar(&f.n, "n", 1, "run the probe N times, then print p50/p90/p99/max per phase")
 	fs.DurationVar(&f.interval, "interval", 0, "pause between repeated runs")
 	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "whole probe budget")
