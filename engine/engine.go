@@ -8,12 +8,7 @@ import (
 
 	"github.com/pathlens/pathlens/diagnose"
 	"github.com/pathlens/pathlens/probe"
-	_ "github.com/pathlens/pathlens/probe/dnsx"  // dns
-	_ "github.com/pathlens/pathlens/probe/grpcx" // grpc, grpcs
-	_ "github.com/pathlens/pathlens/probe/httpx" // http, https
-	_ "github.com/pathlens/pathlens/probe/icmpx" // icmp
-	_ "github.com/pathlens/pathlens/probe/tcpx"  // tcp, tls
-	_ "github.com/pathlens/pathlens/probe/wsx"   // ws, wss
+	_ "github.com/pathlens/pathlens/probe/kinds" // registers every probe kind
 )
 
 // Check probes t once with o and returns the Result with its findings.

@@ -18,11 +18,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	// The probe kinds a config can name are those registered with probe;
-	// engine, the composition root, registers every prober.
-	_ "github.com/pathlens/pathlens/engine"
+	// The probe kinds a config can name are those registered with probe.
 	"github.com/pathlens/pathlens/internal/optparse"
 	"github.com/pathlens/pathlens/probe"
+	_ "github.com/pathlens/pathlens/probe/kinds"
 )
 
 // Keys each mapping accepts, in the order error messages list them.
