@@ -5,11 +5,10 @@
 package output
 
 import (
-	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
+	"github.com/pathlens/pathlens/internal/h2text"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -89,44 +88,8 @@ func severityColor(s probe.Severity) string {
 }
 
 // clean makes a string that came from the network (or anywhere else)
-// safe to print on a terminal: control characters, including ESC, and
-// bidirectional overrides are shown escaped instead of being emitted; a
-// tab becomes a space.
-func clean(s string) string {
-	s = strings.ReplaceAll(s, "\t", " ")
-	ok := true
-	for _, r := range s {
-		if unsafeRune(r) {
-			ok = false
-			break
-		}
-	}
-	if ok && utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unsafeRune(r):
-			if r < 0x100 {
-				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-		default:
-			b.WriteRune(r)
-		}
-		i += size
-	}
-	return b.String()
-}
-
-func unsafeRune(r rune) bool {
-	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
-}
+// safe to print on a terminal (see h2text.Clean, the one implementation).
+func clean(s string) string { return h2text.Clean(s) }
 
 // pad right-pads s with spaces to n display columns.
 func pad(s string, n int) string {

@@ -3,8 +3,8 @@ package web
 import (
 	"fmt"
 
+	"github.com/pathlens/pathlens/internal/h2text"
 	"github.com/pathlens/pathlens/internal/units"
-	"github.com/pathlens/pathlens/output"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -28,8 +28,8 @@ func newH2View(r *probe.Result) *h2View {
 	if r == nil || r.H2 == nil {
 		return nil
 	}
-	v := &h2View{Summary: output.H2Summary(r.H2), NotKept: output.NotKept(r.H2)}
-	for _, l := range output.FrameTimeline(r.H2) {
+	v := &h2View{Summary: h2text.SummaryLine(r.H2), NotKept: h2text.NotKept(r.H2)}
+	for _, l := range h2text.Timeline(r.H2, h2text.Plain) {
 		at := ""
 		if l.AtMS >= 0 {
 			at = units.MS(l.AtMS)
