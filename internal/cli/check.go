@@ -3,50 +3,42 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/pathlens/pathlens/engine"
 	"github.com/pathlens/pathlens/output"
 	"github.com/pathlens/pathlens/probe"
+	"github.com/spf13/pflag"
 )
 
 const checkHelp = `Usage: pathlens check [flags] TARGET
 
-Probe TARGET once (or -n times), draw the phase waterfall and explain what
-is wrong. TARGET: http(s)://host[:port]/path, tcp://host:port,
-tls://host:port, dns://server[:port]/name?type=A, dns:///name,
-icmp://host or ws(s)://host[:port]/path.
-
+Probe TARGET once (or -n times), draw the phase waterfall, explain what is
+wrong. Flags may come before or after TARGET. TARGET is one of:
+  http://host[:port]/path  https://host[:port]/path  tcp://host:port
+  tls://host:port  dns://server[:port]/name?type=A  dns:///name  icmp://host
+  grpc://host:port  grpcs://host:port  ws://host[:port]/path  wss://host/path
 Exit status: 0 ok; 1 a warning or critical finding; 2 the probe failed;
-3 bad flags or target.
+3 bad flags or target (one line on stderr).
 
-Flags:
 `
 
 func runCheck(args []string, stdout, stderr io.Writer) (int, error) {
 	var f checkFlags
 	fs := newCheckFlagSet(&f)
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, checkHelp)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, pflag.ErrHelp) {
+		fmt.Fprint(stdout, checkHelpText(fs))
 		return ExitOK, nil
 	}
 	if err != nil {
-		if de := durationFlagError(fs, err); de != nil {
-			return ExitUsage, de
-		}
-		return ExitUsage, flagError(err)
+		return ExitUsage, flagError("check", fs, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -141,34 +133,4 @@ func unwrapPhase(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// durationFlagError is the message for a duration flag whose value
-// time.ParseDuration refuses, nil for any other error. The flag package
-// only says "parse error", which reads as "not a number" for `--timeout 5`,
-// a number that lacks its unit.
-func durationFlagError(fs *flag.FlagSet, err error) error {
-	// invalid value "5" for flag -timeout: parse error
-	rest, ok := strings.CutPrefix(err.Error(), "invalid value ")
-	if !ok {
-		return nil
-	}
-	val, rest, ok := strings.Cut(rest, " for flag -")
-	if !ok {
-		return nil
-	}
-	name, _, _ := strings.Cut(rest, ": ")
-	fl := fs.Lookup(name)
-	if fl == nil {
-		return nil
-	}
-	if g, ok := fl.Value.(flag.Getter); !ok {
-		return nil
-	} else if _, ok := g.Get().(time.Duration); !ok {
-		return nil
-	}
-	if v, err := strconv.Unquote(val); err == nil {
-		val = v
-	}
-	return usagef("check: --%s %s: want a duration such as 5s or 500ms", name, val)
 }

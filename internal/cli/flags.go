@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/pathlens/pathlens/internal/optparse"
 	"github.com/pathlens/pathlens/probe"
+	"github.com/spf13/pflag"
 )
 
 // checkFlags are the parsed `check` flags before they become probe.Options.
@@ -51,7 +51,7 @@ type checkFlags struct {
 	labAll             bool
 	frames             bool // print the HTTP/2 frame timeline
 
-	fs    *flag.FlagSet  // the set the flags were parsed with (which were given, their text)
+	fs    *pflag.FlagSet // the set the flags were parsed with (which were given, their text)
 	built *probe.Options // what options built, for checkGRPCKind's Validate
 }
 
@@ -59,104 +59,209 @@ type multi []string
 
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+func (m *multi) Type() string       { return "strings" }
 
-func newCheckFlagSet(f *checkFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+// The help groups of `check`, in the order --help lists them. Every flag
+// carries one of them in its groupKey annotation (checkHelpText).
+const (
+	groupGeneral = "General"
+	groupHTTP    = "HTTP"
+	groupTLS     = "TLS"
+	groupDNS     = "DNS"
+	groupGRPC    = "gRPC"
+	groupWS      = "WebSocket"
+	groupICMP    = "ICMP"
+	groupOutput  = "Output"
+	groupKey     = "pathlens-group"
+)
+
+var checkGroups = []string{groupGeneral, groupHTTP, groupTLS, groupDNS, groupGRPC, groupWS, groupICMP, groupOutput}
+
+// inGroup puts every flag of fs that has no group yet into group.
+func inGroup(fs *pflag.FlagSet, group string) {
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if _, ok := fl.Annotations[groupKey]; !ok {
+			_ = fs.SetAnnotation(fl.Name, groupKey, []string{group})
+		}
+	})
+}
+
+// newFlagSet is a pflag set for command cmd: GNU style, flags before or
+// after the positional arguments, no output of its own (errors become
+// one line through flagError, --help is the command's own text).
+func newFlagSet(cmd string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(cmd, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	f.fs = fs
-	fs.BoolVar(&f.json, "json", false, "print the Result as JSON (docs/result.md) and nothing else on stdout")
-	fs.IntVar(&f.n, "n", 1, "run the probe N times, then print p50/p90/p99/max per phase")
-	fs.DurationVar(&f.interval, "interval", 0, "pause between repeated runs")
-	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "whole probe budget")
-	fs.Var(&f.resolve, "resolve", "host:port:addr — use addr for host:port, skipping DNS (repeatable)")
-	fs.StringVar(&f.dnsServer, "dns-server", "", "addr:port of the DNS server for every name lookup")
-	fs.BoolVar(&f.ipv4, "ipv4", false, "use IPv4 only")
-	fs.BoolVar(&f.ipv6, "ipv6", false, "use IPv6 only")
-	fs.BoolVar(&f.ipv4, "4", false, "same as --ipv4")
-	fs.BoolVar(&f.ipv6, "6", false, "same as --ipv6")
-	fs.StringVar(&f.ca, "ca", "", "PEM file of CA certificates to trust instead of the system roots")
-	fs.StringVar(&f.cert, "cert", "", "PEM client certificate (with --key)")
-	fs.StringVar(&f.key, "key", "", "PEM private key of the client certificate")
-	fs.BoolVar(&f.insecure, "insecure", false, "report certificate problems but do not fail on them")
-	fs.BoolVar(&f.insecure, "k", false, "same as --insecure")
-	fs.StringVar(&f.serverName, "servername", "", "TLS server name (SNI) and the name verified")
-	fs.StringVar(&f.method, "method", "", "HTTP method (default GET, POST with --data)")
-	fs.StringVar(&f.method, "X", "", "same as --method")
-	fs.Var(&f.headers, "H", "request header 'Key: Value' (repeatable)")
-	fs.StringVar(&f.data, "data", "", "request body; @FILE reads it from a file")
-	fs.StringVar(&f.data, "d", "", "same as --data")
-	fs.BoolVar(&f.http11, "http1.1", false, "offer only HTTP/1.1")
-	fs.BoolVar(&f.http2, "http2", false, "offer only HTTP/2 in ALPN")
-	fs.BoolVar(&f.h2c, "h2c", false, "HTTP/2 over cleartext with prior knowledge")
-	fs.StringVar(&f.maxBody, "max-body", "10MiB", "stop reading the body after this many bytes (e.g. 512KiB, 10MiB, 1000)")
-	fs.StringVar(&f.maxHeader, "max-header", "", "stop reading the response headers after this many bytes (default 1MiB; 1KiB to 64MiB)")
-	fs.IntVar(&f.maxRedirects, "max-redirects", probe.DefaultMaxRedirects, "redirects to follow (0: none)")
-	fs.StringVar(&f.validStatus, "valid-status", "200-399", "HTTP statuses that count as success, e.g. 200-299,404")
-	fs.BoolVar(&f.reuse, "reuse", false, "with -n: reuse connections between runs (default: every run is fresh)")
-	fs.BoolVar(&f.noResumption, "no-resumption-check", false, "skip the second TLS connection that tests session resumption")
-	fs.IntVar(&f.icmpCount, "icmp-count", probe.DefaultICMPCount, "icmp: echo requests to send (1-1000)")
-	fs.DurationVar(&f.icmpInterval, "icmp-interval", probe.DefaultICMPInterval, "icmp: pause between echo requests (10ms or more)")
-	fs.StringVar(&f.grpcService, "grpc-service", "", "grpc: service name for the grpc.health.v1 Check (default \"\": the whole server)")
-	fs.StringVar(&f.grpcMethod, "grpc-method", "", "grpc: call /pkg.Service/Method (unary or server-streaming) instead of the health Check")
-	fs.StringVar(&f.grpcRequestHex, "grpc-request-hex", "", "grpc: request message as hex-encoded protobuf bytes (default: the empty message)")
-	fs.IntVar(&f.expectMessages, "expect-messages", 0, "grpc: the call must yield at least N response messages")
-	fs.StringVar(&f.h2Window, "h2-window", "", "HTTP/2 initial stream window the client announces, e.g. 64KiB (default: the client's own, BDP estimation for gRPC)")
-	fs.StringVar(&f.h2ConnWindow, "h2-conn-window", "", "HTTP/2 initial connection window the client announces, e.g. 1MiB")
-	f.ws.register(fs)
-	fs.StringVar(&f.color, "color", "auto", "colour: auto (on a terminal), always, never")
-	fs.BoolVar(&f.frames, "frames", false, "print the HTTP/2 frame timeline (time, direction, frame, stream, key fields); --json always carries it under h2")
-	fs.BoolVar(&f.lab, "lab", false, "start the lab and probe each of its scenarios (no TARGET)")
-	fs.BoolVar(&f.labAll, "lab-hostile", false, "with --lab: also probe the hostile servers")
+	fs.Usage = func() {}
+	fs.SortFlags = false
+	fs.SetInterspersed(true)
 	return fs
 }
 
-// parseInterspersed parses flags that may come before or after the
-// positional arguments, as users type them (`check URL --json`).
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
+// newCheckFlagSet declares the `check` flags (docs/cli.md). A flag whose
+// name is one letter (-n, -H) is that letter as its own shorthand; the
+// other shorthands (-4 -6 -k -X -d) are aliases of a long name. A
+// back-quoted word in a usage text is the value's name in --help.
+func newCheckFlagSet(f *checkFlags) *pflag.FlagSet {
+	fs := newFlagSet("check")
+	f.fs = fs
+	fs.IntVarP(&f.n, "n", "n", 1, "run `N` probes, then p50/p90/p99/max per phase")
+	fs.DurationVar(&f.interval, "interval", 0, "pause `D` between runs")
+	fs.BoolVar(&f.reuse, "reuse", false, "with -n: reuse connections between runs")
+	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "whole probe budget `D` (default 10s)")
+	fs.BoolVarP(&f.ipv4, "ipv4", "4", false, "use IPv4 only")
+	fs.BoolVarP(&f.ipv6, "ipv6", "6", false, "use IPv6 only")
+	fs.BoolVar(&f.lab, "lab", false, "probe every lab scenario in-process (no TARGET)")
+	fs.BoolVar(&f.labAll, "lab-hostile", false, "with --lab: also probe the hostile servers")
+	inGroup(fs, groupGeneral)
+
+	fs.StringVarP(&f.method, "method", "X", "", "HTTP method `M` (default GET; POST with --data)")
+	fs.VarP(&f.headers, "H", "H", "request header `'K: V'` (repeatable)")
+	fs.StringVarP(&f.data, "data", "d", "", "request body `S`, or @FILE to read a file")
+	fs.BoolVar(&f.http11, "http1.1", false, "offer only HTTP/1.1")
+	fs.BoolVar(&f.http2, "http2", false, "offer only HTTP/2 in ALPN")
+	fs.BoolVar(&f.h2c, "h2c", false, "HTTP/2 over cleartext with prior knowledge")
+	fs.StringVar(&f.maxBody, "max-body", "10MiB", "stop reading the body at `SIZE` (default 10MiB)")
+	fs.StringVar(&f.maxHeader, "max-header", "", "header block cap `SIZE`, 1KiB-64MiB (default 1MiB)")
+	fs.IntVar(&f.maxRedirects, "max-redirects", probe.DefaultMaxRedirects, "redirects to follow `N` (default 10; 0: none)")
+	fs.StringVar(&f.validStatus, "valid-status", "200-399", "statuses `R` that succeed (default 200-399)")
+	fs.StringVar(&f.h2Window, "h2-window", "", "initial HTTP/2 stream window `SIZE` (also gRPC)")
+	fs.StringVar(&f.h2ConnWindow, "h2-conn-window", "", "initial HTTP/2 conn window `SIZE` (also gRPC)")
+	inGroup(fs, groupHTTP)
+
+	fs.StringVar(&f.ca, "ca", "", "trust the PEM roots in `FILE`, not the system's")
+	fs.StringVar(&f.cert, "cert", "", "PEM client certificate `FILE` (with --key)")
+	fs.StringVar(&f.key, "key", "", "PEM private key `FILE` of the client certificate")
+	fs.BoolVarP(&f.insecure, "insecure", "k", false, "report certificate problems, do not fail on them")
+	fs.StringVar(&f.serverName, "servername", "", "TLS server name `NAME` (SNI, the name verified)")
+	fs.BoolVar(&f.noResumption, "no-resumption-check", false, "skip the second, resumption-testing connection")
+	inGroup(fs, groupTLS)
+
+	fs.Var(&f.resolve, "resolve", "dial by `HOST:PORT:ADDR`, skip DNS (repeatable)")
+	fs.StringVar(&f.dnsServer, "dns-server", "", "ask DNS server `ADDR[:PORT]` for every name")
+	inGroup(fs, groupDNS)
+
+	fs.StringVar(&f.grpcService, "grpc-service", "", "service `NAME` the health Check asks about")
+	fs.StringVar(&f.grpcMethod, "grpc-method", "", "call `/PKG.SVC/M`, not the health Check")
+	fs.StringVar(&f.grpcRequestHex, "grpc-request-hex", "", "the request message as `HEX` protobuf bytes")
+	fs.IntVar(&f.expectMessages, "expect-messages", 0, "the call must yield `N` messages or more")
+	inGroup(fs, groupGRPC)
+
+	f.ws.register(fs)
+	inGroup(fs, groupWS)
+
+	fs.IntVar(&f.icmpCount, "icmp-count", probe.DefaultICMPCount, "echo requests `N` to send, 1-1000 (default 3)")
+	fs.DurationVar(&f.icmpInterval, "icmp-interval", probe.DefaultICMPInterval, "pause `D` between echoes, >= 10ms (default 200ms)")
+	inGroup(fs, groupICMP)
+
+	fs.BoolVar(&f.json, "json", false, "print the Result as JSON (docs/result.md) only")
+	fs.StringVar(&f.color, "color", "auto", "colour `WHEN`: auto (on a terminal), always, never")
+	fs.BoolVar(&f.frames, "frames", false, "print the HTTP/2 frames (--json always has them)")
+	inGroup(fs, groupOutput)
+	return fs
 }
 
-// flagError turns the flag package's error into one clear line.
-func flagError(err error) error {
-	msg := err.Error()
-	msg = strings.Replace(msg, "flag provided but not defined: -", "unknown flag --", 1)
-	if strings.HasPrefix(msg, "invalid value") {
-		// invalid value "x" for flag -timeout: parse error
-		if i := strings.Index(msg, "for flag -"); i >= 0 {
-			rest := msg[i+len("for flag -"):]
-			name, why, _ := strings.Cut(rest, ": ")
-			val := strings.TrimSuffix(strings.TrimPrefix(msg[:i], "invalid value "), " ")
-			msg = fmt.Sprintf("--%s: invalid value %s (%s)", name, val, simplifyParseErr(why))
-		}
+// flagSpelling is how --help and messages spell fl: -n for a one-letter
+// name, --name otherwise.
+func flagSpelling(fl *pflag.Flag) string {
+	if len(fl.Name) == 1 {
+		return "-" + fl.Name
 	}
-	if strings.HasPrefix(msg, "flag needs an argument: -") {
-		msg = "--" + strings.TrimPrefix(msg, "flag needs an argument: -") + " needs a value"
-	}
-	return usagef("check: %s", msg)
+	return "--" + fl.Name
 }
 
-func simplifyParseErr(why string) string {
+// checkHelpText is `check --help`: the header, then the flags of fs group
+// by group, each once with its alias.
+func checkHelpText(fs *pflag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString(checkHelp)
+	type line struct{ left, usage string }
+	width := 0
+	byGroup := map[string][]line{}
+	fs.VisitAll(func(fl *pflag.Flag) {
+		name, usage := pflag.UnquoteUsage(fl)
+		left := "    " + flagSpelling(fl)
+		switch {
+		case fl.Shorthand == fl.Name:
+			left = flagSpelling(fl)
+		case fl.Shorthand != "":
+			left = "-" + fl.Shorthand + ", " + flagSpelling(fl)
+		}
+		if name != "" {
+			left += " " + name
+		}
+		width = max(width, len(left))
+		g := fl.Annotations[groupKey][0]
+		byGroup[g] = append(byGroup[g], line{left, usage})
+	})
+	for _, g := range checkGroups {
+		fmt.Fprintf(&b, "%s:\n", g)
+		for _, l := range byGroup[g] {
+			fmt.Fprintf(&b, "  %-*s  %s\n", width, l.left, l.usage)
+		}
+	}
+	return b.String()
+}
+
+// parseArgs parses args with fs (flags may come before or after the
+// positional arguments, as users type them: `check URL --json`; `--`
+// ends the flags) and returns the positional arguments.
+func parseArgs(fs *pflag.FlagSet, args []string) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return fs.Args(), nil
+}
+
+// valueRules is what a value of a pflag type must look like, by the
+// type's name (pflag.Value.Type): pflag's causes are the strconv and time
+// errors, whose text is Go's ("time: missing unit in duration \"5\"").
+// It is the one mapping of error text the CLI keeps; pflag's own errors
+// are matched by type in flagError.
+var valueRules = map[string]string{
+	"duration": "want a duration such as 5s or 500ms",
+	"int":      "not a number",
+	"bool":     "want true or false",
+}
+
+// flagError turns pflag's parse error into one clear line for command
+// cmd (`check: --timeout 5: want a duration such as 5s or 500ms`).
+func flagError(cmd string, fs *pflag.FlagSet, err error) error {
+	var (
+		notExist *pflag.NotExistError
+		required *pflag.ValueRequiredError
+		invalid  *pflag.InvalidValueError
+		syntax   *pflag.InvalidSyntaxError
+	)
 	switch {
-	case strings.Contains(why, "parse error"):
-		return "not a number"
-	case strings.Contains(why, "invalid duration"), strings.Contains(why, "time: "):
-		return "want a duration such as 500ms, 10s or 1m"
+	case errors.As(err, &notExist):
+		shorts := notExist.GetSpecifiedShortnames()
+		if shorts == "" {
+			return usagef("%s: unknown flag --%s", cmd, notExist.GetSpecifiedName())
+		}
+		// -json: a Go-flag style long flag, read as the shorthands j, s, o, n.
+		long, _, _ := strings.Cut(shorts, "=")
+		if len(long) > 1 && fs.Lookup(long) != nil {
+			return usagef("%s: unknown flag -%s (long flags take two dashes: --%s)", cmd, long, long)
+		}
+		return usagef("%s: unknown flag -%s", cmd, notExist.GetSpecifiedName())
+	case errors.As(err, &required):
+		return usagef("%s: %s needs a value", cmd, flagSpelling(required.GetFlag()))
+	case errors.As(err, &invalid):
+		fl := invalid.GetFlag()
+		rule, ok := valueRules[fl.Value.Type()]
+		var ne *strconv.NumError
+		if errors.As(invalid, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
+			rule, ok = "out of range", true
+		}
+		if !ok {
+			rule = invalid.Unwrap().Error()
+		}
+		return usagef("%s: %s %s: %s", cmd, flagSpelling(fl), invalid.GetValue(), rule)
+	case errors.As(err, &syntax):
+		return usagef("%s: bad flag syntax %s", cmd, syntax.GetSpecifiedFlag())
 	}
-	return why
+	return usagef("%s: %v", cmd, err)
 }
 
 // options validates the flags and builds probe.Options. Every error names
@@ -305,7 +410,7 @@ var optionFlags = map[string]struct {
 func (f *checkFlags) validate(kind string, o *probe.Options) error {
 	given := map[string]bool{}
 	if f.fs != nil {
-		f.fs.Visit(func(fl *flag.Flag) { given["--"+fl.Name] = true })
+		f.fs.Visit(func(fl *pflag.Flag) { given["--"+fl.Name] = true })
 	}
 	err := o.ValidateGiven(kind, func(key string) bool { return given[optionFlags[key].flag] })
 	var fe probe.FieldErrors

@@ -67,7 +67,7 @@ func TestH2WindowFlagKinds(t *testing.T) {
 	} {
 		var f checkFlags
 		fs := newCheckFlagSet(&f)
-		pos, err := parseInterspersed(fs, c.args)
+		pos, err := parseArgs(fs, c.args)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestH2WindowFlagKinds(t *testing.T) {
 func TestGRPCFlagsToOptions(t *testing.T) {
 	var f checkFlags
 	fs := newCheckFlagSet(&f)
-	if _, err := parseInterspersed(fs, []string{"--grpc-method", "/a.B/C", "--grpc-request-hex", "0a 03 61 62 63",
+	if _, err := parseArgs(fs, []string{"--grpc-method", "/a.B/C", "--grpc-request-hex", "0a 03 61 62 63",
 		"--expect-messages", "7", "--h2-window", "1MiB", "--h2-conn-window", "65535", "grpc://x:1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestGRPCCheckOutput(t *testing.T) {
 func TestWSMaxMessageFlag(t *testing.T) {
 	var f checkFlags
 	fs := newCheckFlagSet(&f)
-	if _, err := parseInterspersed(fs, []string{"--ws-max-message", "16MiB", "wss://x:1/"}); err != nil {
+	if _, err := parseArgs(fs, []string{"--ws-max-message", "16MiB", "wss://x:1/"}); err != nil {
 		t.Fatal(err)
 	}
 	o, err := f.options()

@@ -49,7 +49,7 @@ func TestICMPFlagsValidated(t *testing.T) {
 	}{
 		{[]string{"--icmp-count", "0"}, "--icmp-count 0: want 1 to 1000"},
 		{[]string{"--icmp-count", "1001"}, "--icmp-count 1001: want 1 to 1000"},
-		{[]string{"--icmp-count", "many"}, "--icmp-count: invalid value"},
+		{[]string{"--icmp-count", "many"}, "--icmp-count many: not a number"},
 		{[]string{"--icmp-interval", "9ms"}, "--icmp-interval 9ms: want 10ms or more"},
 		{[]string{"--icmp-interval", "-1s"}, "--icmp-interval -1s"},
 		{[]string{"--icmp-interval", "often"}, "--icmp-interval often: want a duration such as 5s or 500ms"},

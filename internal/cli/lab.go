@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/pathlens/pathlens/engine"
 	"github.com/pathlens/pathlens/lab"
 	"github.com/pathlens/pathlens/probe"
+	"github.com/spf13/pflag"
 )
 
 const labHelp = `Usage: pathlens lab [--json] [--dir DIR]
@@ -30,19 +30,18 @@ Flags:
 `
 
 func runLab(args []string, stdout, stderr io.Writer) (int, error) {
-	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlagSet("lab")
 	asJSON := fs.Bool("json", false, "print one manifest line (JSON), then serve")
 	dir := fs.String("dir", "", "write the CA file here (default: a temporary directory)")
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, pflag.ErrHelp) {
 		fmt.Fprint(stdout, labHelp)
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		return ExitOK, nil
 	}
 	if err != nil {
-		return ExitUsage, usagef("lab: %s", strings.TrimPrefix(flagError(err).Error(), "check: "))
+		return ExitUsage, flagError("lab", fs, err)
 	}
 	if len(pos) > 0 {
 		return ExitUsage, usagef("lab: unexpected argument %q", pos[0])
@@ -112,9 +111,9 @@ func ProbeScenario(ctx context.Context, m lab.Manifest, s lab.Scenario) (*LabRun
 	fs := newCheckFlagSet(&f)
 	args := append([]string{"--ca", m.CAFile, "--dns-server", m.DNSServer}, s.Args...)
 	args = append(args, s.Target)
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return nil, flagError(err)
+		return nil, flagError("check", fs, err)
 	}
 	t, err := probe.ParseTarget(pos[0])
 	if err != nil {

@@ -3,17 +3,16 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/serve"
+	"github.com/spf13/pflag"
 )
 
 const serveHelp = `Usage: pathlens serve [--config FILE] [--listen ADDR] [--db FILE] [--demo] [--check-config]
@@ -30,22 +29,21 @@ Flags:
 `
 
 func runServe(args []string, stdout, stderr io.Writer) (int, error) {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlagSet("serve")
 	cfgPath := fs.String("config", "", "config file (YAML, see docs/config.md)")
 	listen := fs.String("listen", "", "listen address, overrides the config (default 127.0.0.1:9116)")
 	db := fs.String("db", "", "SQLite file, overrides storage.path")
 	demo := fs.Bool("demo", false, "start the lab in-process and probe every scenario")
 	check := fs.Bool("check-config", false, "validate the config and exit")
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, pflag.ErrHelp) {
 		fmt.Fprint(stdout, serveHelp)
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		return ExitOK, nil
 	}
 	if err != nil {
-		return ExitUsage, usagef("serve: %s", strings.TrimPrefix(flagError(err).Error(), "check: "))
+		return ExitUsage, flagError("serve", fs, err)
 	}
 	if len(pos) > 0 {
 		return ExitUsage, usagef("serve: unexpected argument %q", pos[0])

@@ -1,13 +1,13 @@
 package cli
 
 import (
-	"flag"
 	"strings"
 	"time"
 
 	"github.com/pathlens/pathlens/internal/optparse"
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/probe/token"
+	"github.com/spf13/pflag"
 )
 
 // wsFlags are the WebSocket flags of `check` (docs/cli.md). Secrets given
@@ -26,17 +26,17 @@ type wsFlags struct {
 	maxMessage   string
 }
 
-func (w *wsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&w.send, "send", "", "ws: text message sent after the upgrade; wait is the time to the first message back")
-	fs.DurationVar(&w.pingInterval, "ping-interval", 0, "ws: send a ping this often and time each pong (10ms or more; 0: no pings)")
-	fs.DurationVar(&w.hold, "hold", 0, "ws: keep the session open this long after the upgrade (bounded by --timeout)")
-	fs.StringVar(&w.bearer, "bearer", "", "ws: bearer token sent as Authorization: Bearer; @FILE reads it from a file")
-	fs.StringVar(&w.jwtSecret, "jwt-secret", "", "ws: mint a JWT for each probe, HS256 with the content of FILE as the secret")
-	fs.StringVar(&w.jwtKey, "jwt-key", "", "ws: mint a JWT for each probe, signed with the PEM private key in FILE (RSA: RS256, EC P-256: ES256)")
-	fs.StringVar(&w.jwtClaims, "jwt-claims", "", "ws: claims of the minted JWT as a JSON object, e.g. {\"sub\":\"probe\"} (iat and exp are set by pathlens)")
-	fs.DurationVar(&w.jwtTTL, "jwt-ttl", 0, "ws: lifetime of the minted JWT, exp = now + D (default 1h)")
-	fs.StringVar(&w.tokenParam, "token-param", "", "ws: send the token as this query parameter instead of the Authorization header")
-	fs.StringVar(&w.maxMessage, "ws-max-message", "", "ws: largest message accepted, e.g. 64KiB or 16MiB (default 1MiB); a larger one closes the session with 1009")
+func (w *wsFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&w.send, "send", "", "text message `TEXT` to send after the upgrade")
+	fs.DurationVar(&w.pingInterval, "ping-interval", 0, "ping every `D`, time each pong (>= 10ms; 0: none)")
+	fs.DurationVar(&w.hold, "hold", 0, "keep the session open `D` (within --timeout)")
+	fs.StringVar(&w.bearer, "bearer", "", "send Authorization: Bearer `TOKEN` (or @FILE)")
+	fs.StringVar(&w.jwtSecret, "jwt-secret", "", "mint a JWT per probe, HS256 keyed by `FILE`")
+	fs.StringVar(&w.jwtKey, "jwt-key", "", "mint a JWT per probe, signed by PEM key `FILE`")
+	fs.StringVar(&w.jwtClaims, "jwt-claims", "", "the minted JWT's claims, a `JSON` object")
+	fs.DurationVar(&w.jwtTTL, "jwt-ttl", 0, "the minted JWT's lifetime `D` (default 1h)")
+	fs.StringVar(&w.tokenParam, "token-param", "", "send the token as query parameter `NAME`")
+	fs.StringVar(&w.maxMessage, "ws-max-message", "", "largest message `SIZE` accepted (default 1MiB)")
 }
 
 // given lists the WebSocket flags that were set, as the user names them.
