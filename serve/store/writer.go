@@ -43,8 +43,28 @@ type Writer struct {
 	hmu     sync.Mutex
 	failing *WriteError
 
-	now     func() time.Time       // the clock of WriteError.Since
-	onFlush func(n int, err error) // test hook, called after each batch write
+	clock    clock                  // dates WriteError.Since, times the batch delay
+	onFlush  func(n int, err error) // test hook, called after each batch write
+	received func(pending int)      // test hook, called after each record joins the batch
+}
+
+// clock is the Writer's time: Now dates WriteError.Since and Timer times
+// a batch's maxDelay. Writers use realClock; tests drive a fake one.
+type clock interface {
+	Now() time.Time
+	// Timer returns a channel that receives once d has passed, and a
+	// function that stops it (true if that prevented the send).
+	Timer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+// realClock is time itself.
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
 }
 
 // WriteError is what Writer.Health reports while writes fail: since when
@@ -73,8 +93,9 @@ func NewWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format 
 
 // writerHooks are the tests' ways into a Writer.
 type writerHooks struct {
-	now     func() time.Time       // nil = time.Now
-	onFlush func(n int, err error) // called after each batch write
+	clock    clock                  // nil = realClock
+	onFlush  func(n int, err error) // called after each batch write
+	received func(pending int)      // called after each record joins the batch
 }
 
 func newWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format string, args ...any), h writerHooks) *Writer {
@@ -87,8 +108,8 @@ func newWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format 
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if h.now == nil {
-		h.now = time.Now
+	if h.clock == nil {
+		h.clock = realClock{}
 	}
 	w := &Writer{
 		s:        s,
@@ -97,10 +118,11 @@ func newWriter(s *Store, maxBatch int, maxDelay time.Duration, logf func(format 
 		logf:     logf,
 		// Room for several batches, so that a slow write (a checkpoint, a
 		// prune holding the lock) does not stall the probers.
-		ch:      make(chan Record, max(4*maxBatch, 256)),
-		done:    make(chan struct{}),
-		now:     h.now,
-		onFlush: h.onFlush,
+		ch:       make(chan Record, max(4*maxBatch, 256)),
+		done:     make(chan struct{}),
+		clock:    h.clock,
+		onFlush:  h.onFlush,
+		received: h.received,
 	}
 	go w.run()
 	return w
@@ -174,7 +196,7 @@ func (w *Writer) noteWrite(err error) {
 	case err == nil:
 		w.failing = nil
 	case w.failing == nil:
-		w.failing = &WriteError{Since: w.now(), Batches: 1, Err: err}
+		w.failing = &WriteError{Since: w.clock.Now(), Batches: 1, Err: err}
 	default:
 		w.failing.Batches++
 		w.failing.Err = err
@@ -198,14 +220,15 @@ func (w *Writer) Close() error {
 func (w *Writer) run() {
 	defer close(w.done)
 	var (
-		pending []Record
-		timer   = time.NewTimer(time.Hour)
-		timerC  <-chan time.Time // nil while nothing is pending
+		pending   []Record
+		timerC    <-chan time.Time // nil while nothing is pending
+		stopTimer func() bool      // stops timerC's timer; nil with it
 	)
-	timer.Stop()
 	flush := func() error {
-		timer.Stop()
-		timerC = nil
+		if stopTimer != nil {
+			stopTimer()
+		}
+		timerC, stopTimer = nil, nil
 		if len(pending) == 0 {
 			return nil
 		}
@@ -234,8 +257,10 @@ func (w *Writer) run() {
 			}
 			pending = append(pending, r)
 			if len(pending) == 1 {
-				timer.Reset(w.maxDelay)
-				timerC = timer.C
+				timerC, stopTimer = w.clock.Timer(w.maxDelay)
+			}
+			if w.received != nil {
+				w.received(len(pending))
 			}
 			if len(pending) >= w.maxBatch {
 				flush()

@@ -9,16 +9,40 @@ import (
 	"time"
 )
 
-// flushLog records the batch sizes a Writer wrote.
+// flushLog records the batch sizes a Writer wrote and how many records
+// joined a batch, and lets a test wait for either without polling.
 type flushLog struct {
-	mu    sync.Mutex
-	sizes []int
+	mu       sync.Mutex
+	sizes    []int
+	received int
+	changed  chan struct{} // signalled (without blocking) after each event
+}
+
+func newFlushLog() *flushLog { return &flushLog{changed: make(chan struct{}, 1)} }
+
+func (f *flushLog) hooks(c clock) writerHooks {
+	return writerHooks{clock: c, onFlush: f.hook, received: f.receive}
 }
 
 func (f *flushLog) hook(n int, err error) {
 	f.mu.Lock()
 	f.sizes = append(f.sizes, n)
 	f.mu.Unlock()
+	f.signal()
+}
+
+func (f *flushLog) receive(int) {
+	f.mu.Lock()
+	f.received++
+	f.mu.Unlock()
+	f.signal()
+}
+
+func (f *flushLog) signal() {
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
 }
 
 func (f *flushLog) get() []int {
@@ -27,15 +51,105 @@ func (f *flushLog) get() []int {
 	return append([]int(nil), f.sizes...)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitFor waits up to 5 s for cond, re-checking it after each event.
+func (f *flushLog) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	for {
+		f.mu.Lock()
+		ok := cond()
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-f.changed:
+		case <-timeout.C:
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// waitBatches waits until n batches were written.
+func (f *flushLog) waitBatches(t *testing.T, n int) {
+	t.Helper()
+	f.waitFor(t, fmt.Sprintf("%d batches", n), func() bool { return len(f.sizes) >= n })
+}
+
+// waitReceived waits until n records in all joined a batch.
+func (f *flushLog) waitReceived(t *testing.T, n int) {
+	t.Helper()
+	f.waitFor(t, fmt.Sprintf("%d records received", n), func() bool { return f.received >= n })
+}
+
+// fakeClock is a clock that moves only when the test advances it.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at      time.Time
+	ch      chan time.Time
+	stopped bool // stopped or fired
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tm := &fakeTimer{at: c.now.Add(d), ch: make(chan time.Time, 1)}
+	c.timers = append(c.timers, tm)
+	return tm.ch, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		was := !tm.stopped
+		tm.stopped = true
+		return was
+	}
+}
+
+// advance moves the clock by d and fires the timers due by then.
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	live := c.timers[:0]
+	for _, tm := range c.timers {
+		switch {
+		case tm.stopped:
+		case !tm.at.After(c.now):
+			tm.stopped = true
+			tm.ch <- c.now
+		default:
+			live = append(live, tm)
+		}
+	}
+	c.timers = live
+}
+
+// armed is the number of timers neither stopped nor fired.
+func (c *fakeClock) armed() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, tm := range c.timers {
+		if !tm.stopped {
+			n++
+		}
+	}
+	return n
 }
 
 func rec(i int) Record {
@@ -44,16 +158,17 @@ func rec(i int) Record {
 
 func TestWriterBatchesBySize(t *testing.T) {
 	s, _ := openTemp(t)
-	var fl flushLog
-	w := newWriter(s, 10, time.Hour, t.Logf, writerHooks{onFlush: fl.hook})
+	fl := newFlushLog()
+	w := newWriter(s, 10, time.Hour, t.Logf, fl.hooks(newFakeClock()))
 	for i := range 25 {
 		w.Add(rec(i))
 	}
-	waitFor(t, "two full batches", func() bool { return len(fl.get()) == 2 })
+	// All 25 joined a batch: the two full ones were written before the
+	// 21st arrived, and with the clock stopped nothing flushes the rest.
+	fl.waitReceived(t, 25)
 	if n := count(t, s, "SELECT count(*) FROM results"); n != 20 {
 		t.Errorf("%d results written, want 20", n)
 	}
-	time.Sleep(20 * time.Millisecond)
 	if got := fl.get(); len(got) != 2 || got[0] != 10 || got[1] != 10 {
 		t.Errorf("batches %v, want [10 10] (5 pending)", got)
 	}
@@ -74,23 +189,44 @@ func TestWriterBatchesBySize(t *testing.T) {
 
 func TestWriterBatchesByDelay(t *testing.T) {
 	s, _ := openTemp(t)
-	var fl flushLog
-	w := newWriter(s, 1000, 30*time.Millisecond, t.Logf, writerHooks{onFlush: fl.hook})
+	fl := newFlushLog()
+	clk := newFakeClock()
+	const maxDelay = 30 * time.Millisecond
+	w := newWriter(s, 1000, maxDelay, t.Logf, fl.hooks(clk))
 	defer w.Close()
-	start := time.Now()
 	for i := range 3 {
 		w.Add(rec(i))
 	}
-	waitFor(t, "a delayed flush", func() bool { return len(fl.get()) == 1 })
-	if el := time.Since(start); el < 25*time.Millisecond {
-		t.Errorf("flushed after %v, before maxDelay", el)
+	fl.waitReceived(t, 3)
+	// One timer, armed by the first record of the batch.
+	if n := clk.armed(); n != 1 {
+		t.Fatalf("%d timers armed for a pending batch, want 1", n)
 	}
-	if got := fl.get(); got[0] != 3 {
+	clk.advance(maxDelay - time.Millisecond)
+	if got := fl.get(); len(got) != 0 {
+		t.Errorf("batches %v before maxDelay, want none", got)
+	}
+	clk.advance(time.Millisecond)
+	fl.waitBatches(t, 1)
+	if got := fl.get(); len(got) != 1 || got[0] != 3 {
 		t.Errorf("batches %v, want [3]", got)
 	}
+	if n := clk.armed(); n != 0 {
+		t.Errorf("%d timers armed with nothing pending, want 0", n)
+	}
 	// The delay restarts with the next record.
+	clk.advance(time.Hour) // idle time does not count
 	w.Add(rec(3))
-	waitFor(t, "a second delayed flush", func() bool { return len(fl.get()) == 2 })
+	fl.waitReceived(t, 4)
+	clk.advance(maxDelay - time.Millisecond)
+	if got := fl.get(); len(got) != 1 {
+		t.Errorf("batches %v before the second record's maxDelay, want [3]", got)
+	}
+	clk.advance(time.Millisecond)
+	fl.waitBatches(t, 2)
+	if got := fl.get(); len(got) != 2 || got[1] != 1 {
+		t.Errorf("batches %v, want [3 1]", got)
+	}
 	if n := count(t, s, "SELECT count(*) FROM results"); n != 4 {
 		t.Errorf("%d results, want 4", n)
 	}
@@ -207,18 +343,15 @@ func failWrites(t *testing.T, s *Store, msg string) (restore func()) {
 
 func TestWriterHealth(t *testing.T) {
 	s, _ := openTemp(t)
-	var fl flushLog
-	var mu sync.Mutex
-	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	w := newWriter(s, 2, time.Hour, t.Logf, writerHooks{now: clock, onFlush: fl.hook})
+	fl := newFlushLog()
+	clk := newFakeClock() // starts at 2026-11-21T10:00:00Z
+	w := newWriter(s, 2, time.Hour, t.Logf, fl.hooks(clk))
 	defer w.Close()
 	flushed := func(n int) {
 		t.Helper()
 		w.Add(rec(2 * n))
 		w.Add(rec(2*n + 1)) // a full batch: written at once
-		waitFor(t, fmt.Sprintf("batch %d", n), func() bool { return len(fl.get()) == n })
+		fl.waitBatches(t, n)
 	}
 
 	if err := w.Health(); err != nil {
@@ -231,7 +364,7 @@ func TestWriterHealth(t *testing.T) {
 
 	restore := failWrites(t, s, "disk on fire")
 	flushed(2)
-	advance(time.Minute)
+	clk.advance(time.Minute)
 	flushed(3)
 	err := w.Health()
 	var we *WriteError
