@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pathlens/pathlens/probe"
+	_ "github.com/pathlens/pathlens/probe/kinds" // the kind registry: failed reads the http kind's phases
 )
 
 // docsPath is docs/findings.md relative to this package.
@@ -263,7 +264,7 @@ func healthy() *probe.Result {
 func failed(r *probe.Result, class probe.ErrorClass, phase, cause, msg string) *probe.Result {
 	r.Success = false
 	r.Error = &probe.ErrorInfo{Class: class, Phase: phase, Cause: cause, Message: msg}
-	order := []string{"dns", "connect", "tls", "request", "wait", "transfer"}
+	order := httpPhases()
 	idx := slices.Index(order, phase)
 	if idx >= 0 {
 		var kept []probe.Phase
@@ -284,6 +285,16 @@ func failed(r *probe.Result, class probe.ErrorClass, phase, cause, msg string) *
 		}
 	}
 	return r
+}
+
+// httpPhases is the http kind's phases after the redirects: dns, connect,
+// tls, request, wait, transfer.
+func httpPhases() []string {
+	k, ok := probe.LookupKind("http")
+	if !ok {
+		panic("the http kind is not registered")
+	}
+	return slices.DeleteFunc(slices.Clone(k.Phases), func(p string) bool { return p == probe.PhaseRedirect })
 }
 
 // setPhase sets the named phase's duration, adding the phase if missing.

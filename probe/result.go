@@ -26,6 +26,16 @@ const (
 	PhaseHold     = "hold"
 )
 
+// Phases lists every phase name in display order: the order legends and
+// charts list phases in when a page shows several kinds together. Which
+// phases one kind's Results hold, in the order they happen, is that
+// kind's Kind.Phases (LookupKind).
+var Phases = []string{
+	PhaseRedirect, PhaseDNS, PhaseConnect, PhaseTLS, PhaseRequest,
+	PhaseUpgrade, PhaseWait, PhaseTransfer, PhaseStream, PhaseHold,
+	PhaseQuery, PhaseEcho,
+}
+
 // Severity ranks a Finding. Higher is worse.
 type Severity string
 

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,16 +18,10 @@ import (
 // through html/template. Phase colours come from CSS classes ph-<phase>,
 // the same on every page.
 
-// knownPhases have their own colour class; anything else is ph-other.
-var knownPhases = map[string]bool{
-	probe.PhaseRedirect: true, probe.PhaseDNS: true, probe.PhaseConnect: true, probe.PhaseTLS: true,
-	probe.PhaseRequest: true, probe.PhaseWait: true, probe.PhaseTransfer: true, probe.PhaseQuery: true,
-	probe.PhaseEcho: true, probe.PhaseStream: true, probe.PhaseUpgrade: true, probe.PhaseHold: true,
-}
-
-// phaseClass is the CSS class that colours a phase.
+// phaseClass is the CSS class that colours a phase: every phase of
+// probe.Phases has its own (ui/static), anything else is ph-other.
 func phaseClass(name string) string {
-	if knownPhases[name] {
+	if slices.Contains(probe.Phases, name) {
 		return "ph-" + name
 	}
 	if name == "total" {

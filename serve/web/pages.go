@@ -575,16 +575,11 @@ func runsLegend(runs []store.StoredResult) []legendItem {
 	return out
 }
 
-// canonicalPhases is the order phases are listed in legends.
-var canonicalPhases = []string{
-	probe.PhaseRedirect, probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS, probe.PhaseRequest,
-	probe.PhaseUpgrade, probe.PhaseWait, probe.PhaseTransfer, probe.PhaseStream, probe.PhaseHold,
-	probe.PhaseQuery, probe.PhaseEcho,
-}
-
+// phaseOrder is name's place in legends: probe.Phases's display order,
+// unknown phases last.
 func phaseOrder(name string) int {
-	if i := slices.Index(canonicalPhases, name); i >= 0 {
+	if i := slices.Index(probe.Phases, name); i >= 0 {
 		return i
 	}
-	return len(canonicalPhases)
+	return len(probe.Phases)
 }
