@@ -281,11 +281,26 @@ func writeDNS(b *bytes.Buffer, d *probe.DNSInfo, s Style) {
 	}
 }
 
+// writeTLS writes the tls line (handshake, verification, resumption),
+// the certificate chain and the chain analysis's notes.
 func writeTLS(b *bytes.Buffer, r *probe.Result, s Style) {
 	t := r.TLS
 	if t == nil {
 		return
 	}
+	parts := append(tlsHandshakeParts(t, s), tlsTrustParts(t, s)...)
+	writeWrapped(b, "tls   ", parts, s.width())
+
+	if t.HostnameError != "" && t.HostnameError != t.VerifyError {
+		b.WriteString(indent + s.paint(ansiRed, "hostname: "+clean(t.HostnameError)) + "\n")
+	}
+	writeChain(b, t.Chain, r.StartedAt, s)
+	writeChainNotes(b, t.Analysis, s)
+}
+
+// tlsHandshakeParts are the tls line's words about the handshake: version,
+// cipher, ALPN, SNI, resumed, stapling, alert.
+func tlsHandshakeParts(t *probe.TLSInfo, s Style) []string {
 	var parts []string
 	if t.Version != "" {
 		v := clean(t.Version)
@@ -318,6 +333,13 @@ func writeTLS(b *bytes.Buffer, r *probe.Result, s Style) {
 	if t.Alert != "" {
 		parts = append(parts, s.paint(ansiRed, "alert: "+clean(t.Alert)))
 	}
+	return parts
+}
+
+// tlsTrustParts are the tls line's words about verification and the
+// resumption check.
+func tlsTrustParts(t *probe.TLSInfo, s Style) []string {
+	var parts []string
 	ver := ""
 	switch {
 	case t.Verified:
@@ -353,18 +375,18 @@ func writeTLS(b *bytes.Buffer, r *probe.Result, s Style) {
 		}
 		parts = append(parts, res)
 	}
-	writeWrapped(b, "tls   ", parts, s.width())
+	return parts
+}
 
-	if t.HostnameError != "" && t.HostnameError != t.VerifyError {
-		b.WriteString(indent + s.paint(ansiRed, "hostname: "+clean(t.HostnameError)) + "\n")
-	}
-	for i, c := range t.Chain {
+// writeChain writes one line (or two, when narrow) per certificate.
+func writeChain(b *bytes.Buffer, chain []probe.Cert, at time.Time, s Style) {
+	for i, c := range chain {
 		head := fmt.Sprintf("%s%d %s", indent, i, clean(c.Subject))
 		rest := "issued by " + clean(c.Issuer)
 		if c.SelfSigned {
 			rest = "self-signed"
 		}
-		if e := expiry(c, r.StartedAt, s); e != "" {
+		if e := expiry(c, at, s); e != "" {
 			rest += "  " + e
 		}
 		if visibleLen(head)+2+visibleLen(rest) > s.width() {
@@ -373,30 +395,35 @@ func writeTLS(b *bytes.Buffer, r *probe.Result, s Style) {
 			b.WriteString(head + "  " + rest + "\n")
 		}
 	}
-	if a := t.Analysis; a != nil {
-		var notes []string
-		if !a.OrderOK {
-			notes = append(notes, fmt.Sprintf("out of order at %d", a.MisorderedAt))
-		}
-		if a.MissingIssuer != "" {
-			if len(notes) > 0 {
-				notes[len(notes)-1] += ";"
-			}
-			notes = append(notes, "missing issuer "+clean(a.MissingIssuer))
-			if len(a.AIA) > 0 {
-				aia := make([]string, len(a.AIA))
-				for i, u := range a.AIA {
-					aia[i] = clean(u)
-				}
-				notes = append(notes, "(AIA "+strings.Join(aia, ", ")+")")
-			}
-		}
+}
+
+// writeChainNotes writes what the chain analysis found wrong, if anything.
+func writeChainNotes(b *bytes.Buffer, a *probe.ChainAnalysis, s Style) {
+	if a == nil {
+		return
+	}
+	var notes []string
+	if !a.OrderOK {
+		notes = append(notes, fmt.Sprintf("out of order at %d", a.MisorderedAt))
+	}
+	if a.MissingIssuer != "" {
 		if len(notes) > 0 {
-			for i := range notes {
-				notes[i] = s.paint(ansiYellow, notes[i])
-			}
-			writeWrapped(b, indent+s.paint(ansiYellow, "chain:")+" ", notes, s.width())
+			notes[len(notes)-1] += ";"
 		}
+		notes = append(notes, "missing issuer "+clean(a.MissingIssuer))
+		if len(a.AIA) > 0 {
+			aia := make([]string, len(a.AIA))
+			for i, u := range a.AIA {
+				aia[i] = clean(u)
+			}
+			notes = append(notes, "(AIA "+strings.Join(aia, ", ")+")")
+		}
+	}
+	if len(notes) > 0 {
+		for i := range notes {
+			notes[i] = s.paint(ansiYellow, notes[i])
+		}
+		writeWrapped(b, indent+s.paint(ansiYellow, "chain:")+" ", notes, s.width())
 	}
 }
 
