@@ -32,7 +32,7 @@ Flags:
 func runLab(args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlagSet("lab")
 	asJSON := fs.Bool("json", false, "print one manifest line (JSON), then serve")
-	dir := fs.String("dir", "", "write the CA file here (default: a temporary directory)")
+	dir := fs.String("dir", "", "write the CA file into `DIR` (default: a temporary directory)")
 	pos, err := parseArgs(fs, args)
 	if errors.Is(err, pflag.ErrHelp) {
 		fmt.Fprint(stdout, labHelp)

@@ -30,9 +30,9 @@ Flags:
 
 func runServe(args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlagSet("serve")
-	cfgPath := fs.String("config", "", "config file (YAML, see docs/config.md)")
-	listen := fs.String("listen", "", "listen address, overrides the config (default 127.0.0.1:9116)")
-	db := fs.String("db", "", "SQLite file, overrides storage.path")
+	cfgPath := fs.String("config", "", "config `FILE` (YAML, see docs/config.md)")
+	listen := fs.String("listen", "", "listen address `ADDR`, overrides the config (default 127.0.0.1:9116)")
+	db := fs.String("db", "", "SQLite `FILE`, overrides storage.path")
 	demo := fs.Bool("demo", false, "start the lab in-process and probe every scenario")
 	check := fs.Bool("check-config", false, "validate the config and exit")
 	pos, err := parseArgs(fs, args)
