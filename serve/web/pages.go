@@ -15,6 +15,7 @@ import (
 	"github.com/pathlens/pathlens/diagnose"
 	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
+	"github.com/pathlens/pathlens/serve/config"
 	"github.com/pathlens/pathlens/serve/store"
 )
 
@@ -370,24 +371,7 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, http.StatusBadRequest, "Bad window", "The window must be 1h, 24h or 7d.")
 		return
 	}
-	p := &targetPage{
-		base: s.base(t.Name, ""),
-		Name: t.Name, URL: t.URL, Module: t.Module, Interval: t.Interval.String(),
-		APILink: "/api/v1/targets/" + url.PathEscape(t.Name) + "/results",
-		Window:  window,
-	}
-	p.Refresh = 30
-	keys := make([]string, 0, len(t.Labels))
-	for k := range t.Labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		p.Labels = append(p.Labels, kv{K: k, V: t.Labels[k]})
-	}
-	for _, wn := range []string{"1h", "24h", "7d"} {
-		p.Windows = append(p.Windows, windowLink{Name: wn, Link: targetLink(t.Name) + "?window=" + wn, Active: wn == window})
-	}
+	p := s.newTargetPage(t, window)
 
 	snap := s.d.State.get(t.Name, now)
 	latest, latestID := snap.Last, snap.LastID
@@ -414,35 +398,9 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 		if rep.Runs > 0 {
 			p.SuccessPct = strconv.FormatFloat(rep.SuccessRatio*100, 'f', 1, 64) + " %"
 		}
-		for _, ps := range rep.Phases {
-			row := phaseRow{Phase: ps.Phase, Class: phaseClass(ps.Phase), Count: ps.Overall.Count, P50: "—", P90: "—", P99: "—"}
-			if ps.Overall.Count > 0 {
-				row.P50, row.P90, row.P99 = units.MS(ps.Overall.P50), units.MS(ps.Overall.P90), units.MS(ps.Overall.P99)
-			}
-			if ps.Phase == store.TotalPhase {
-				row.Phase = "total (successful runs)"
-			}
-			p.PhaseRows = append(p.PhaseRows, row)
-		}
-		for _, sr := range runs {
-			if sr.Result == nil {
-				continue
-			}
-			p.Waterfalls = append(p.Waterfalls, runRow{
-				runSummary: summarize(sr.ID, sr.Result, now),
-				Waterfall:  newSmallWaterfall(sr.Result),
-				Findings:   sr.Result.Findings,
-			})
-			switch {
-			case latest == nil || sr.Result.StartedAt.After(latest.StartedAt):
-				latest, latestID = sr.Result, sr.ID
-			case latestID == 0 && sr.Result.StartedAt.Equal(latest.StartedAt):
-				// The in-memory run, now stored: link to its row but show
-				// the memory copy, which keeps the whole frame timeline
-				// (storage keeps a bounded summary).
-				latestID = sr.ID
-			}
-		}
+		p.PhaseRows = newPhaseRows(&rep)
+		p.Waterfalls = newRunRows(runs, now)
+		latest, latestID = newestRun(runs, latest, latestID)
 		p.WfLegend = runsLegend(runs)
 		sortSpans(spans)
 		for _, sp := range spans {
@@ -453,24 +411,106 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 	}
 	p.State = resultState(latest)
 	if latest != nil {
-		ls := summarize(latestID, latest, now)
-		p.Latest = &ls
-		p.GRPC = newGRPCView(latest)
-		p.H2 = newH2View(latest)
-		p.WS = newWSView(latest)
-		p.Chain = newChainView(latestID, latest, now)
-		if p.Chain == nil {
-			// The latest run may have failed before TLS; show the newest
-			// chain seen among the listed runs.
-			for _, sr := range runs {
-				if sr.Result != nil && sr.Result.TLS != nil && len(sr.Result.TLS.Chain) > 0 {
-					p.Chain = newChainView(sr.ID, sr.Result, now)
-					break
-				}
+		p.setLatest(latest, latestID, runs, now)
+	}
+	s.render(w, r, http.StatusOK, "target", p)
+}
+
+// newTargetPage is the target page's header: the target's settings,
+// labels and window links.
+func (s *server) newTargetPage(t *config.Target, window string) *targetPage {
+	p := &targetPage{
+		base: s.base(t.Name, ""),
+		Name: t.Name, URL: t.URL, Module: t.Module, Interval: t.Interval.String(),
+		APILink: "/api/v1/targets/" + url.PathEscape(t.Name) + "/results",
+		Window:  window,
+	}
+	p.Refresh = 30
+	keys := make([]string, 0, len(t.Labels))
+	for k := range t.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		p.Labels = append(p.Labels, kv{K: k, V: t.Labels[k]})
+	}
+	for _, wn := range []string{"1h", "24h", "7d"} {
+		p.Windows = append(p.Windows, windowLink{Name: wn, Link: targetLink(t.Name) + "?window=" + wn, Active: wn == window})
+	}
+	return p
+}
+
+// newPhaseRows is the percentile table of a report.
+func newPhaseRows(rep *store.Report) []phaseRow {
+	var rows []phaseRow
+	for _, ps := range rep.Phases {
+		row := phaseRow{Phase: ps.Phase, Class: phaseClass(ps.Phase), Count: ps.Overall.Count, P50: "—", P90: "—", P99: "—"}
+		if ps.Overall.Count > 0 {
+			row.P50, row.P90, row.P99 = units.MS(ps.Overall.P50), units.MS(ps.Overall.P90), units.MS(ps.Overall.P99)
+		}
+		if ps.Phase == store.TotalPhase {
+			row.Phase = "total (successful runs)"
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// newRunRows is one small waterfall per stored run.
+func newRunRows(runs []store.StoredResult, now time.Time) []runRow {
+	var rows []runRow
+	for _, sr := range runs {
+		if sr.Result == nil {
+			continue
+		}
+		rows = append(rows, runRow{
+			runSummary: summarize(sr.ID, sr.Result, now),
+			Waterfall:  newSmallWaterfall(sr.Result),
+			Findings:   sr.Result.Findings,
+		})
+	}
+	return rows
+}
+
+// newestRun is the newest of the in-memory latest run (id 0 when not
+// stored yet) and the stored runs.
+func newestRun(runs []store.StoredResult, latest *probe.Result, latestID int64) (*probe.Result, int64) {
+	for _, sr := range runs {
+		if sr.Result == nil {
+			continue
+		}
+		switch {
+		case latest == nil || sr.Result.StartedAt.After(latest.StartedAt):
+			latest, latestID = sr.Result, sr.ID
+		case latestID == 0 && sr.Result.StartedAt.Equal(latest.StartedAt):
+			// The in-memory run, now stored: link to its row but show
+			// the memory copy, which keeps the whole frame timeline
+			// (storage keeps a bounded summary).
+			latestID = sr.ID
+		}
+	}
+	return latest, latestID
+}
+
+// setLatest fills the views of the latest run: its summary, gRPC, HTTP/2
+// and WebSocket sections and the certificate chain.
+func (p *targetPage) setLatest(latest *probe.Result, latestID int64, runs []store.StoredResult, now time.Time) {
+	ls := summarize(latestID, latest, now)
+	p.Latest = &ls
+	p.GRPC = newGRPCView(latest)
+	p.H2 = newH2View(latest)
+	p.WS = newWSView(latest)
+	p.Chain = newChainView(latestID, latest, now)
+	if p.Chain == nil {
+		// The latest run may have failed before TLS; show the newest
+		// chain seen among the listed runs.
+		for _, sr := range runs {
+			if sr.Result != nil && sr.Result.TLS != nil && len(sr.Result.TLS.Chain) > 0 {
+				p.Chain = newChainView(sr.ID, sr.Result, now)
+				break
 			}
 		}
 	}
-	s.render(w, r, http.StatusOK, "target", p)
 }
 
 // ---- run page ----
