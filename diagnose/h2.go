@@ -231,6 +231,7 @@ func phaseAtMS(r *probe.Result, ms float64) string {
 // larger than the receiver's initial stream window, so it cannot be sent
 // without waiting for WINDOW_UPDATEs. Info; warning when a stall in that
 // direction was seen.
+// It stays long: one rule reading top to bottom (find, pick, word the finding).
 func h2SmallWindow(r *probe.Result) *Finding {
 	h := r.H2
 	if h == nil {

@@ -16,6 +16,7 @@ import (
 // writeWS summarises a WebSocket session: the upgrade, the messages and
 // pings, how the session ended and the token's fingerprint (never the
 // token).
+// It stays long: one flat run of independent parts of a single wrapped line.
 func writeWS(b *bytes.Buffer, w *probe.WSInfo, s Style) {
 	if w == nil {
 		return

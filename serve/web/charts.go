@@ -160,6 +160,7 @@ const (
 
 // newStackedChart draws the p50 of every phase per bucket, stacked, with
 // the total's p99 as a line.
+// It stays long: scale, bars, p99 line and ticks share y, slot and bucketTime.
 func newStackedChart(rep store.Report, loc *time.Location) *stackedChart {
 	c := &stackedChart{
 		W: num(chartW), H: num(chartH),

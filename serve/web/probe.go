@@ -34,6 +34,7 @@ func probeText(w http.ResponseWriter, status int, format string, args ...any) {
 
 // handleProbe answers GET /probe?target=URL&module=NAME like
 // blackbox_exporter: one probe, its metrics in the Prometheus text format.
+// It stays long: the checks answer the request in order, each with its own status.
 func (s *server) handleProbe(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg()
 	q := r.URL.Query()
