@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pathlens/pathlens/client"
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -93,14 +94,6 @@ func (s *script) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.hits
-}
-
-func findingIDs(r probe.Result) []string {
-	out := []string{}
-	for _, f := range r.Findings {
-		out = append(out, f.ID)
-	}
-	return out
 }
 
 func hasFinding(r probe.Result, id string) *probe.Finding {
@@ -260,10 +253,10 @@ func TestRetryAfter(t *testing.T) {
 				t.Errorf("retry finding %+v", f)
 			}
 			if got := hasFinding(rs[1], client.IDRetryAfterCapped) != nil; got != tc.capped {
-				t.Errorf("capped finding %v, want %v (%v)", got, tc.capped, findingIDs(rs[1]))
+				t.Errorf("capped finding %v, want %v (%v)", got, tc.capped, probetest.FindingIDs(&rs[1]))
 			}
 			if len(rs[0].Findings) != 0 {
-				t.Errorf("first attempt findings %v", findingIDs(rs[0]))
+				t.Errorf("first attempt findings %v", probetest.FindingIDs(&rs[0]))
 			}
 		})
 	}

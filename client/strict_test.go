@@ -1,17 +1,15 @@
 package client_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/pathlens/pathlens/client"
 	"github.com/pathlens/pathlens/diagnose"
-	"github.com/pathlens/pathlens/lab"
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -20,13 +18,7 @@ import (
 // read fails with a *TruncatedError saying so; the observed Result is
 // marked truncated and diagnoses as HTTP_BODY_TRUNCATED, as a probe would.
 func TestStrictContentLengthLab(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := lab.Start(ctx, lab.Options{Only: []string{"http-truncated"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := probetest.StartLab(t, "http-truncated")
 	sc, ok := l.Scenario("http-truncated")
 	if !ok {
 		t.Fatal("no http-truncated scenario")

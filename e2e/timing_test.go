@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pathlens/pathlens/internal/netns"
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/lab"
 )
 
@@ -199,24 +200,6 @@ func note(t *testing.T, label, plName string, pl []float64, curlName string, cur
 		label, plName, median(pl), fmtMS(pl), curlName, median(curl), fmtMS(curl))
 }
 
-// startLab starts the lab in-process with opts and closes it when the
-// test ends.
-func startLab(t *testing.T, opts lab.Options) *lab.Lab {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	l, err := lab.Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("lab.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab.Close: %v", err)
-		}
-	})
-	return l
-}
-
 func scenario(t *testing.T, l *lab.Lab, name string) (lab.Scenario, *url.URL) {
 	t.Helper()
 	s, ok := l.Scenario(name)
@@ -291,7 +274,7 @@ func TestTimingDNSSlow(t *testing.T) {
 		t.Skipf("cannot bind the lab DNS server to %s: %v", labDNSAddr, err)
 	}
 
-	l := startLab(t, lab.Options{Only: []string{"dns-slow"}, DNSAddr: labDNSAddr})
+	l := probetest.StartLabWith(t, lab.Options{Only: []string{"dns-slow"}, DNSAddr: labDNSAddr})
 	if got := l.DNSServer(); got != labDNSAddr {
 		t.Fatalf("lab DNS server listens on %s, want %s", got, labDNSAddr)
 	}
@@ -326,7 +309,7 @@ func TestTimingDNSSlow(t *testing.T) {
 // time_appconnect − time_connect against the server that waits 500 ms
 // before its TLS handshake.
 func TestTimingTLSSlow(t *testing.T) {
-	l := startLab(t, lab.Options{Only: []string{"tls-slow"}})
+	l := probetest.StartLabWith(t, lab.Options{Only: []string{"tls-slow"}})
 	s, u := scenario(t, l, "tls-slow")
 	ca := l.Manifest().CAFile
 	pin := fmt.Sprintf("%s:%s:127.0.0.1", u.Hostname(), u.Port())
@@ -353,7 +336,7 @@ func TestTimingTLSSlow(t *testing.T) {
 // time_starttransfer − time_pretransfer against the server that sends
 // its first byte after 400 ms.
 func TestTimingHTTPSlow(t *testing.T) {
-	l := startLab(t, lab.Options{Only: []string{"http-slow"}})
+	l := probetest.StartLabWith(t, lab.Options{Only: []string{"http-slow"}})
 	s, u := scenario(t, l, "http-slow")
 
 	var pl, pReqWait, pConnect, cl, cConnect []float64

@@ -1,6 +1,9 @@
 // Package probetest holds the helpers the prober packages' tests share:
-// run one probe with a default budget, describe a Result compactly in
-// failure messages, and a goroutine-safe buffer for logs.
+// run one probe with a default budget, check a Result's success or error
+// (MustSucceed, WantError) and findings (FindingIDs), start a lab for one
+// test (StartLab), describe a Result compactly in failure messages, and a
+// goroutine-safe buffer for logs. It imports probe and lab, so neither of
+// their in-package tests can use it.
 package probetest
 
 import (

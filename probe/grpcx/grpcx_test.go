@@ -192,27 +192,10 @@ func planReq(p plan) []byte {
 	return b
 }
 
-func mustSucceed(t *testing.T, r *probe.Result) {
-	t.Helper()
-	if !r.Success {
-		t.Fatalf("probe failed: %s (phases %v, grpc %+v)", probetest.ErrString(r), probetest.PhaseNames(r), r.GRPC)
-	}
-}
-
-func wantError(t *testing.T, r *probe.Result, class probe.ErrorClass, cause, phase string) {
-	t.Helper()
-	if r.Success || r.Error == nil {
-		t.Fatalf("probe succeeded, want %s/%s in %s (grpc %+v)", class, cause, phase, r.GRPC)
-	}
-	if r.Error.Class != class || (cause != "" && r.Error.Cause != cause) || (phase != "" && r.Error.Phase != phase) {
-		t.Fatalf("error %s, want %s/%s in %s", probetest.ErrString(r), class, cause, phase)
-	}
-}
-
 func TestHealth(t *testing.T) {
 	s := newServer(t, nil)
 	r := probetest.Run(t, "grpc://"+s.addr, nil)
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	g := r.GRPC
 	if !g.Health || g.Method != HealthMethod || g.HealthStatus != "SERVING" || g.StatusName != "OK" ||
 		g.StatusOrigin != probe.GRPCStatusServer || g.Messages != 1 || !g.TrailersReceived || !g.HeadersReceived {
@@ -231,14 +214,14 @@ func TestHealth(t *testing.T) {
 	// The service asked about travels in the request (only "sick" is
 	// NOT_SERVING).
 	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCService: "sick"})
-	wantError(t, r, probe.ClassProtocol, "not_serving", probe.PhaseStream)
+	probetest.WantError(t, r, probe.ClassProtocol, "not_serving", probe.PhaseStream)
 	if r.GRPC.HealthStatus != "NOT_SERVING" || r.GRPC.StatusCode != 0 || r.GRPC.Service != "sick" {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}
 
 	// An unknown service is NOT_FOUND from the server.
 	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCService: "nope"})
-	wantError(t, r, probe.ClassProtocol, "grpc_status", "")
+	probetest.WantError(t, r, probe.ClassProtocol, "grpc_status", "")
 	if r.GRPC.StatusName != "NOT_FOUND" || r.GRPC.StatusOrigin != probe.GRPCStatusServer || r.GRPC.NoTrailers {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}
@@ -248,7 +231,7 @@ func TestHealthTLS(t *testing.T) {
 	cert, pool := selfSigned(t)
 	s := newServer(t, &cert)
 	r := probetest.Run(t, "grpcs://"+s.addr, &probe.Options{RootCAs: pool})
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	if r.TLS == nil || r.TLS.ALPN != "h2" || !r.TLS.Verified || !slices.Equal(r.TLS.OfferedALPN, []string{"h2"}) {
 		t.Fatalf("tls = %+v", r.TLS)
 	}
@@ -264,11 +247,11 @@ func TestHealthTLS(t *testing.T) {
 
 	// Untrusted: the TLS phase fails like any other TLS probe.
 	r = probetest.Run(t, "grpcs://"+s.addr, nil)
-	wantError(t, r, probe.ClassTLS, "verify_unknown_authority", probe.PhaseTLS)
+	probetest.WantError(t, r, probe.ClassTLS, "verify_unknown_authority", probe.PhaseTLS)
 
 	// TLS on a grpc:// target: the server sees a cleartext preface.
 	r = probetest.Run(t, "grpc://"+s.addr, nil)
-	wantError(t, r, probe.ClassProtocol, "transport", probe.PhaseRequest)
+	probetest.WantError(t, r, probe.ClassProtocol, "transport", probe.PhaseRequest)
 	if r.GRPC.StatusName != "UNAVAILABLE" || r.GRPC.StatusOrigin != probe.GRPCStatusClient || r.GRPC.NoTrailers {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}
@@ -313,7 +296,7 @@ func TestSchemeAndAuthority(t *testing.T) {
 	r := probetest.Run(t, "grpcs://localhost:"+port, &probe.Options{RootCAs: pool, SkipResumptionCheck: true,
 		Resolve:    []probe.ResolveEntry{{Host: "localhost", Port: atoi(port), Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
 		GRPCMethod: "/t.T/Echo"})
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	got.Lock()
 	defer got.Unlock()
 	if got.scheme != "https" || got.authority != "localhost:"+port || got.te != "trailers" || !strings.HasPrefix(got.ua, "pathlens/") {
@@ -328,7 +311,7 @@ func TestUnaryRawCodec(t *testing.T) {
 	s := newServer(t, nil)
 	req := []byte{0x0a, 0x03, 'a', 'b', 'c', 0x00, 0xff}
 	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Echo", GRPCRequest: req, ExpectMessages: 1})
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	g := r.GRPC
 	if g.Messages != 1 || g.Bytes != int64(len(req)) || g.RequestBytes != len(req) || g.Health || len(g.GapsMS) != 0 {
 		t.Errorf("grpc = %+v", g)
@@ -341,7 +324,7 @@ func TestUnaryRawCodec(t *testing.T) {
 	}
 	// The default request is the empty message.
 	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Echo"})
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	if r.GRPC.Messages != 1 || r.GRPC.Bytes != 0 || len(s.req) != 0 {
 		t.Errorf("grpc = %+v, server got %x", r.GRPC, s.req)
 	}
@@ -351,7 +334,7 @@ func TestStreaming(t *testing.T) {
 	s := newServer(t, nil)
 	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 100, Size: 1000, Header: true}), ExpectMessages: 100})
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	g := r.GRPC
 	if g.Messages != 100 || g.Bytes != 100000 || len(g.GapsMS) != 99 || g.LargestMessage != 1000 {
 		t.Errorf("messages %d bytes %d gaps %d largest %d", g.Messages, g.Bytes, len(g.GapsMS), g.LargestMessage)
@@ -370,7 +353,7 @@ func TestStreaming(t *testing.T) {
 	// Fewer than expected, status OK.
 	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 3, Size: 10}), ExpectMessages: 5})
-	wantError(t, r, probe.ClassProtocol, "too_few_messages", probe.PhaseStream)
+	probetest.WantError(t, r, probe.ClassProtocol, "too_few_messages", probe.PhaseStream)
 	if r.GRPC.Messages != 3 || r.GRPC.StatusCode != 0 || r.GRPC.NoTrailers {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}
@@ -378,7 +361,7 @@ func TestStreaming(t *testing.T) {
 	// A non-OK status after two messages, from the server's trailers.
 	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 2, Size: 10, Code: int(codes.FailedPrecondition), Msg: "nope"})})
-	wantError(t, r, probe.ClassProtocol, "grpc_status", probe.PhaseStream)
+	probetest.WantError(t, r, probe.ClassProtocol, "grpc_status", probe.PhaseStream)
 	g = r.GRPC
 	if g.StatusCode != 9 || g.StatusName != "FAILED_PRECONDITION" || g.StatusMessage != "nope" ||
 		g.StatusOrigin != probe.GRPCStatusServer || g.Messages != 2 || g.NoTrailers {
@@ -387,7 +370,7 @@ func TestStreaming(t *testing.T) {
 
 	// An unknown method is UNIMPLEMENTED, trailers-only: no headers.
 	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Nope"})
-	wantError(t, r, probe.ClassProtocol, "grpc_status", "")
+	probetest.WantError(t, r, probe.ClassProtocol, "grpc_status", "")
 	if r.GRPC.StatusName != "UNIMPLEMENTED" || r.GRPC.StatusOrigin != probe.GRPCStatusServer || r.GRPC.HeadersReceived {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}
@@ -399,7 +382,7 @@ func TestSlowStreamGaps(t *testing.T) {
 	s := newServer(t, nil)
 	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 4, Size: 10, GapMS: 200}), ExpectMessages: 4})
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	if len(r.GRPC.GapsMS) != 3 {
 		t.Fatalf("gaps %v", r.GRPC.GapsMS)
 	}
@@ -422,7 +405,7 @@ func TestTimeoutMidStream(t *testing.T) {
 	s := newServer(t, nil)
 	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{Timeout: 700 * time.Millisecond, GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 100, Size: 10, GapMS: 200}), ExpectMessages: 100})
-	wantError(t, r, probe.ClassTimeout, "", probe.PhaseStream)
+	probetest.WantError(t, r, probe.ClassTimeout, probe.CauseDeadline, probe.PhaseStream)
 	if r.GRPC.NoTrailers || r.GRPC.Messages < 2 || r.GRPC.Messages > 5 {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}
@@ -437,7 +420,7 @@ func TestGapsBounded(t *testing.T) {
 	n := probe.MaxGRPCGaps + 500
 	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{Timeout: 20 * time.Second, GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: n, Size: 1})})
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	if r.GRPC.Messages != n || len(r.GRPC.GapsMS) != probe.MaxGRPCGaps || r.GRPC.GapsDropped != n-1-probe.MaxGRPCGaps {
 		t.Errorf("messages %d gaps %d dropped %d", r.GRPC.Messages, len(r.GRPC.GapsMS), r.GRPC.GapsDropped)
 	}
@@ -449,7 +432,7 @@ func TestMessageTooLarge(t *testing.T) {
 	s := newServer(t, nil)
 	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 1, Size: probe.DefaultGRPCMaxRecv + 1})})
-	wantError(t, r, probe.ClassProtocol, "grpc_status", "")
+	probetest.WantError(t, r, probe.ClassProtocol, "grpc_status", "")
 	if r.GRPC.StatusName != "RESOURCE_EXHAUSTED" || r.GRPC.StatusOrigin != probe.GRPCStatusClient || r.GRPC.NoTrailers {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}
@@ -488,7 +471,7 @@ func TestNoTrailers(t *testing.T) {
 		grpcFrames(w, 7)
 	})
 	r := probetest.Run(t, "grpc://"+addr, &probe.Options{GRPCMethod: "/t.T/Stream"})
-	wantError(t, r, probe.ClassProtocol, "no_trailers", probe.PhaseStream)
+	probetest.WantError(t, r, probe.ClassProtocol, "no_trailers", probe.PhaseStream)
 	g := r.GRPC
 	if !g.NoTrailers || g.Messages != 7 || g.TrailersReceived || !g.HeadersReceived || g.StatusName != "INTERNAL" ||
 		g.StatusOrigin != probe.GRPCStatusClient || !strings.Contains(g.StatusMessage, "without sending trailers") {
@@ -503,7 +486,7 @@ func TestReset(t *testing.T) {
 		panic(http.ErrAbortHandler)
 	})
 	r := probetest.Run(t, "grpc://"+addr, &probe.Options{GRPCMethod: "/t.T/Stream", ExpectMessages: 100})
-	wantError(t, r, probe.ClassProtocol, "rst_stream", probe.PhaseStream)
+	probetest.WantError(t, r, probe.ClassProtocol, "rst_stream", probe.PhaseStream)
 	g := r.GRPC
 	if !g.NoTrailers || g.Messages != 46 || g.ResetCode != "INTERNAL_ERROR" || g.StatusName != "INTERNAL" {
 		t.Errorf("grpc = %+v", g)
@@ -516,7 +499,7 @@ func TestHTTPAnswer(t *testing.T) {
 		http.NotFound(w, r)
 	})
 	r := probetest.Run(t, "grpc://"+addr, nil)
-	wantError(t, r, probe.ClassProtocol, "grpc_status", "")
+	probetest.WantError(t, r, probe.ClassProtocol, "grpc_status", "")
 	g := r.GRPC
 	if g.StatusOrigin != probe.GRPCStatusHTTP || g.StatusName != "UNIMPLEMENTED" || g.NoTrailers {
 		t.Errorf("grpc = %+v", g)
@@ -534,7 +517,7 @@ func TestNotHTTP2(t *testing.T) {
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	defer func() { srv.Close(); <-done }()
 	r := probetest.Run(t, "grpc://"+ln.Addr().String(), nil)
-	wantError(t, r, probe.ClassProtocol, "transport", probe.PhaseRequest)
+	probetest.WantError(t, r, probe.ClassProtocol, "transport", probe.PhaseRequest)
 	if r.GRPC.StatusName != "UNAVAILABLE" || r.GRPC.NoTrailers {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}
@@ -563,23 +546,24 @@ func TestALPNNotH2(t *testing.T) {
 	// The server refuses ALPN h2 (no overlap): crypto/tls fails the
 	// handshake with no_application_protocol.
 	r := probetest.Run(t, "grpcs://"+ln.Addr().String(), &probe.Options{RootCAs: pool})
-	wantError(t, r, probe.ClassTLS, "", probe.PhaseTLS)
+	probetest.WantError(t, r, probe.ClassTLS, probe.CauseAlert, probe.PhaseTLS)
 }
 
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		target string
 		o      probe.Options
+		cause  probe.Cause
 		want   string
 	}{
-		{"grpc://127.0.0.1:1/pkg.Svc/M", probe.Options{}, "take no path"},
-		{"grpc://127.0.0.1:1", probe.Options{GRPCMethod: "pkg.Svc/M"}, "want /package.Service/Method"},
-		{"grpc://127.0.0.1:1", probe.Options{GRPCMethod: "/pkg.Svc"}, "want /package.Service/Method"},
-		{"grpc://127.0.0.1:1", probe.Options{H2Window: 1000}, "below 65535"},
-		{"grpc://127.0.0.1:1", probe.Options{H2ConnWindow: 65534}, "h2.conn_window: want 65535 or more (grpc-go ignores HTTP/2 windows below 65535 bytes), got 65534"},
+		{"grpc://127.0.0.1:1/pkg.Svc/M", probe.Options{}, probe.CauseTarget, "take no path"},
+		{"grpc://127.0.0.1:1", probe.Options{GRPCMethod: "pkg.Svc/M"}, probe.CauseMethod, "want /package.Service/Method"},
+		{"grpc://127.0.0.1:1", probe.Options{GRPCMethod: "/pkg.Svc"}, probe.CauseMethod, "want /package.Service/Method"},
+		{"grpc://127.0.0.1:1", probe.Options{H2Window: 1000}, probe.CauseWindow, "below 65535"},
+		{"grpc://127.0.0.1:1", probe.Options{H2ConnWindow: 65534}, probe.CauseWindow, "h2.conn_window: want 65535 or more (grpc-go ignores HTTP/2 windows below 65535 bytes), got 65534"},
 	} {
 		r := probetest.Run(t, tc.target, &tc.o)
-		wantError(t, r, probe.ClassConfig, "", "")
+		probetest.WantError(t, r, probe.ClassConfig, tc.cause, "")
 		if !strings.Contains(r.Error.Message, tc.want) {
 			t.Errorf("%s %+v: %q lacks %q", tc.target, tc.o, r.Error.Message, tc.want)
 		}
@@ -594,7 +578,7 @@ func TestRefused(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	r := probetest.Run(t, "grpc://"+addr, nil)
-	wantError(t, r, probe.ClassConnect, "refused", probe.PhaseConnect)
+	probetest.WantError(t, r, probe.ClassConnect, "refused", probe.PhaseConnect)
 	if r.GRPC == nil || r.GRPC.StatusOrigin != "" {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}
@@ -691,7 +675,7 @@ func TestWindows(t *testing.T) {
 	s := newServer(t, nil)
 	r = probetest.Run(t, "grpc://"+s.addr, &probe.Options{GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 3, Size: 200000}), H2Window: 65535, H2ConnWindow: 65535})
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	if r.GRPC.Bytes != 600000 {
 		t.Errorf("bytes %d", r.GRPC.Bytes)
 	}
@@ -751,7 +735,7 @@ func TestEndlessStream(t *testing.T) {
 	s := newServer(t, nil)
 	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{Timeout: time.Second, GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 1 << 30, Size: 1})})
-	wantError(t, r, probe.ClassTimeout, "", probe.PhaseStream)
+	probetest.WantError(t, r, probe.ClassTimeout, probe.CauseDeadline, probe.PhaseStream)
 	if r.TotalMS > 1500 || len(r.GRPC.GapsMS) > probe.MaxGRPCGaps || r.GRPC.Messages < 1000 {
 		t.Errorf("took %.0f ms, %d messages, %d gaps", r.TotalMS, r.GRPC.Messages, len(r.GRPC.GapsMS))
 	}
@@ -763,7 +747,7 @@ func TestReadCap(t *testing.T) {
 	s := newServer(t, nil)
 	r := probetest.Run(t, "grpc://"+s.addr, &probe.Options{Timeout: 10 * time.Second, MaxBody: 1, GRPCMethod: "/t.T/Stream",
 		GRPCRequest: planReq(plan{N: 1000, Size: 1 << 20})})
-	wantError(t, r, probe.ClassProtocol, "read_cap", "")
+	probetest.WantError(t, r, probe.ClassProtocol, "read_cap", "")
 	if r.GRPC.NoTrailers || r.GRPC.StatusOrigin != probe.GRPCStatusClient || r.GRPC.Messages > 64 {
 		t.Errorf("grpc = %+v", r.GRPC)
 	}

@@ -38,7 +38,7 @@ func TestH2Block(t *testing.T) {
 			}
 			for i := 1; i <= 2; i++ {
 				r := probetest.Run(t, srv.URL+"/", o)
-				mustSucceed(t, r)
+				probetest.MustSucceed(t, r)
 				if !tc.h2 {
 					if r.H2 != nil {
 						t.Fatalf("run %d: h2 block on %s", i, r.HTTP.Proto)
@@ -88,7 +88,7 @@ func TestH2Windows(t *testing.T) {
 			o.H2C = tc.h2c
 			o.H2Window, o.H2ConnWindow = 16384, 200000
 			r := probetest.Run(t, srv.URL+"/", o)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			if r.HTTP.BodyBytes != int64(len(body)) {
 				t.Fatalf("body %d bytes, want %d", r.HTTP.BodyBytes, len(body))
 			}
@@ -127,7 +127,7 @@ func TestH2WindowDefaultsAndLimits(t *testing.T) {
 	o := opts(srv)
 	o.SkipResumptionCheck = true
 	r := probetest.Run(t, srv.URL+"/", o)
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	if got := r.H2.Settings["client"]["INITIAL_WINDOW_SIZE"]; got != 4<<20 {
 		t.Errorf("default client INITIAL_WINDOW_SIZE = %d, want %d", got, 4<<20)
 	}

@@ -95,28 +95,3 @@ func opts(srv *httptest.Server) *probe.Options {
 func hasPhase(r *probe.Result, name string) bool {
 	return slices.Contains(probetest.PhaseNames(r), name)
 }
-
-// mustSucceed fails the test when r is not a success.
-func mustSucceed(t *testing.T, r *probe.Result) {
-	t.Helper()
-	if !r.Success || r.Error != nil {
-		t.Fatalf("success = %v, error = %s; want success (phases %v)", r.Success, probetest.ErrString(r), probetest.PhaseNames(r))
-	}
-}
-
-// wantError checks a failed result's class, cause and (when not empty) phase.
-func wantError(t *testing.T, r *probe.Result, class probe.ErrorClass, cause, phase string) {
-	t.Helper()
-	if r.Success {
-		t.Fatalf("success = true, want failure %s/%s", class, cause)
-	}
-	if r.Error == nil {
-		t.Fatalf("error = nil on a failed result")
-	}
-	if r.Error.Class != class || r.Error.Cause != cause {
-		t.Errorf("error = %s; want class %q cause %q", probetest.ErrString(r), class, cause)
-	}
-	if phase != "" && r.Error.Phase != phase {
-		t.Errorf("error.phase = %q, want %q (%s)", r.Error.Phase, phase, probetest.ErrString(r))
-	}
-}

@@ -73,7 +73,7 @@ func TestProtocols(t *testing.T) {
 				tt.set(o)
 			}
 			r := probetest.Run(t, srv.URL+"/", o)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			if r.Kind != u(t, srv.URL).Scheme {
 				t.Errorf("kind = %q, want %q", r.Kind, u(t, srv.URL).Scheme)
 			}
@@ -170,7 +170,7 @@ func TestRepeatedTimeline(t *testing.T) {
 					o.Session = nil
 				}
 				r := probetest.Run(t, srv.URL+"/", o)
-				mustSucceed(t, r)
+				probetest.MustSucceed(t, r)
 				probetest.CheckTimeline(t, r, true)
 				names := probetest.PhaseNames(r)
 				if n := len(names); n < 3 || !slices.Equal(names[n-3:], []string{"request", "wait", "transfer"}) {
@@ -216,7 +216,7 @@ func TestSessionReuse(t *testing.T) {
 			}
 			for i := 1; i <= 3; i++ {
 				r := probetest.Run(t, srv.URL+"/", o)
-				mustSucceed(t, r)
+				probetest.MustSucceed(t, r)
 				probetest.CheckTimeline(t, r, true)
 				if r.HTTP.Proto != tt.wantProto {
 					t.Errorf("run %d: proto = %q, want %q", i, r.HTTP.Proto, tt.wantProto)
@@ -269,7 +269,7 @@ func TestSessionRedial(t *testing.T) {
 			}
 			for i := 1; i <= 2; i++ {
 				r := probetest.Run(t, srv.URL+"/", o)
-				mustSucceed(t, r)
+				probetest.MustSucceed(t, r)
 				probetest.CheckTimeline(t, r, true)
 				if got := probetest.PhaseNames(r); !slices.Equal(got, want) {
 					t.Errorf("run %d: phases = %v, want %v", i, got, want)
@@ -309,7 +309,7 @@ func TestRedirects(t *testing.T) {
 		srv := newServer(t, mode, mux, nil)
 		t.Run(string(mode)+"/two hops", func(t *testing.T) {
 			r := probetest.Run(t, srv.URL+"/a", opts(srv))
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			probetest.CheckTimeline(t, r, true)
 			rd := r.HTTP.Redirects
 			if len(rd) != 2 {
@@ -346,7 +346,7 @@ func TestRedirects(t *testing.T) {
 			o := opts(srv)
 			o.MaxRedirects = 3
 			r := probetest.Run(t, srv.URL+"/loop", o)
-			wantError(t, r, probe.ClassHTTP, "too_many_redirects", "")
+			probetest.WantError(t, r, probe.ClassHTTP, "too_many_redirects", "")
 			// Three redirects are followed; the fourth answer is a
 			// redirect too and ends the probe.
 			if got := len(r.HTTP.Redirects); got != 4 {
@@ -362,7 +362,7 @@ func TestRedirects(t *testing.T) {
 			o := opts(srv)
 			o.MaxRedirects = -1
 			r := probetest.Run(t, srv.URL+"/once", o)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			if r.HTTP.Status != 302 || len(r.HTTP.Redirects) != 0 || hasPhase(r, "redirect") {
 				t.Errorf("status %d redirects %v phases %v; want the 302 as the final answer", r.HTTP.Status, r.HTTP.Redirects, probetest.PhaseNames(r))
 			}
@@ -385,7 +385,7 @@ func TestRedirectFinalHopTimeout(t *testing.T) {
 	o := opts(srv)
 	o.Timeout = 300 * time.Millisecond
 	r := probetest.Run(t, srv.URL+"/start", o)
-	wantError(t, r, probe.ClassTimeout, "deadline", "wait")
+	probetest.WantError(t, r, probe.ClassTimeout, "deadline", "wait")
 	probetest.CheckTimeline(t, r, false)
 	if len(r.Phases) == 0 || r.Phases[0].Name != "redirect" {
 		t.Errorf("phases = %v, want redirect first", probetest.PhaseNames(r))
@@ -403,7 +403,7 @@ func TestRedirectToCleartext(t *testing.T) {
 		http.Redirect(w, r, plain.URL+"/", http.StatusFound)
 	}), nil)
 	r := probetest.Run(t, secure.URL+"/", opts(secure))
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	if r.TLS != nil {
 		t.Errorf("tls = %+v (resumption %+v), want nil: the final hop is cleartext", r.TLS, r.TLS.Resumption)
 	}
@@ -464,7 +464,7 @@ func TestRedirectCredentials(t *testing.T) {
 			o.Header = http.Header{"Authorization": {"Bearer secret"}, "Cookie": {"k=v"}, "Host": {"pinned.example"}}
 			o.Resolve = []probe.ResolveEntry{{Host: "other.test", Port: secondPort, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}
 			r := probetest.Run(t, first.URL+tt.path, o)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			mu.Lock()
 			defer mu.Unlock()
 			if g := got["first"]; g.auth != "Bearer secret" || g.cookie != "k=v" || g.host != "pinned.example" {
@@ -536,7 +536,7 @@ func TestRedirectMethod(t *testing.T) {
 				o.Body = []byte("payload")
 			}
 			r := probetest.Run(t, srv.URL+"/r/"+strconv.Itoa(tt.code), o)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			mu.Lock()
 			defer mu.Unlock()
 			if final != tt.want {
@@ -574,10 +574,10 @@ func TestStatus(t *testing.T) {
 				t.Fatalf("http = %+v, want status %d valid_status %q", r.HTTP, tt.code, tt.shown)
 			}
 			if tt.ok {
-				mustSucceed(t, r)
+				probetest.MustSucceed(t, r)
 				return
 			}
-			wantError(t, r, probe.ClassHTTP, "status", "wait")
+			probetest.WantError(t, r, probe.ClassHTTP, "status", "wait")
 			probetest.CheckTimeline(t, r, true)
 		})
 	}
@@ -620,7 +620,7 @@ func TestBody(t *testing.T) {
 			o := opts(srv)
 			o.MaxBody = 1000
 			r := probetest.Run(t, srv.URL+"/5000", o)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			probetest.CheckTimeline(t, r, true)
 			if !r.HTTP.BodyLimited || r.HTTP.BodyBytes != 1000 || r.HTTP.MaxBody != 1000 || r.HTTP.Truncated {
 				t.Errorf("http = %+v, want body_limited, body_bytes 1000, max_body 1000, not truncated", r.HTTP)
@@ -630,14 +630,14 @@ func TestBody(t *testing.T) {
 			o := opts(srv)
 			o.MaxBody = 1000
 			r := probetest.Run(t, srv.URL+"/1000", o)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			if r.HTTP.BodyLimited || r.HTTP.BodyBytes != 1000 {
 				t.Errorf("body_limited %v body_bytes %d, want false and 1000", r.HTTP.BodyLimited, r.HTTP.BodyBytes)
 			}
 		})
 		t.Run(name+"/gzip", func(t *testing.T) {
 			r := probetest.Run(t, srv.URL+"/gzip", opts(srv))
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			if r.HTTP.ContentEncoding != "gzip" || r.HTTP.BodyBytes != int64(len(payload)) || r.HTTP.ContentLength != -1 {
 				t.Errorf("content_encoding %q body_bytes %d content_length %d, want gzip, %d (decoded), -1",
 					r.HTTP.ContentEncoding, r.HTTP.BodyBytes, r.HTTP.ContentLength, len(payload))
@@ -651,7 +651,7 @@ func TestBody(t *testing.T) {
 	}
 	t.Run("h1/truncated", func(t *testing.T) {
 		r := probetest.Run(t, h1.URL+"/short", opts(h1))
-		wantError(t, r, probe.ClassHTTP, "truncated", "transfer")
+		probetest.WantError(t, r, probe.ClassHTTP, "truncated", "transfer")
 		if !r.HTTP.Truncated || r.HTTP.BodyBytes != 10 || r.HTTP.ContentLength != 100 {
 			t.Errorf("http = %+v, want truncated with 10 of 100 bytes", r.HTTP)
 		}
@@ -698,7 +698,7 @@ func TestTimeouts(t *testing.T) {
 			start := time.Now()
 			r := probetest.Run(t, srv.URL+"/", o)
 			elapsed := time.Since(start)
-			wantError(t, r, probe.ClassTimeout, "deadline", tt.wantPhase)
+			probetest.WantError(t, r, probe.ClassTimeout, "deadline", tt.wantPhase)
 			probetest.CheckTimeline(t, r, false)
 			last := r.Phases[len(r.Phases)-1]
 			if last.Name != tt.wantPhase || !last.Incomplete {
@@ -731,7 +731,7 @@ func TestTimeouts(t *testing.T) {
 func TestRefused(t *testing.T) {
 	addr := probetest.ClosedPort(t)
 	r := probetest.Run(t, "http://"+addr+"/", nil)
-	wantError(t, r, probe.ClassConnect, "refused", "connect")
+	probetest.WantError(t, r, probe.ClassConnect, "refused", "connect")
 	if r.Conn == nil || len(r.Conn.Attempts) != 1 {
 		t.Fatalf("conn = %+v, want 1 attempt", r.Conn)
 	}
@@ -749,7 +749,7 @@ func TestResolvePinned(t *testing.T) {
 	o := opts(srv)
 	o.Resolve = []probe.ResolveEntry{{Host: "pinned.test", Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}
 	r := probetest.Run(t, "http://pinned.test:"+strconv.Itoa(port)+"/", o)
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	if hasPhase(r, "dns") {
 		t.Errorf("phases = %v, want no dns phase for a pinned name", probetest.PhaseNames(r))
 	}
@@ -770,7 +770,7 @@ func TestDNSServer(t *testing.T) {
 		o := opts(srv)
 		o.DNSServer = dnsAddr
 		r := probetest.Run(t, "http://svc.test:"+port+"/", o)
-		mustSucceed(t, r)
+		probetest.MustSucceed(t, r)
 		probetest.CheckTimeline(t, r, true)
 		if got, want := probetest.PhaseNames(r), []string{"dns", "connect", "request", "wait", "transfer"}; !slices.Equal(got, want) {
 			t.Errorf("phases = %v, want %v", got, want)
@@ -787,7 +787,7 @@ func TestDNSServer(t *testing.T) {
 		o := opts(srv)
 		o.DNSServer = dnsAddr
 		r := probetest.Run(t, "http://missing.test:"+port+"/", o)
-		wantError(t, r, probe.ClassDNS, "nxdomain", "dns")
+		probetest.WantError(t, r, probe.ClassDNS, "nxdomain", "dns")
 		if r.DNS == nil || r.DNS.Rcode != "NXDOMAIN" {
 			t.Errorf("dns = %+v, want rcode NXDOMAIN", r.DNS)
 		}
@@ -840,7 +840,7 @@ func TestRequestShape(t *testing.T) {
 					tt.set(o)
 				}
 				r := probetest.Run(t, srv.URL+"/", o)
-				mustSucceed(t, r)
+				probetest.MustSucceed(t, r)
 				mu.Lock()
 				defer mu.Unlock()
 				if got != tt.want {
@@ -863,7 +863,7 @@ func TestHead(t *testing.T) {
 			o := opts(srv)
 			o.Method = "HEAD"
 			r := probetest.Run(t, srv.URL+"/", o)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			probetest.CheckTimeline(t, r, true)
 			if r.HTTP.BodyBytes != 0 || r.HTTP.Truncated {
 				t.Errorf("http = %+v, want no body and not truncated", r.HTTP)
@@ -883,7 +883,7 @@ func TestIPv6(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	r := probetest.Run(t, srv.URL+"/", nil)
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	if r.Conn == nil || r.Conn.IPVersion != 6 || !strings.HasPrefix(r.Conn.RemoteAddr, "[::1]:") {
 		t.Errorf("conn = %+v, want ip_version 6 to [::1]", r.Conn)
 	}
@@ -920,7 +920,7 @@ func TestTLSResumption(t *testing.T) {
 			o := opts(srv)
 			o.SkipResumptionCheck = tt.skip
 			r := probetest.Run(t, srv.URL+"/", o)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			probetest.CheckTimeline(t, r, true)
 			if r.TLS == nil || r.TLS.Version != tt.wantVersion || r.TLS.Resumed {
 				t.Fatalf("tls = %+v, want a full %s handshake", r.TLS, tt.wantVersion)
@@ -968,10 +968,10 @@ func TestTLSVerification(t *testing.T) {
 				t.Errorf("tls verified=%v verify_reason=%q, want reason %q", r.TLS.Verified, r.TLS.VerifyReason, tt.wantReason)
 			}
 			if tt.wantOK {
-				mustSucceed(t, r)
+				probetest.MustSucceed(t, r)
 				return
 			}
-			wantError(t, r, probe.ClassTLS, tt.wantCause, "tls")
+			probetest.WantError(t, r, probe.ClassTLS, tt.wantCause, "tls")
 			if got := probetest.PhaseNames(r); !slices.Equal(got, []string{"connect", "tls"}) {
 				t.Errorf("phases = %v, want [connect tls]", got)
 			}

@@ -23,15 +23,6 @@ import (
 	"github.com/pathlens/pathlens/probe"
 )
 
-// findingIDs runs the diagnosis on r.
-func findingIDs(r *probe.Result) []string {
-	var out []string
-	for _, f := range diagnose.Diagnose(r) {
-		out = append(out, f.ID)
-	}
-	return out
-}
-
 // counted starts a plain HTTP server that counts the connections it
 // accepted and the requests it got.
 func counted(t *testing.T, h http.Handler) (srv *httptest.Server, conns, requests *atomic.Int32) {
@@ -82,7 +73,7 @@ func TestCheckRedirect(t *testing.T) {
 		o.DNSServer = dnsAddr
 		o.CheckRedirect = policy
 		r := probetest.Run(t, first.URL+"/away", o)
-		wantError(t, r, probe.ClassHTTP, "redirect_refused", probe.PhaseWait)
+		probetest.WantError(t, r, probe.ClassHTTP, "redirect_refused", probe.PhaseWait)
 		if !strings.Contains(r.Error.Message, "http://refused.test:"+refusedPort+"/x") ||
 			!strings.Contains(r.Error.Message, "host refused.test is not allowed") {
 			t.Errorf("message %q, want the refused URL and the reason", r.Error.Message)
@@ -107,7 +98,8 @@ func TestCheckRedirect(t *testing.T) {
 			t.Errorf("phases = %v, want the redirect phase", got)
 		}
 		probetest.CheckTimeline(t, r, true)
-		if got := findingIDs(r); !slices.Equal(got, []string{diagnose.IDProbeRedirectRefused}) {
+		r.Findings = diagnose.Diagnose(r)
+		if got := probetest.FindingIDs(r); !slices.Equal(got, []string{diagnose.IDProbeRedirectRefused}) {
 			t.Errorf("findings = %v, want [%s] only", got, diagnose.IDProbeRedirectRefused)
 		}
 	})
@@ -118,7 +110,7 @@ func TestCheckRedirect(t *testing.T) {
 		o := opts(first)
 		o.CheckRedirect = policy
 		r := probetest.Run(t, first.URL+"/near", o)
-		mustSucceed(t, r)
+		probetest.MustSucceed(t, r)
 		mu.Lock()
 		defer mu.Unlock()
 		if want := []string{first.URL + "/final"}; !slices.Equal(asked, want) {
@@ -245,7 +237,7 @@ func TestRedirectDropsCallerHeaders(t *testing.T) {
 				o.Body = []byte(`{"a":1}`)
 			}
 			r := probetest.Run(t, tt.target, o)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			if len(r.HTTP.Redirects) != 1 || r.HTTP.Redirects[0].URL != tt.target {
 				t.Fatalf("redirects = %+v, want one, from %s", r.HTTP.Redirects, tt.target)
 			}
@@ -276,7 +268,7 @@ func TestDenyNetworks(t *testing.T) {
 		o := opts(srv)
 		o.DenyNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		r := probetest.Run(t, srv.URL+"/", o)
-		wantError(t, r, probe.ClassConnect, "address_denied", probe.PhaseConnect)
+		probetest.WantError(t, r, probe.ClassConnect, "address_denied", probe.PhaseConnect)
 		time.Sleep(20 * time.Millisecond) // an accepted connection would be counted by now
 		if n := conns.Load(); n != 0 {
 			t.Errorf("the server accepted %d connections, want none", n)
@@ -284,7 +276,8 @@ func TestDenyNetworks(t *testing.T) {
 		if r.Conn == nil || len(r.Conn.Denied) != 1 || r.Conn.Denied[0] != (probe.DeniedAddr{Addr: "127.0.0.1", Network: "127.0.0.0/8"}) || len(r.Conn.Attempts) != 0 {
 			t.Errorf("conn = %+v, want 127.0.0.1 denied by 127.0.0.0/8 and no attempt", r.Conn)
 		}
-		if got := findingIDs(r); !slices.Equal(got, []string{diagnose.IDProbeAddressDenied}) {
+		r.Findings = diagnose.Diagnose(r)
+		if got := probetest.FindingIDs(r); !slices.Equal(got, []string{diagnose.IDProbeAddressDenied}) {
 			t.Errorf("findings = %v, want [%s] only", got, diagnose.IDProbeAddressDenied)
 		}
 	})
@@ -310,7 +303,7 @@ func TestDenyNetworks(t *testing.T) {
 		o := opts(first)
 		o.DenyNetworks = []netip.Prefix{netip.MustParsePrefix("::1/128")}
 		r := probetest.Run(t, first.URL+"/", o)
-		wantError(t, r, probe.ClassConnect, "address_denied", probe.PhaseConnect)
+		probetest.WantError(t, r, probe.ClassConnect, "address_denied", probe.PhaseConnect)
 		if len(r.HTTP.Redirects) != 1 || r.HTTP.Redirects[0].Status != 302 {
 			t.Errorf("redirects = %+v, want the first hop's 302", r.HTTP.Redirects)
 		}

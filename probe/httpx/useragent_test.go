@@ -30,7 +30,7 @@ func TestUserAgentIsProbeVersion(t *testing.T) {
 		}
 		for name, mode := range servers {
 			srv := newServer(t, mode, h, nil)
-			mustSucceed(t, probetest.Run(t, srv.URL+"/", opts(srv)))
+			probetest.MustSucceed(t, probetest.Run(t, srv.URL+"/", opts(srv)))
 			mu.Lock()
 			got := ua
 			mu.Unlock()

@@ -40,23 +40,6 @@ func tlsServer(t *testing.T, configure func(*tls.Config)) (*httptest.Server, *x5
 	return srv, pool
 }
 
-func mustSucceed(t *testing.T, r *probe.Result) {
-	t.Helper()
-	if !r.Success || r.Error != nil {
-		t.Fatalf("success = %v, error = %s; want success", r.Success, probetest.ErrString(r))
-	}
-}
-
-func wantError(t *testing.T, r *probe.Result, class probe.ErrorClass, cause, phase string) {
-	t.Helper()
-	if r.Success || r.Error == nil {
-		t.Fatalf("success = %v error = %s, want failure %s/%s", r.Success, probetest.ErrString(r), class, cause)
-	}
-	if r.Error.Class != class || r.Error.Cause != cause || r.Error.Phase != phase {
-		t.Errorf("error = %s; want class %q cause %q phase %q", probetest.ErrString(r), class, cause, phase)
-	}
-}
-
 func TestTCP(t *testing.T) {
 	open := probetest.ServeTCP(t, "127.0.0.1:0", func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	openPort, _ := strconv.Atoi(strings.TrimPrefix(open, "127.0.0.1:"))
@@ -99,13 +82,13 @@ func TestTCP(t *testing.T) {
 				t.Errorf("dns = %+v, want source %q", r.DNS, tt.wantDNS)
 			}
 			if tt.wantErr {
-				wantError(t, r, probe.ClassConnect, "refused", "connect")
+				probetest.WantError(t, r, probe.ClassConnect, "refused", "connect")
 				if r.Conn.Attempts[0].Error == "" {
 					t.Errorf("attempt = %+v, want its error", r.Conn.Attempts[0])
 				}
 				return
 			}
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			if r.Conn.RemoteAddr != open || r.Conn.IPVersion != 4 || r.Conn.Attempts[0].Error != "" {
 				t.Errorf("conn = %+v, want a connection to %s over IPv4", r.Conn, open)
 			}
@@ -121,7 +104,7 @@ func TestTCPIPv6(t *testing.T) {
 	l.Close()
 	addr := probetest.ServeTCP(t, "[::1]:0", func(c net.Conn) {})
 	r := probetest.Run(t, "tcp://"+addr, nil)
-	mustSucceed(t, r)
+	probetest.MustSucceed(t, r)
 	if r.Conn == nil || r.Conn.IPVersion != 6 {
 		t.Errorf("conn = %+v, want ip_version 6", r.Conn)
 	}
@@ -152,7 +135,7 @@ func TestTLS(t *testing.T) {
 			start := time.Now()
 			r := probetest.Run(t, "tls://"+addr, &probe.Options{RootCAs: pool, SkipResumptionCheck: tt.skip})
 			elapsed := time.Since(start)
-			mustSucceed(t, r)
+			probetest.MustSucceed(t, r)
 			if got, want := probetest.PhaseNames(r), []string{"connect", "tls"}; !slices.Equal(got, want) {
 				t.Errorf("phases = %v, want %v", got, want)
 			}
@@ -275,7 +258,7 @@ func TestTLSFailures(t *testing.T) {
 				t.Errorf("verify_reason = %q, want %q", r.TLS.VerifyReason, tt.wantReason)
 			}
 			if tt.wantClass == "" {
-				mustSucceed(t, r)
+				probetest.MustSucceed(t, r)
 			} else {
 				if r.Success || r.Error == nil {
 					t.Fatalf("success = %v, want failure", r.Success)

@@ -119,14 +119,6 @@ func keepOpen(c net.Conn) int {
 	}
 }
 
-func findingIDs(r *probe.Result) []string {
-	var ids []string
-	for _, f := range diagnose.Diagnose(r) {
-		ids = append(ids, f.ID)
-	}
-	return ids
-}
-
 // A frame header announcing more than the read limit ends the session at
 // the header, whatever the server actually sends after it: 1009 from
 // pathlens and WS_MESSAGE_TOO_LARGE, within the budget, without waiting
@@ -174,7 +166,8 @@ func TestAnnouncedLengthOverLimit(t *testing.T) {
 			if !w.ReadLimited || w.Close == nil || w.Close.Code != 1009 || w.Close.By != probe.WSClosedByClient || w.CloseCode != 1009 {
 				t.Fatalf("not read-limited: err %+v close %+v\n%s", r.Error, w.Close, dump(t, r))
 			}
-			if ids := findingIDs(r); !slices.Contains(ids, diagnose.IDWSMessageTooLarge) || slices.Contains(ids, diagnose.IDWSAbnormalClose) {
+			r.Findings = diagnose.Diagnose(r)
+			if ids := probetest.FindingIDs(r); !slices.Contains(ids, diagnose.IDWSMessageTooLarge) || slices.Contains(ids, diagnose.IDWSAbnormalClose) {
 				t.Errorf("findings %v", ids)
 			}
 			if !r.Success {
@@ -215,7 +208,8 @@ func TestAnnouncedLengthAtLimit(t *testing.T) {
 			if !r.Success || w.ReadLimited || w.MessagesIn != 1 || w.BytesIn != limit || w.Close == nil || w.Close.Code != 1000 {
 				t.Fatalf("err %+v close %+v\n%s", r.Error, w.Close, dump(t, r))
 			}
-			if ids := findingIDs(r); len(ids) != 0 {
+			r.Findings = diagnose.Diagnose(r)
+			if ids := probetest.FindingIDs(r); len(ids) != 0 {
 				t.Errorf("findings %v", ids)
 			}
 		})
@@ -251,7 +245,8 @@ func TestAnnouncedLengthInvalid(t *testing.T) {
 			if w.MessagesIn != 0 || w.BytesIn != 0 {
 				t.Errorf("%d messages, %d bytes in", w.MessagesIn, w.BytesIn)
 			}
-			if ids := findingIDs(r); slices.Contains(ids, diagnose.IDWSAbnormalClose) || len(ids) == 0 {
+			r.Findings = diagnose.Diagnose(r)
+			if ids := probetest.FindingIDs(r); slices.Contains(ids, diagnose.IDWSAbnormalClose) || len(ids) == 0 {
 				t.Errorf("findings %v", ids)
 			}
 			if code := <-sent; code != 1002 {

@@ -14,24 +14,12 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/lab"
 	"github.com/pathlens/pathlens/probe"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// startLab runs the named lab scenarios for one test.
-func startLab(t *testing.T, names ...string) *lab.Lab {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	l, err := lab.Start(ctx, lab.Options{Dir: t.TempDir(), Only: names})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
 
 func labTarget(t *testing.T, l *lab.Lab, name string) probe.Target {
 	t.Helper()
@@ -68,7 +56,7 @@ func dump(t *testing.T, r *probe.Result) string {
 // clean close by pathlens once the hold is over. The upgrade's context is
 // cancelled right after the upgrade; the session must outlive it.
 func TestEchoSession(t *testing.T) {
-	l := startLab(t, "ws-echo")
+	l := probetest.StartLab(t, "ws-echo")
 	tg := labTarget(t, l, "ws-echo")
 	r := probe.Run(context.Background(), tg, labOpts(l, &probe.WSOptions{Send: "hello", PingInterval: 100 * time.Millisecond, Hold: 700 * time.Millisecond}))
 	if !r.Success {
@@ -118,7 +106,7 @@ func writeSecretFor(t *testing.T, l *lab.Lab) string {
 
 // The ws-jwt server closes with 4401 at the minted token's exp.
 func TestJWTExpiry(t *testing.T) {
-	l := startLab(t, "ws-jwt")
+	l := probetest.StartLab(t, "ws-jwt")
 	tg := labTarget(t, l, "ws-jwt")
 	src, err := NewJWTSource(JWTConfig{SecretFile: writeSecretFor(t, l), TTL: 2 * time.Second, Claims: map[string]any{"sub": "probe"}})
 	if err != nil {
@@ -147,7 +135,7 @@ func TestJWTExpiry(t *testing.T) {
 
 // --token-param: the token travels in the request URL only.
 func TestTokenParam(t *testing.T) {
-	l := startLab(t, "ws-jwt")
+	l := probetest.StartLab(t, "ws-jwt")
 	tg := labTarget(t, l, "ws-jwt")
 	src, err := NewJWTSource(JWTConfig{SecretFile: writeSecretFor(t, l), TTL: time.Minute})
 	if err != nil {
@@ -168,7 +156,7 @@ func TestTokenParam(t *testing.T) {
 }
 
 func TestReject(t *testing.T) {
-	l := startLab(t, "ws-reject")
+	l := probetest.StartLab(t, "ws-reject")
 	r := probe.Run(context.Background(), labTarget(t, l, "ws-reject"), labOpts(l, nil))
 	if r.Success || r.Error.Class != probe.ClassHTTP || r.Error.Cause != "status" || r.Error.Phase != "upgrade" {
 		t.Fatalf("error %+v", r.Error)
@@ -184,7 +172,7 @@ func TestReject(t *testing.T) {
 // ws-drop resets the connection 2 s in: no close frame, 1006, a
 // protocol error in hold.
 func TestDrop(t *testing.T) {
-	l := startLab(t, "ws-drop")
+	l := probetest.StartLab(t, "ws-drop")
 	r := probe.Run(context.Background(), labTarget(t, l, "ws-drop"), labOpts(l, &probe.WSOptions{Hold: 4 * time.Second}))
 	if r.Success || r.Error.Class != probe.ClassProtocol || r.Error.Cause != "abnormal_close" || r.Error.Phase != "hold" {
 		t.Fatalf("error %+v", r.Error)
@@ -199,7 +187,7 @@ func TestDrop(t *testing.T) {
 }
 
 func TestNoPong(t *testing.T) {
-	l := startLab(t, "ws-no-pong")
+	l := probetest.StartLab(t, "ws-no-pong")
 	r := probe.Run(context.Background(), labTarget(t, l, "ws-no-pong"), labOpts(l, &probe.WSOptions{PingInterval: 200 * time.Millisecond, Hold: time.Second}))
 	if !r.Success {
 		t.Fatalf("error %+v", r.Error)
@@ -222,7 +210,7 @@ func TestNoPong(t *testing.T) {
 }
 
 func TestIdleClose(t *testing.T) {
-	l := startLab(t, "ws-idle")
+	l := probetest.StartLab(t, "ws-idle")
 	r := probe.Run(context.Background(), labTarget(t, l, "ws-idle"), labOpts(l, &probe.WSOptions{Hold: 5 * time.Second}))
 	if !r.Success {
 		t.Fatalf("error %+v", r.Error)
@@ -239,7 +227,7 @@ func TestIdleClose(t *testing.T) {
 // The hold is bounded by the budget: the session is cut (not failed) with
 // time left for the close handshake.
 func TestHoldBoundedByBudget(t *testing.T) {
-	l := startLab(t, "ws-echo")
+	l := probetest.StartLab(t, "ws-echo")
 	o := labOpts(l, &probe.WSOptions{Hold: 5 * time.Second})
 	o.Timeout = time.Second
 	start := time.Now()
@@ -306,7 +294,7 @@ func TestReadLimit(t *testing.T) {
 // Cancelling the probe (Ctrl-C, serve shutdown) closes the session
 // politely and reports canceled.
 func TestCancel(t *testing.T) {
-	l := startLab(t, "ws-echo")
+	l := probetest.StartLab(t, "ws-echo")
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(500*time.Millisecond, cancel)
 	r := probe.Run(ctx, labTarget(t, l, "ws-echo"), labOpts(l, &probe.WSOptions{Hold: 5 * time.Second}))
@@ -414,7 +402,7 @@ func TestMessageTimelineInTimeOrder(t *testing.T) {
 // the session, as https and grpcs probes do, outside the total; the
 // check can be skipped.
 func TestWSSResumptionCheck(t *testing.T) {
-	l := startLab(t, "ws-echo")
+	l := probetest.StartLab(t, "ws-echo")
 	tg := labTarget(t, l, "ws-echo")
 	o := labOpts(l, &probe.WSOptions{Send: "hi", Hold: 100 * time.Millisecond})
 	r := probe.Run(context.Background(), tg, o)
