@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
@@ -107,18 +106,6 @@ func okServerSlow(t *testing.T, delay time.Duration, release <-chan struct{}) *h
 	}))
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-// deadAddr is a 127.0.0.1 address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func httptraceWithGotConn(ctx context.Context, f func()) context.Context {

@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pathlens/pathlens/client"
+	"github.com/pathlens/pathlens/internal/probetest"
 )
 
 func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
@@ -142,7 +143,7 @@ func TestMetrics(t *testing.T) {
 	// A dial that fails is counted.
 	get2 := client.New(client.WithMetrics(reg))
 	defer get2.CloseIdleConnections()
-	if _, err := get2.Get("http://" + deadAddr(t) + "/"); err == nil {
+	if _, err := get2.Get("http://" + probetest.ClosedPort(t) + "/"); err == nil {
 		t.Fatal("dead address answered")
 	}
 	if got := counterValue(t, reg, client.MetricDials, "result", "error"); got != 1 {

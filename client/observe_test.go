@@ -13,6 +13,7 @@ import (
 
 	"github.com/pathlens/pathlens/client"
 	"github.com/pathlens/pathlens/diagnose"
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -122,7 +123,7 @@ func TestObserverFinishes(t *testing.T) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	dead := deadAddr(t)
+	dead := probetest.ClosedPort(t)
 
 	cases := []struct {
 		name   string

@@ -19,10 +19,7 @@ import (
 // marked truncated and diagnoses as HTTP_BODY_TRUNCATED, as a probe would.
 func TestStrictContentLengthLab(t *testing.T) {
 	l := probetest.StartLab(t, "http-truncated")
-	sc, ok := l.Scenario("http-truncated")
-	if !ok {
-		t.Fatal("no http-truncated scenario")
-	}
+	sc := probetest.LabScenario(t, l, "http-truncated")
 
 	cases := []struct {
 		name   string

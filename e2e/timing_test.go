@@ -202,10 +202,7 @@ func note(t *testing.T, label, plName string, pl []float64, curlName string, cur
 
 func scenario(t *testing.T, l *lab.Lab, name string) (lab.Scenario, *url.URL) {
 	t.Helper()
-	s, ok := l.Scenario(name)
-	if !ok {
-		t.Fatalf("lab has no %s scenario", name)
-	}
+	s := probetest.LabScenario(t, l, name)
 	u, err := url.Parse(s.Target)
 	if err != nil {
 		t.Fatalf("scenario %s target %q: %v", name, s.Target, err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -74,38 +75,13 @@ func TestTimeoutRule(t *testing.T) {
 	}
 }
 
-// blackHoleDNS is a UDP DNS server on 127.0.0.1 that reads every query
-// and never answers.
-func blackHoleDNS(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		pc.Close()
-		<-done
-	})
-	return pc.LocalAddr().String()
-}
-
 // TestSilentResolverIsTheBudget: resolving through a server that never
 // answers ends with the budget, the DNS exchange's own timeout being the
 // budget's deadline. Whichever of the two timers fires first, every run
 // says class timeout, cause deadline, phase dns (before, about half the
 // runs said class dns, cause timeout, when run ten at a time).
 func TestSilentResolverIsTheBudget(t *testing.T) {
-	server := blackHoleDNS(t)
+	server := probetest.BlackHoleDNS(t)
 	const runs, together = 30, 10
 	got := make([]string, runs)
 	var wg sync.WaitGroup
@@ -148,7 +124,7 @@ func TestResolverGivesUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the resolver's own two-second timeout")
 	}
-	server := blackHoleDNS(t)
+	server := probetest.BlackHoleDNS(t)
 	res := &probe.Result{}
 	d := &probe.Dialer{Opts: &probe.Options{DNSServer: server}, Rec: probe.NewRecorder(), Res: res}
 	_, err := d.Resolve(context.Background(), "silent.test", 80)

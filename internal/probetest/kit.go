@@ -2,6 +2,7 @@ package probetest
 
 import (
 	"context"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -76,4 +77,41 @@ func StartLabWith(t testing.TB, opts lab.Options) *lab.Lab {
 		}
 	})
 	return l
+}
+
+// LabScenario returns l's scenario name, failing the test now if l has
+// none of that name.
+func LabScenario(t testing.TB, l *lab.Lab, name string) lab.Scenario {
+	t.Helper()
+	s, ok := l.Scenario(name)
+	if !ok {
+		t.Fatalf("lab has no %s scenario", name)
+	}
+	return s
+}
+
+// BlackHoleDNS returns the address of a UDP socket on 127.0.0.1 that
+// reads every query and never answers; Cleanup closes it and waits for
+// its reader.
+func BlackHoleDNS(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		pc.Close()
+		<-done
+	})
+	return pc.LocalAddr().String()
 }

@@ -20,30 +20,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// blackHole is a UDP socket that reads queries and never answers.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		pc.Close()
-		<-done
-	})
-	return pc.LocalAddr().String()
-}
-
 func anyContains(list []string, sub string) bool {
 	for _, s := range list {
 		if strings.Contains(s, sub) {
@@ -166,7 +142,7 @@ func TestServerFromOptions(t *testing.T) {
 }
 
 func TestNoAnswerTimeout(t *testing.T) {
-	srv := blackHole(t)
+	srv := probetest.BlackHoleDNS(t)
 	start := time.Now()
 	r := probetest.Run(t, "dns://"+srv+"/svc.test", &probe.Options{Timeout: 300 * time.Millisecond})
 	elapsed := time.Since(start)
@@ -188,7 +164,7 @@ func TestNoAnswerTimeout(t *testing.T) {
 // budget's, so a server that never answers gives the same answer on every
 // run, ten at a time: class timeout, cause deadline, phase query.
 func TestNoAnswerIsAlwaysTheBudget(t *testing.T) {
-	tg, err := probe.ParseTarget("dns://" + blackHole(t) + "/svc.test")
+	tg, err := probe.ParseTarget("dns://" + probetest.BlackHoleDNS(t) + "/svc.test")
 	if err != nil {
 		t.Fatal(err)
 	}

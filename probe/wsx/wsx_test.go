@@ -23,11 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func labTarget(t *testing.T, l *lab.Lab, name string) probe.Target {
 	t.Helper()
-	s, ok := l.Scenario(name)
-	if !ok {
-		t.Fatalf("no scenario %s", name)
-	}
-	tg, err := probe.ParseTarget(s.Target)
+	tg, err := probe.ParseTarget(probetest.LabScenario(t, l, name).Target)
 	if err != nil {
 		t.Fatal(err)
 	}
