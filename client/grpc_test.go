@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pathlens/pathlens/client"
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -106,7 +107,7 @@ func TestGRPCObserver(t *testing.T) {
 			if r.Kind != "grpc" || r.Target != "grpc://"+addr+tc.target || r.Schema != probe.Schema {
 				t.Errorf("kind %q target %q", r.Kind, r.Target)
 			}
-			if got := phaseNames(r); !slices.Equal(got, []string{"request", "wait", "transfer"}) {
+			if got := probetest.PhaseNames(&r); !slices.Equal(got, []string{"request", "wait", "transfer"}) {
 				t.Errorf("phases %v", got)
 			}
 			if r.Conn == nil || r.Conn.RemoteAddr != addr {

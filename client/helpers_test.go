@@ -84,14 +84,6 @@ func h2Server(t *testing.T, h http.Handler) (*httptest.Server, *x509.CertPool) {
 
 func tlsTo(pool *x509.CertPool) *tls.Config { return &tls.Config{RootCAs: pool} }
 
-func phaseNames(r probe.Result) []string {
-	out := []string{}
-	for _, p := range r.Phases {
-		out = append(out, p.Name)
-	}
-	return out
-}
-
 // okServerSlow answers after delay, or at once when release is closed.
 func okServerSlow(t *testing.T, delay time.Duration, release <-chan struct{}) *httptest.Server {
 	t.Helper()

@@ -57,10 +57,10 @@ func TestObserverPhases(t *testing.T) {
 				t.Fatalf("%d Results, want 2", len(rs))
 			}
 			first, second := rs[0], rs[1]
-			if got := phaseNames(first); !slices.Equal(got, tc.first) {
+			if got := probetest.PhaseNames(&first); !slices.Equal(got, tc.first) {
 				t.Errorf("first phases %v, want %v", got, tc.first)
 			}
-			if got := phaseNames(second); !slices.Equal(got, []string{"request", "wait", "transfer"}) {
+			if got := probetest.PhaseNames(&second); !slices.Equal(got, []string{"request", "wait", "transfer"}) {
 				t.Errorf("reused phases %v, want request, wait, transfer", got)
 			}
 			for _, r := range rs {

@@ -96,15 +96,6 @@ func (s *script) count() int {
 	return s.hits
 }
 
-func hasFinding(r probe.Result, id string) *probe.Finding {
-	for i := range r.Findings {
-		if r.Findings[i].ID == id {
-			return &r.Findings[i]
-		}
-	}
-	return nil
-}
-
 // TestRetryNeverPastDeadline: with an injected clock, no sleep ever ends
 // at or after the context's deadline, whatever the backoff, Retry-After
 // and server time; the caller gets the last answer instead.
@@ -179,7 +170,7 @@ func TestRetryNeverPastDeadline(t *testing.T) {
 				t.Fatalf("%d Results for %d attempts", len(rs), s.count())
 			}
 			last := rs[len(rs)-1]
-			f := hasFinding(last, client.IDRetryStopped)
+			f := probetest.Finding(&last, client.IDRetryStopped)
 			if f == nil || f.Evidence["why"] != "deadline" {
 				t.Errorf("last attempt findings %v, want CLIENT_RETRY_STOPPED why=deadline", last.Findings)
 			}
@@ -249,10 +240,10 @@ func TestRetryAfter(t *testing.T) {
 			if len(rs) != 2 {
 				t.Fatalf("%d Results", len(rs))
 			}
-			if f := hasFinding(rs[1], client.IDRetry); f == nil || f.Evidence["attempt"] != 2 || f.Evidence["reason"] != "status 429" {
+			if f := probetest.Finding(&rs[1], client.IDRetry); f == nil || f.Evidence["attempt"] != 2 || f.Evidence["reason"] != "status 429" {
 				t.Errorf("retry finding %+v", f)
 			}
-			if got := hasFinding(rs[1], client.IDRetryAfterCapped) != nil; got != tc.capped {
+			if got := probetest.Finding(&rs[1], client.IDRetryAfterCapped) != nil; got != tc.capped {
 				t.Errorf("capped finding %v, want %v (%v)", got, tc.capped, probetest.FindingIDs(&rs[1]))
 			}
 			if len(rs[0].Findings) != 0 {
@@ -328,7 +319,7 @@ func TestRetryMethods(t *testing.T) {
 				}
 			}
 			last := col.last(t)
-			if f := hasFinding(last, client.IDRetryStopped); f == nil || f.Evidence["why"] != tc.why {
+			if f := probetest.Finding(&last, client.IDRetryStopped); f == nil || f.Evidence["why"] != tc.why {
 				t.Errorf("findings %+v, want CLIENT_RETRY_STOPPED why=%s", last.Findings, tc.why)
 			}
 			if got := counterValue(t, reg, client.MetricRetries, "reason", "status"); got != float64(tc.attempts-1) {
@@ -368,7 +359,7 @@ func TestRetryTransportError(t *testing.T) {
 	if len(rs) != 2 || rs[0].Success || rs[0].Error == nil || !rs[1].Success {
 		t.Fatalf("results %+v", rs)
 	}
-	if f := hasFinding(rs[1], client.IDRetry); f == nil || !strings.Contains(f.Evidence["reason"].(string), "EOF") {
+	if f := probetest.Finding(&rs[1], client.IDRetry); f == nil || !strings.Contains(f.Evidence["reason"].(string), "EOF") {
 		t.Errorf("retry finding %+v", f)
 	}
 

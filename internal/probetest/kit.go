@@ -115,3 +115,13 @@ func BlackHoleDNS(t testing.TB) string {
 	})
 	return pc.LocalAddr().String()
 }
+
+// Finding returns r's finding id, or nil when r has none.
+func Finding(r *probe.Result, id string) *probe.Finding {
+	for i := range r.Findings {
+		if r.Findings[i].ID == id {
+			return &r.Findings[i]
+		}
+	}
+	return nil
+}

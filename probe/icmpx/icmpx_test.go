@@ -380,15 +380,6 @@ func TestICMPChild(t *testing.T) {
 	fmt.Printf("\n%s%s\n", resultMarker, b)
 }
 
-func findingOf(r *probe.Result, id string) *probe.Finding {
-	for i := range r.Findings {
-		if r.Findings[i].ID == id {
-			return &r.Findings[i]
-		}
-	}
-	return nil
-}
-
 func TestNoReplyIsTotalLoss(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("network namespaces are Linux only")
@@ -411,7 +402,7 @@ func TestNoReplyIsTotalLoss(t *testing.T) {
 	if r.TotalMS-end > 5 {
 		t.Errorf("total %.1f ms is %.1f ms past the end of the wait", r.TotalMS, r.TotalMS-end)
 	}
-	f := findingOf(r, diagnose.IDICMPLoss)
+	f := probetest.Finding(r, diagnose.IDICMPLoss)
 	if f == nil || f.Severity != probe.SeverityCritical || f.Phase != probe.PhaseEcho {
 		t.Fatalf("want a critical ICMP_LOSS in echo: %s", dump(r))
 	}

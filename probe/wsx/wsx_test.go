@@ -34,14 +34,6 @@ func labOpts(l *lab.Lab, wo *probe.WSOptions) *probe.Options {
 	return &probe.Options{RootCAs: l.CAPool(), CAFile: "lab", DNSServer: l.DNSServer(), WS: wo, Timeout: 10 * time.Second}
 }
 
-func phaseNames(r *probe.Result) string {
-	var n []string
-	for _, p := range r.Phases {
-		n = append(n, p.Name)
-	}
-	return strings.Join(n, " ")
-}
-
 func dump(t *testing.T, r *probe.Result) string {
 	t.Helper()
 	b, _ := json.MarshalIndent(r, "", "  ")
@@ -58,7 +50,7 @@ func TestEchoSession(t *testing.T) {
 	if !r.Success {
 		t.Fatalf("failed: %+v\n%s", r.Error, dump(t, r))
 	}
-	if got := phaseNames(r); got != "dns connect tls upgrade wait hold" {
+	if got := strings.Join(probetest.PhaseNames(r), " "); got != "dns connect tls upgrade wait hold" {
 		t.Errorf("phases %q", got)
 	}
 	ws := r.WS
@@ -124,7 +116,7 @@ func TestJWTExpiry(t *testing.T) {
 	if d := closeAt.Sub(*ws.TokenExp); d < -100*time.Millisecond || d > 500*time.Millisecond {
 		t.Errorf("closed %v from exp", d)
 	}
-	if got := phaseNames(r); got != "connect upgrade hold" {
+	if got := strings.Join(probetest.PhaseNames(r), " "); got != "connect upgrade hold" {
 		t.Errorf("phases %q", got)
 	}
 }
