@@ -50,6 +50,7 @@ type WSJWT struct {
 // wsModule reads a module's ws: section into m.WS and loads its token.
 // The values' rules are probe's: they are checked (checkOptions) before
 // any token file is read.
+// It stays one function: the value check must come before any token file is read, and the bearer/jwt checks share their nodes.
 func (d *decoder) wsModule(mm *mapping, m *Module) {
 	w := d.mapping(mm.keyNode("ws"), mm.get("ws"), mm.field("ws"), wsKeys)
 	ws := &m.WS
