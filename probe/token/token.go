@@ -73,6 +73,13 @@ func ReadFile(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return FromFile(path, b)
+}
+
+// FromFile checks the content b of the token file path: the token alone
+// on one line, surrounding space and newlines trimmed. Errors name the
+// file, never its content. serve's auth token file follows the same rule.
+func FromFile(path string, b []byte) (string, error) {
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {
 		return "", fmt.Errorf("%s is empty", path)

@@ -6,9 +6,9 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/pathlens/pathlens/internal/optparse"
+	"github.com/pathlens/pathlens/probe/token"
 )
 
 // CheckListen validates a listen address: host:port with a numeric port,
@@ -46,12 +46,5 @@ func readToken(path string) (string, error) {
 		}
 		return "", err
 	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	if strings.ContainsFunc(tok, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return "", fmt.Errorf("%s must hold the token alone on one line (no spaces)", path)
-	}
-	return tok, nil
+	return token.FromFile(path, b)
 }
