@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/lab"
 	"github.com/pathlens/pathlens/output"
 	"go.uber.org/goleak"
@@ -31,14 +32,9 @@ var updateGolden = flag.Bool("update-golden", false, "rewrite internal/cli/testd
 //
 //	go test ./internal/cli -run TestLabJSONGolden -update-golden
 func TestLabJSONGolden(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs after the lab's cleanup
 	ctx := context.Background()
-	l, err := lab.Start(ctx, lab.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	m := l.Manifest()
+	m := probetest.StartLab(t).Manifest()
 	dir := filepath.Join("testdata", "golden")
 	for _, s := range m.Scenarios {
 		t.Run(s.Name, func(t *testing.T) {

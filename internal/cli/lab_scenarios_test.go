@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pathlens/pathlens/lab"
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 	"go.uber.org/goleak"
 )
@@ -15,14 +15,9 @@ import (
 // → engine → diagnose), yields exactly its expected findings; the ok-*
 // ones yield nothing above info.
 func TestLabScenarios(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs after the lab's cleanup
 	ctx := context.Background()
-	l, err := lab.Start(ctx, lab.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	m := l.Manifest()
+	m := probetest.StartLab(t).Manifest()
 	if len(m.Scenarios) < 20 {
 		t.Fatalf("lab has %d scenarios, want at least 20", len(m.Scenarios))
 	}
