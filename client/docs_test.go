@@ -2,13 +2,13 @@ package client
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/pathlens/pathlens/internal/probetest"
 )
 
 // libraryDocs is docs/library.md relative to this package.
@@ -18,23 +18,8 @@ const libraryDocs = "../docs/library.md"
 // names start with prefix (non-test files).
 func exported(t *testing.T, prefix string) []string {
 	t.Helper()
-	fset := token.NewFileSet()
-	names, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []*ast.File
-	for _, n := range names {
-		if strings.HasSuffix(n, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, n, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
-	}
 	var out []string
+	_, files := probetest.PackageFiles(t)
 	for _, f := range files {
 		for _, d := range f.Decls {
 			switch d := d.(type) {
