@@ -27,6 +27,9 @@ const (
 
 var (
 	phaseBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	// metricPhases are the phases one HTTP request of the client has: the
+	// http kind's phases in probe.Phases order, less redirect (the client
+	// times each hop as a request of its own).
 	metricPhases = []string{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS, probe.PhaseRequest, probe.PhaseWait, probe.PhaseTransfer}
 	outcomes     = []string{"1xx", "2xx", "3xx", "4xx", "5xx", "truncated", "dns", "connect", "tls", "http", "protocol", "timeout", "canceled", "config", "other"}
 	stopReasons  = []string{"deadline", "max_attempts", "not_idempotent", "body_not_replayable"}

@@ -30,13 +30,10 @@ const (
 	resHour   = "h"
 )
 
-// PhaseOrder is the canonical order of Report.Phases; phases not listed
-// here follow in name order, and TotalPhase comes last.
-var PhaseOrder = []string{
-	probe.PhaseRedirect, probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS,
-	probe.PhaseRequest, probe.PhaseWait, probe.PhaseTransfer, probe.PhaseQuery,
-	probe.PhaseEcho, probe.PhaseStream, probe.PhaseUpgrade, probe.PhaseHold,
-}
+// PhaseOrder is the canonical order of Report.Phases: probe.Phases, the
+// display order. Phases not listed there follow in name order, and
+// TotalPhase comes last.
+var PhaseOrder = probe.Phases
 
 // sketchMapping is shared by every sketch; the encoded sketches carry it,
 // and merging refuses a sketch encoded with a different one.
