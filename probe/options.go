@@ -67,6 +67,10 @@ type Options struct {
 	// SkipResumptionCheck skips the second TLS connection that tests
 	// session resumption (TLS_NO_RESUMPTION).
 	SkipResumptionCheck bool
+	// Resumption, when set, carries the resumption check's verdict between
+	// runs of one target and runs the check only when it is due (see
+	// ResumptionMemory). nil: every probe runs it.
+	Resumption *ResumptionMemory
 
 	// HTTP.
 	Method    string      // default GET (POST when Body is set)

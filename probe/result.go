@@ -280,6 +280,12 @@ type ResumptionCheck struct {
 	Resumed     bool    `json:"resumed"`
 	HandshakeMS float64 `json:"handshake_ms,omitempty"`
 	Error       string  `json:"error,omitempty"`
+	// Carried is true when this run did not test resumption but carries
+	// the verdict of an earlier run against the same server and
+	// certificate (serve tests again on a cadence); AgeS is that
+	// verdict's age in seconds.
+	Carried bool    `json:"carried,omitempty"`
+	AgeS    float64 `json:"age_s,omitempty"`
 }
 
 // HTTPInfo describes the HTTP exchange of the final hop.

@@ -299,10 +299,19 @@ const TicketWait = 100 * time.Millisecond
 // the first connection's session cache, recording whether the server
 // resumed. It is outside the phase timeline. The first connection must
 // already have read past the handshake (TLS 1.3 tickets arrive after it).
+//
+// With Options.Resumption set, the check runs only when it is due
+// (ResumptionDue) and its verdict is remembered for the next runs.
 func (d *Dialer) CheckResumption(ctx context.Context, addr string, cfg *tls.Config) {
-	info := d.tlsInfo()
+	if !d.ResumptionDue(addr) {
+		return
+	}
 	rc := &ResumptionCheck{Tested: true}
-	info.Resumption = rc
+	d.tlsInfo().Resumption = rc
+	if m := d.Opts.Resumption; m != nil {
+		leaf := d.leafSHA256()
+		defer func() { m.remember(addr, leaf, rc) }()
+	}
 	if ctx.Err() != nil {
 		rc.Tested, rc.Error = false, "no budget left"
 		return

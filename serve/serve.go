@@ -74,6 +74,8 @@ type server struct {
 	closing bool           // shutdown began: reloads no longer apply
 	loading atomic.Bool    // a reload is reading the config file
 	reloads sync.WaitGroup // SIGHUP reloads under way
+	// resumption is each target's ResumptionMemory, by name (see jobs).
+	resumption map[string]*probe.ResumptionMemory
 }
 
 // Run serves until ctx is cancelled; it returns nil after a clean shutdown.
@@ -252,18 +254,31 @@ func applyOverrides(cfg *config.Config, o Options, demoDir string) error {
 	return nil
 }
 
-// jobs turns the config's targets into scheduler jobs.
+// jobs turns the config's targets into scheduler jobs. Each target's
+// options get the target's ResumptionMemory (kept across reloads by
+// name), so scheduled probes test TLS resumption on a cadence instead of
+// on every run. Callers hold s.reload or run before the server starts.
 func (s *server) jobs(cfg *config.Config) []sched.Job {
 	out := make([]sched.Job, 0, len(cfg.Targets))
+	mems := make(map[string]*probe.ResumptionMemory, len(cfg.Targets))
 	for _, t := range cfg.Targets {
-		out = append(out, sched.Job{Key: t.Name, Interval: t.Interval, Run: func(ctx context.Context) { s.runTarget(ctx, t) }})
+		opts := *t.Options
+		if !opts.SkipResumptionCheck {
+			m := s.resumption[t.Name]
+			if m == nil {
+				m = &probe.ResumptionMemory{Every: probe.DefaultResumptionEvery}
+			}
+			mems[t.Name], opts.Resumption = m, m
+		}
+		out = append(out, sched.Job{Key: t.Name, Interval: t.Interval, Run: func(ctx context.Context) { s.runTarget(ctx, t, &opts) }})
 	}
+	s.resumption = mems
 	return out
 }
 
 // runTarget probes one target and hands the Result to every consumer.
-func (s *server) runTarget(ctx context.Context, t *config.Target) {
-	r := engine.Check(ctx, t.Parsed, t.Options)
+func (s *server) runTarget(ctx context.Context, t *config.Target, opts *probe.Options) {
+	r := engine.Check(ctx, t.Parsed, opts)
 	if ctx.Err() != nil && r.Error != nil && r.Error.Class == probe.ClassCanceled {
 		return // shutting down or removed: not a measurement
 	}

@@ -46,9 +46,9 @@ func ProbeTLS(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.
 	}
 	defer tc.Close()
 	rec.MarkDone()
-	if !o.SkipResumptionCheck {
+	if addr := c.RemoteAddr().String(); d.ResumptionDue(addr) {
 		probe.DrainTickets(ctx, tc, probe.TicketWait)
-		d.CheckResumption(ctx, c.RemoteAddr().String(), cfg)
+		d.CheckResumption(ctx, addr, cfg)
 	}
 	return nil
 }

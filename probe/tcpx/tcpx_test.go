@@ -1,6 +1,7 @@
 package tcpx_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -12,9 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pathlens/pathlens/engine"
 	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/probe"
 	_ "github.com/pathlens/pathlens/probe/tcpx" // registers tcp and tls
@@ -271,5 +274,50 @@ func TestTLSFailures(t *testing.T) {
 				tt.check(t, r)
 			}
 		})
+	}
+}
+
+// TestResumptionMemory: with a ResumptionMemory the second connection is
+// opened on the first run only; later runs carry its verdict (with its
+// age), so TLS_NO_RESUMPTION stays active without the extra handshake.
+func TestResumptionMemory(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.TLS = &tls.Config{SessionTicketsDisabled: true}
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	mem := &probe.ResumptionMemory{Every: time.Hour}
+	target := "tls://" + srv.Listener.Addr().String()
+	tg, err := probe.ParseTarget(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for run := 1; run <= 3; run++ {
+		r := engine.Check(context.Background(), tg, &probe.Options{RootCAs: pool, Timeout: 5 * time.Second, Resumption: mem})
+		probetest.MustSucceed(t, r)
+		rc := r.TLS.Resumption
+		if rc == nil || !rc.Tested || rc.Resumed || rc.Carried != (run > 1) {
+			t.Fatalf("run %d: resumption = %+v, want a tested, not resumed verdict, carried after the first run", run, rc)
+		}
+		if !slices.Contains(probetest.FindingIDs(r), "TLS_NO_RESUMPTION") {
+			t.Fatalf("run %d: findings %v, want TLS_NO_RESUMPTION", run, probetest.FindingIDs(r))
+		}
+	}
+	// The server closes the probe's connections when the handshake ends;
+	// wait until it has counted them all.
+	deadline := time.Now().Add(2 * time.Second)
+	for conns.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := conns.Load(); got != 4 {
+		t.Errorf("connections = %d, want 4 (two on the first run, one on each of the next two)", got)
 	}
 }
