@@ -20,6 +20,14 @@ type Kind struct {
 	// Phases are the phase names the kind's Results can hold, in the
 	// order they happen.
 	Phases []string
+	// Sections are the option sections the kind reads, named as the
+	// first part of the neutral setting keys (FieldError.Key): "http"
+	// (method, headers, body, status, limits), "h2" (the HTTP/2
+	// windows), "tls", "dns" (the resolver), "icmp", "grpc", "ws". A
+	// front end refuses a section the kind of its target does not read:
+	// serve/config a module's section (modules.NAME.ws on a module of
+	// kind http), the CLI the flags of one (--send on an https:// target).
+	Sections []string
 	// Prober runs the probes.
 	Prober Prober
 	// Validate holds the kind's own rules on Options, next to the common
@@ -40,6 +48,9 @@ func (k Kind) SchemeList() string {
 	}
 	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
+
+// Accepts reports whether the kind reads the option section (Sections).
+func (k Kind) Accepts(section string) bool { return slices.Contains(k.Sections, section) }
 
 var (
 	kindsByName   = map[string]Kind{}
@@ -84,5 +95,17 @@ func KindNames() []string {
 		out = append(out, n)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// KindsWith lists the registered kinds that read the option section,
+// sorted by name.
+func KindsWith(section string) []Kind {
+	var out []Kind
+	for _, n := range KindNames() {
+		if k, _ := LookupKind(n); k.Accepts(section) {
+			out = append(out, k)
+		}
+	}
 	return out
 }

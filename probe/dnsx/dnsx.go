@@ -13,7 +13,8 @@ import (
 )
 
 func init() {
-	probe.RegisterKind(probe.Kind{Name: "dns", Schemes: []string{"dns"}, Phases: []string{probe.PhaseDNS, probe.PhaseQuery}, Prober: probe.ProberFunc(Probe)})
+	probe.RegisterKind(probe.Kind{Name: "dns", Schemes: []string{"dns"}, Phases: []string{probe.PhaseDNS, probe.PhaseQuery},
+		Sections: []string{"dns"}, Prober: probe.ProberFunc(Probe)})
 }
 
 // Probe sends the query and records rcode and answers. NXDOMAIN, SERVFAIL

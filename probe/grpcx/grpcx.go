@@ -54,7 +54,7 @@ const HealthMethod = "/grpc.health.v1.Health/Check"
 const MinWindow = probe.MinGRPCWindow
 
 func init() {
-	probe.RegisterKind(probe.Kind{Name: "grpc", Schemes: []string{"grpc", "grpcs"}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateGRPC,
+	probe.RegisterKind(probe.Kind{Name: "grpc", Schemes: []string{"grpc", "grpcs"}, Sections: []string{"dns", "grpc", "h2", "tls"}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateGRPC,
 		Phases: []string{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS, probe.PhaseRequest, probe.PhaseWait, probe.PhaseStream}})
 }
 

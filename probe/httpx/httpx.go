@@ -54,7 +54,7 @@ func userAgent() []string {
 const MaxRedirectBody = 64 << 10
 
 func init() {
-	probe.RegisterKind(probe.Kind{Name: "http", Schemes: []string{"http", "https"}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateHTTP,
+	probe.RegisterKind(probe.Kind{Name: "http", Schemes: []string{"http", "https"}, Sections: []string{"dns", "h2", "http", "tls"}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateHTTP,
 		Phases: []string{probe.PhaseRedirect, probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS, probe.PhaseRequest, probe.PhaseWait, probe.PhaseTransfer}})
 }
 

@@ -35,7 +35,8 @@ import (
 )
 
 func init() {
-	probe.RegisterKind(probe.Kind{Name: "icmp", Schemes: []string{"icmp"}, Phases: []string{probe.PhaseDNS, probe.PhaseEcho}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateICMP})
+	probe.RegisterKind(probe.Kind{Name: "icmp", Schemes: []string{"icmp"}, Phases: []string{probe.PhaseDNS, probe.PhaseEcho},
+		Sections: []string{"dns", "icmp"}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateICMP})
 }
 
 // replyGrace is how long the probe waits, after the last request is due,

@@ -9,8 +9,10 @@ import (
 )
 
 func init() {
-	probe.RegisterKind(probe.Kind{Name: "tcp", Schemes: []string{"tcp"}, Phases: []string{probe.PhaseDNS, probe.PhaseConnect}, Prober: probe.ProberFunc(ProbeTCP)})
-	probe.RegisterKind(probe.Kind{Name: "tls", Schemes: []string{"tls"}, Phases: []string{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS}, Prober: probe.ProberFunc(ProbeTLS)})
+	probe.RegisterKind(probe.Kind{Name: "tcp", Schemes: []string{"tcp"}, Phases: []string{probe.PhaseDNS, probe.PhaseConnect},
+		Sections: []string{"dns"}, Prober: probe.ProberFunc(ProbeTCP)})
+	probe.RegisterKind(probe.Kind{Name: "tls", Schemes: []string{"tls"}, Phases: []string{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS},
+		Sections: []string{"dns", "tls"}, Prober: probe.ProberFunc(ProbeTLS)})
 }
 
 // ProbeTCP resolves the target and opens one TCP connection.

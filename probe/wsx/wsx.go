@@ -44,7 +44,7 @@ import (
 )
 
 func init() {
-	probe.RegisterKind(probe.Kind{Name: "ws", Schemes: []string{"ws", "wss"}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateWS,
+	probe.RegisterKind(probe.Kind{Name: "ws", Schemes: []string{"ws", "wss"}, Sections: []string{"dns", "http", "tls", "ws"}, Prober: probe.ProberFunc(Probe), Validate: probe.ValidateWS,
 		Phases: []string{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS, probe.PhaseUpgrade, probe.PhaseWait, probe.PhaseHold}})
 }
 
