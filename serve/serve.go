@@ -52,6 +52,9 @@ type Options struct {
 	// (default 5 s).
 	Grace   time.Duration
 	Version string
+	// Pprof serves the Go runtime profiles under /debug/pprof/, to
+	// loopback clients with the auth token; it needs auth.token_file.
+	Pprof bool
 }
 
 // ConfigError is a bad config or flag: the CLI exits 3 on it.
@@ -123,6 +126,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := applyOverrides(cfg, o, demoDir); err != nil {
 		return &ConfigError{err}
 	}
+	if o.Pprof && cfg.Auth.Token == "" {
+		return &ConfigError{errors.New("serve: --pprof needs auth.token_file in the config: the profiles show the process's memory")}
+	}
 	if o.CheckConfig {
 		fmt.Fprintf(o.Stdout, "%s: ok: %d targets, %d modules, listen %s, storage %s\n", cfg.Path, len(cfg.Targets), len(cfg.Modules), cfg.Listen, cfg.Storage.Path)
 		return nil
@@ -170,6 +176,7 @@ func Run(ctx context.Context, o Options) error {
 		Version: o.Version,
 		Logf:    func(format string, args ...any) { s.log.Info(fmt.Sprintf(format, args...)) },
 		Health:  s.writer.Health,
+		Pprof:   o.Pprof,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)

@@ -221,6 +221,11 @@ func TestServeConfigErrors(t *testing.T) {
 	if _, ok := err.(*ConfigError); !ok || !strings.Contains(err.Error(), "beyond loopback") {
 		t.Errorf("Run with --listen 0.0.0.0:0 = %v, want refused", err)
 	}
+	// --pprof without a token is refused.
+	err = Run(context.Background(), Options{ConfigPath: good, Pprof: true, Stdout: io.Discard})
+	if _, ok := err.(*ConfigError); !ok || !strings.Contains(err.Error(), "--pprof needs auth.token_file") {
+		t.Errorf("Run with --pprof and no token = %v, want refused", err)
+	}
 	var out bytes.Buffer
 	if err := Run(context.Background(), Options{ConfigPath: good, CheckConfig: true, Stdout: &out}); err != nil || !strings.Contains(out.String(), "ok: 1 targets") {
 		t.Errorf("--check-config = %v, %q", err, out.String())

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-const serveHelp = `Usage: pathlens serve [--config FILE] [--listen ADDR] [--db FILE] [--demo] [--check-config]
+const serveHelp = `Usage: pathlens serve [--config FILE] [--listen ADDR] [--db FILE] [--demo] [--check-config] [--pprof]
 
 Probe every configured target on its schedule, keep the history in SQLite,
 and serve the web UI, the JSON API, /metrics (Prometheus) and /probe
@@ -35,6 +35,7 @@ func runServe(args []string, stdout, stderr io.Writer) (int, error) {
 	db := fs.String("db", "", "SQLite `FILE`, overrides storage.path")
 	demo := fs.Bool("demo", false, "start the lab in-process and probe every scenario")
 	check := fs.Bool("check-config", false, "validate the config and exit")
+	pprofOn := fs.Bool("pprof", false, "serve Go runtime profiles at /debug/pprof/ to loopback clients with the auth token (needs auth.token_file)")
 	pos, err := parseArgs(fs, args)
 	if errors.Is(err, pflag.ErrHelp) {
 		fmt.Fprint(stdout, serveHelp)
@@ -59,7 +60,7 @@ func runServe(args []string, stdout, stderr io.Writer) (int, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = serve.Run(ctx, serve.Options{
-		ConfigPath: *cfgPath, Listen: *listen, DB: *db, Demo: *demo, CheckConfig: *check,
+		ConfigPath: *cfgPath, Listen: *listen, DB: *db, Demo: *demo, CheckConfig: *check, Pprof: *pprofOn,
 		Stdout: stdout, Logger: logger, Version: probe.Version,
 	})
 	var ce *serve.ConfigError

@@ -49,6 +49,9 @@ type Deps struct {
 	// but loses its history (failing writes) does not look healthy. A nil
 	// Health is always ok.
 	Health func() error
+	// Pprof serves the runtime profiles under /debug/pprof/ (serve
+	// --pprof): to loopback clients with the auth token only.
+	Pprof bool
 }
 
 // Security headers set on every response.
@@ -123,6 +126,9 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("GET /targets/{name}", s.pageTarget)
 	mux.HandleFunc("GET /runs/{id}", s.pageRun)
 	mux.HandleFunc("GET /findings", s.pageFindings)
+	if d.Pprof {
+		mux.Handle("/debug/pprof/", s.pprofHandler())
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, http.StatusNotFound, "Not found", "There is no page at this address.")
 	})
