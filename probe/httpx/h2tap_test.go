@@ -2,6 +2,7 @@ package httpx_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -118,8 +119,8 @@ func TestH2Windows(t *testing.T) {
 	}
 }
 
-// Without the flags the client keeps x/net's defaults (4 MiB stream
-// window), and a connection window the client cannot announce is a
+// Without the flags the client keeps net/http's HTTP/2 defaults (4 MiB
+// stream window), and a connection window the client cannot announce is a
 // config error, not a silent 1 GiB.
 func TestH2WindowDefaultsAndLimits(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
@@ -135,5 +136,39 @@ func TestH2WindowDefaultsAndLimits(t *testing.T) {
 	r = probetest.Run(t, srv.URL+"/", o)
 	if r.Success || r.Error == nil || r.Error.Class != probe.ClassConfig || r.Error.Cause != "window" {
 		t.Fatalf("conn window %d: error %+v, want a config error", o.H2ConnWindow, r.Error)
+	}
+}
+
+// The header cap (MaxHeaderBytes, 1 MiB by default) is the client's
+// SETTINGS_MAX_HEADER_LIST_SIZE as given, and a response header list is
+// refused past it, not before: a list of exactly the cap passes, one byte
+// more fails with headers_too_large. A field counts its name, its value
+// and 32 bytes; the answer is :status 200, content-length 0 and x-big.
+func TestH2HeaderCap(t *testing.T) {
+	const limit = 4096
+	const others = (7 + 3 + 32) + (14 + 1 + 32) + (5 + 32) // :status, content-length, x-big's name
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		w.Header()["Date"] = nil
+		w.Header().Set("Content-Length", "0")
+		w.Header().Set("X-Big", strings.Repeat("a", n))
+	})
+	srv := newServer(t, modeH2TLS, h, nil)
+	o := opts(srv)
+	o.SkipResumptionCheck = true
+	r := probetest.Run(t, srv.URL+"/?n=1", o)
+	probetest.MustSucceed(t, r)
+	if got := r.H2.Settings["client"]["MAX_HEADER_LIST_SIZE"]; got != probe.DefaultMaxHeader {
+		t.Errorf("default client MAX_HEADER_LIST_SIZE = %d, want %d", got, probe.DefaultMaxHeader)
+	}
+	o.MaxHeaderBytes = limit
+	r = probetest.Run(t, srv.URL+"/?n="+strconv.Itoa(limit-others), o)
+	probetest.MustSucceed(t, r)
+	if got := r.H2.Settings["client"]["MAX_HEADER_LIST_SIZE"]; got != limit {
+		t.Errorf("client MAX_HEADER_LIST_SIZE = %d, want %d", got, limit)
+	}
+	r = probetest.Run(t, srv.URL+"/?n="+strconv.Itoa(limit-others+1), o)
+	if r.Success || r.Error == nil || r.Error.Cause != probe.CauseHeadersTooLarge {
+		t.Fatalf("header list one byte over the cap: error %+v, want %s", r.Error, probe.CauseHeadersTooLarge)
 	}
 }

@@ -34,7 +34,7 @@ const (
 
 // newServer starts an httptest server of the given mode, closed in Cleanup.
 // configure, when not nil, runs on the unstarted server.
-func newServer(t *testing.T, mode serverMode, h http.Handler, configure func(*httptest.Server)) *httptest.Server {
+func newServer(t testing.TB, mode serverMode, h http.Handler, configure func(*httptest.Server)) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)

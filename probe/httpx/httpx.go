@@ -1,7 +1,8 @@
 // Package httpx probes http:// and https:// targets. It dials itself
 // (probe.Dialer: dns, connect, tls) and hands the connection to
-// net/http (HTTP/1.1) or golang.org/x/net/http2 (HTTP/2 by ALPN or h2c
-// prior knowledge), timing request, wait and transfer with httptrace.
+// net/http: to an http.Transport whose dials it makes (HTTP/1.1), or as
+// an http.ClientConn (HTTP/2 by ALPN or h2c prior knowledge, see
+// h2ClientConn), timing request, wait and transfer with httptrace.
 // Redirects are followed by hand so every hop is recorded, the caller's
 // headers reach their own origin only, and Options.CheckRedirect can
 // refuse a hop before anything is sent to it; the body is read through a
@@ -28,7 +29,6 @@ import (
 
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/probe/h2tap"
-	"golang.org/x/net/http2"
 )
 
 // uaCache holds the User-Agent header value built from probe.Version, so
@@ -233,8 +233,7 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 	if err != nil {
 		return nil, err
 	}
-	//lint:ignore SA1019 x/net http2 client (see h2Transport)
-	if _, ok := rt.(*http2.ClientConn); ok {
+	if _, ok := rt.(*http.ClientConn); ok {
 		// ClientConn.RoundTrip does not report GotConn: the connection is ready now.
 		rec.Begin(probe.PhaseRequest)
 	}
@@ -255,34 +254,48 @@ const MinConnWindow = probe.MinH2ConnWindow
 // initialWindow is every HTTP/2 window before SETTINGS (RFC 9113 §6.9.2).
 const initialWindow = 65535
 
-// h2Transport is the HTTP/2 client for the connections pathlens dials.
-// --h2-window and --h2-conn-window go through net/http's HTTP2Config,
-// which x/net reads from the HTTP/1 transport it is configured from: the
-// stream window is announced in SETTINGS_INITIAL_WINDOW_SIZE, the
-// connection window as 65,535 plus the first WINDOW_UPDATE.
+// h2HeaderOverhead is what net/http adds to MaxResponseHeaderBytes to
+// make SETTINGS_MAX_HEADER_LIST_SIZE: HTTP/2's 32 bytes of per-field
+// overhead for 10 fields.
+const h2HeaderOverhead = 10 * 32
+
+// h2ClientConn runs HTTP/2 on conn, which pathlens dialed, handshook
+// (ALPN h2) or left cleartext (h2c), and tapped, as a net/http
+// ClientConn: a Transport whose one dial hands conn over makes it. The
+// Transport only runs HTTP/2 over TLS on a *tls.Conn it can see, and the
+// tap sits above TLS, so every conn takes the prior-knowledge way
+// (Protocols: unencrypted HTTP/2 only), TLS or not; tlsTap still gives
+// the TLS state to the response.
 //
-//lint:ignore SA1019 x/net http2 client over the conn pathlens dialed and tapped, until httpx moves to http.Transport.NewClientConn
-func h2Transport(o *probe.Options) *http2.Transport {
-	//lint:ignore SA1019 x/net http2 client (see h2Transport)
-	t2 := &http2.Transport{}
-	if o.H2Window > 0 || o.H2ConnWindow >= MinConnWindow {
-		t1 := &http.Transport{HTTP2: &http.HTTP2Config{}}
-		if o.H2Window > 0 {
-			t1.HTTP2.MaxReceiveBufferPerStream = int(o.H2Window)
+// --h2-window and --h2-conn-window go through HTTP2Config: the stream
+// window is announced in SETTINGS_INITIAL_WINDOW_SIZE, the connection
+// window as 65,535 plus the first WINDOW_UPDATE. The header cap is
+// announced as SETTINGS_MAX_HEADER_LIST_SIZE and enforced at that size;
+// MaxResponseHeaderBytes is set h2HeaderOverhead lower so that the cap
+// is announced as given.
+func h2ClientConn(ctx context.Context, o *probe.Options, conn net.Conn) (*http.ClientConn, error) {
+	addr := conn.RemoteAddr().String()
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	handOver := func(context.Context, string, string) (net.Conn, error) {
+		c := conn
+		conn = nil // NewClientConn dials once; the ClientConn never redials
+		if c == nil {
+			return nil, errors.New("pathlens: the HTTP/2 connection was handed over already")
 		}
-		if o.H2ConnWindow >= MinConnWindow {
-			t1.HTTP2.MaxReceiveBufferPerConnection = int(o.H2ConnWindow) - initialWindow
-		}
-		//lint:ignore SA1019 x/net http2 client (see h2Transport)
-		if t, err := http2.ConfigureTransports(t1); err == nil {
-			t2 = t
-		}
+		return c, nil
 	}
-	//lint:ignore SA1019 x/net http2 client (see h2Transport)
-	t2.AllowHTTP = true
-	//lint:ignore SA1019 x/net http2 client (see h2Transport)
-	t2.MaxHeaderListSize = uint32(o.EffectiveMaxHeader())
-	return t2
+	t := &http.Transport{Protocols: &protos, DialContext: handOver, HTTP2: &http.HTTP2Config{}}
+	if max := o.EffectiveMaxHeader(); max > h2HeaderOverhead {
+		t.MaxResponseHeaderBytes = max - h2HeaderOverhead
+	}
+	if o.H2Window > 0 {
+		t.HTTP2.MaxReceiveBufferPerStream = int(o.H2Window)
+	}
+	if o.H2ConnWindow >= MinConnWindow {
+		t.HTTP2.MaxReceiveBufferPerConnection = int(o.H2ConnWindow) - initialWindow
+	}
+	return t.NewClientConn(ctx, "http", addr)
 }
 
 // hopTrace is the httptrace hooks of one request and their shared state
@@ -321,9 +334,8 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 	if o.Session != nil {
 		if v, ok := o.Session.Load(key); ok {
 			switch c := v.(type) {
-			//lint:ignore SA1019 x/net http2 client (see h2Transport)
-			case *http2.ClientConn:
-				if c.CanTakeNewRequest() {
+			case *http.ClientConn:
+				if c.Err() == nil && c.Available() > 0 {
 					ci := p.d.ConnInfo()
 					ci.Reused = true
 					p.fresh = false
@@ -345,15 +357,13 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 	}
 	p.fresh = true
 	if alpn == "h2" || (u.Scheme == "http" && o.H2C) {
-		t2 := h2Transport(o)
 		// The frame tap sits between TLS (or TCP, for h2c) and HTTP/2.
 		tap := h2tap.Wrap(conn, p.rec.Start(), h2tap.Options{})
 		var tc net.Conn = tap
 		if tlsc, ok := conn.(*tls.Conn); ok {
 			tc = tlsTap{tap, tlsc}
 		}
-		//lint:ignore SA1019 x/net http2 client (see h2Transport)
-		cc, err := t2.NewClientConn(tc)
+		cc, err := h2ClientConn(ctx, o, tc)
 		if err != nil {
 			conn.Close()
 			return nil, probe.Classify(ctx, probe.PhaseRequest, probe.ClassProtocol, err)
@@ -376,8 +386,8 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 	return tr, nil
 }
 
-// tlsTap is a tapped TLS connection that still tells x/net/http2 its TLS
-// state (the ClientConn looks for a ConnectionState method).
+// tlsTap is a tapped TLS connection that still tells net/http's HTTP/2
+// client its TLS state (it looks for a ConnectionState method).
 type tlsTap struct {
 	*h2tap.Conn
 	tls *tls.Conn
@@ -435,7 +445,7 @@ func (p *prober) h1Transport(first net.Conn) *http.Transport {
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return dial(ctx, "tls", addr)
 		},
-		TLSNextProto:           map[string]func(string, *tls.Conn) http.RoundTripper{}, // h2 is handled by x/net/http2
+		TLSNextProto:           map[string]func(string, *tls.Conn) http.RoundTripper{}, // h2 is handled by h2ClientConn
 		MaxResponseHeaderBytes: p.opts.EffectiveMaxHeader(),
 		MaxIdleConnsPerHost:    1,
 		IdleConnTimeout:        90 * time.Second,
