@@ -11,6 +11,12 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
+// The tap reads frames with golang.org/x/net/http2's Framer and HPACK
+// decoder, and names frame types, flags, settings and error codes with its
+// constants: net/http's HTTP/2 (a bundled, unexported copy of x/net/http2)
+// exports none of them. x/net is used for parsing only; the connections
+// are run by net/http's client (probe/httpx) or grpc-go's (probe/grpcx).
+
 // parser follows one direction of the byte stream.
 type parser struct {
 	t   *tap

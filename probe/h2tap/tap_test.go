@@ -320,15 +320,14 @@ func TestTransparent(t *testing.T) {
 	roots := tlsSrv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	for _, tc := range []struct {
 		name string
-		url  string
+		srv  *httptest.Server
 		tls  bool
-	}{{"tls", tlsSrv.URL, true}, {"h2c", h2cSrv.URL, false}} {
+	}{{"tls", tlsSrv, true}, {"h2c", h2cSrv, false}} {
 		for _, tapped := range []bool{false, true} {
 			var tap *Conn
-			//lint:ignore SA1019 the tap under x/net's http2 client, the one probe/httpx uses
-			tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			dial := func(ctx context.Context) (net.Conn, error) {
 				var d net.Dialer
-				c, err := d.DialContext(ctx, network, addr)
+				c, err := d.DialContext(ctx, "tcp", tc.srv.Listener.Addr().String())
 				if err != nil {
 					return nil, err
 				}
@@ -345,18 +344,14 @@ func TestTransparent(t *testing.T) {
 					return tap, nil
 				}
 				return c, nil
-			}}
-			resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get(tc.url)
+			}
+			hs := sha256.New()
+			n, err := fetchOver(tc.srv.URL, dial, hs)
 			if err != nil {
 				t.Fatalf("%s tapped=%v: %v", tc.name, tapped, err)
 			}
-			hs := sha256.New()
-			n, err := io.Copy(hs, resp.Body)
-			resp.Body.Close()
-			//lint:ignore SA1019 as above
-			tr.CloseIdleConnections()
-			if err != nil || n != int64(len(body)) || !bytes.Equal(hs.Sum(nil), want[:]) {
-				t.Errorf("%s tapped=%v: %d bytes, err %v, digest match %v", tc.name, tapped, n, err, bytes.Equal(hs.Sum(nil), want[:]))
+			if n != int64(len(body)) || !bytes.Equal(hs.Sum(nil), want[:]) {
+				t.Errorf("%s tapped=%v: %d bytes, digest match %v", tc.name, tapped, n, bytes.Equal(hs.Sum(nil), want[:]))
 			}
 			if !tapped {
 				continue
@@ -379,6 +374,33 @@ func TestTransparent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// fetchOver GETs url on the connection dial makes, as probe/httpx does: a
+// net/http ClientConn from a Transport whose one dial is dial, HTTP/2 by
+// prior knowledge over TLS or TCP alike (net/http sees no *tls.Conn
+// beneath the tap). The body goes to w.
+func fetchOver(url string, dial func(context.Context) (net.Conn, error), w io.Writer) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protos, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}
+	cc, err := tr.NewClientConn(ctx, "http", "pathlens.test:80")
+	if err != nil {
+		return 0, err
+	}
+	defer cc.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return io.Copy(w, resp.Body)
 }
 
 // A GOAWAY that answers pathlens's own (as it closes the connection) is
