@@ -12,11 +12,11 @@ import (
 
 // probeEndpoint reads the probe_endpoint section into c.ProbeEndpoint;
 // c.Modules must be read already.
-func (d *decoder) probeEndpoint(c *Config, top *mapping) {
-	pe := d.mapping(top.keyNode("probe_endpoint"), top.get("probe_endpoint"), "probe_endpoint", probeKeys)
+func (d *decoder) probeEndpoint(c *Config, r *rawProbeEndpoint) {
+	const path = "probe_endpoint"
 	p := &c.ProbeEndpoint
-	for i, n := range pe.seq("allow") {
-		field := index(pe.field("allow"), i)
+	for i := range r.Allow {
+		n, field := &r.Allow[i], index(join(path, "allow"), i)
 		if isNull(n) {
 			d.failf(n, field, "empty pattern")
 		}
@@ -28,8 +28,8 @@ func (d *decoder) probeEndpoint(c *Config, top *mapping) {
 	}
 
 	first := map[string]int{}
-	for i, n := range pe.seq("modules") {
-		field := index(pe.field("modules"), i)
+	for i := range r.Modules {
+		n, field := &r.Modules[i], index(join(path, "modules"), i)
 		name := d.listString(n, field, "a module name")
 		if _, ok := c.Modules[name]; !ok {
 			d.failf(n, field, "unknown module %q (known: %s)", name, strings.Join(c.moduleNames(), ", "))
@@ -41,10 +41,10 @@ func (d *decoder) probeEndpoint(c *Config, top *mapping) {
 		p.Modules = append(p.Modules, name)
 	}
 
-	pe.boolean("open", &p.Open)
+	r.Open.set(&p.Open)
 
-	for i, n := range pe.seq("deny_networks") {
-		field := index(pe.field("deny_networks"), i)
+	for i := range r.DenyNetworks {
+		n, field := &r.DenyNetworks[i], index(join(path, "deny_networks"), i)
 		nets, err := parseNetwork(d.listString(n, field, "a network"))
 		if err != nil {
 			d.failf(n, field, "%v", err)
@@ -52,15 +52,15 @@ func (d *decoder) probeEndpoint(c *Config, top *mapping) {
 		p.DenyNetworks = append(p.DenyNetworks, nets...)
 	}
 
-	if n := pe.integer("max_concurrent", &p.MaxConcurrent); n != nil && (p.MaxConcurrent < 1 || p.MaxConcurrent > MaxProbeMaxConcurrent) {
-		d.failf(n, pe.field("max_concurrent"), "want 1 to %d, got %d", MaxProbeMaxConcurrent, p.MaxConcurrent)
+	if n := r.MaxConcurrent.set(&p.MaxConcurrent); n != nil && (p.MaxConcurrent < 1 || p.MaxConcurrent > MaxProbeMaxConcurrent) {
+		d.failf(n, join(path, "max_concurrent"), "want 1 to %d, got %d", MaxProbeMaxConcurrent, p.MaxConcurrent)
 	}
-	if n := pe.dur("queue_timeout", &p.QueueTimeout); n != nil {
+	if n := r.QueueTimeout.set(&p.QueueTimeout); n != nil {
 		switch {
 		case p.QueueTimeout <= 0:
-			d.failf(n, pe.field("queue_timeout"), "want a positive duration, got %s", fmtDur(p.QueueTimeout))
+			d.failf(n, join(path, "queue_timeout"), "want a positive duration, got %s", fmtDur(p.QueueTimeout))
 		case p.QueueTimeout > MaxProbeQueueTimeout:
-			d.failf(n, pe.field("queue_timeout"), "queue_timeout %s is above the maximum of %s", fmtDur(p.QueueTimeout), fmtDur(MaxProbeQueueTimeout))
+			d.failf(n, join(path, "queue_timeout"), "queue_timeout %s is above the maximum of %s", fmtDur(p.QueueTimeout), fmtDur(MaxProbeQueueTimeout))
 		}
 	}
 }
@@ -68,6 +68,7 @@ func (d *decoder) probeEndpoint(c *Config, top *mapping) {
 // listString returns the string a list item n holds, failing when it is
 // not a string (what names the expected value, e.g. "a module name").
 func (d *decoder) listString(n *yaml.Node, field, what string) string {
+	n = resolve(n)
 	if isNull(n) || n.Kind != yaml.ScalarNode {
 		d.failf(n, field, "want %s, got %s", what, describe(n))
 	}

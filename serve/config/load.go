@@ -9,28 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/pathlens/pathlens/internal/optparse"
 
 	// The probe kinds a config can name are those registered with probe.
 	_ "github.com/pathlens/pathlens/probe/kinds"
-)
-
-// Keys each mapping accepts, in the order error messages list them.
-var (
-	topKeys     = []string{"listen", "allowed_hosts", "auth", "storage", "defaults", "modules", "targets", "probe_endpoint"}
-	authKeys    = []string{"token_file", "open_endpoints"}
-	storageKeys = []string{"path", "retention"}
-	defaultKeys = []string{"interval", "timeout", "concurrency"}
-	moduleKeys  = []string{"kind", "timeout", "ip_family", "http", "tls", "dns", "icmp", "grpc", "ws"}
-	httpKeys    = []string{"method", "headers", "body", "valid_status", "http2", "max_body", "max_header_bytes", "max_redirects", "h2_window", "h2_conn_window"}
-	tlsKeys     = []string{"ca_file", "cert_file", "key_file", "server_name", "insecure", "resumption_check"}
-	dnsKeys     = []string{"server"}
-	icmpKeys    = []string{"count", "interval"}
-	grpcKeys    = []string{"service", "method", "request_hex", "expect_messages", "h2_window", "h2_conn_window"}
-	targetKeys  = []string{"name", "url", "module", "interval", "timeout", "labels"}
-	probeKeys   = []string{"allow", "modules", "open", "deny_networks", "max_concurrent", "queue_timeout"}
 )
 
 // maxConfigSize bounds the config file and maxTokenSize the token file.
@@ -94,15 +76,14 @@ func parse(name, dir string, data []byte) (c *Config, err error) {
 			c, err = nil, b.err
 		}
 	}()
-	return d.config(root), nil
+	return d.config(d.decode(root, data)), nil
 }
 
-// config stays one function: its sections run in a fixed order (auth before listen, defaults before targets) best read top to bottom.
-func (d *decoder) config(root *yaml.Node) *Config {
-	if root != nil && resolve(root).Kind != yaml.MappingNode && !isNull(root) {
-		d.failf(root, "", "the config must be a mapping with the keys %s, got %s", strings.Join(topKeys, ", "), describe(root))
-	}
-	top := d.mapping(nil, root, "", topKeys)
+// config checks the decoded file and builds the Config from it. The
+// sections run in a fixed order: auth before listen (which needs to know
+// of a token), modules before targets and probe_endpoint (which name
+// them).
+func (d *decoder) config(r *rawConfig) *Config {
 	c := &Config{
 		Listen:   DefaultListen,
 		Auth:     Auth{OpenEndpoints: true},
@@ -114,97 +95,104 @@ func (d *decoder) config(root *yaml.Node) *Config {
 			QueueTimeout:  DefaultProbeQueueTimeout,
 		},
 	}
-
-	// auth (before listen, which depends on it)
-	auth := d.mapping(top.keyNode("auth"), top.get("auth"), "auth", authKeys)
-	tokNode := auth.str("token_file", &c.Auth.TokenFile)
-	auth.boolean("open_endpoints", &c.Auth.OpenEndpoints)
-	if c.Auth.TokenFile != "" {
-		c.Auth.TokenFile = d.abs(c.Auth.TokenFile)
-		tok, err := readToken(c.Auth.TokenFile)
-		if err != nil {
-			d.failf(tokNode, auth.field("token_file"), "%v", err)
-		}
-		c.Auth.Token = tok
-	}
-
-	// listen
-	if n := top.str("listen", &c.Listen); n != nil {
+	d.auth(c, &r.Auth)
+	if n := r.Listen.set(&c.Listen); n != nil {
 		c.Listen = strings.TrimSpace(c.Listen)
 		if err := CheckListen(c.Listen, c.Auth.TokenFile != ""); err != nil {
 			d.failf(n, "listen", "%v", err)
 		}
 	}
-
-	// storage
-	st := d.mapping(top.keyNode("storage"), top.get("storage"), "storage", storageKeys)
-	if st.str("path", &c.Storage.Path) != nil && strings.TrimSpace(c.Storage.Path) == "" {
-		c.Storage.Path = DefaultStorage
-	}
-	c.Storage.Path = d.abs(c.Storage.Path)
-	if n := st.dur("retention", &c.Storage.Retention); n != nil && c.Storage.Retention < MinRetention {
-		d.failf(n, st.field("retention"), "retention %s is below the minimum of %s", fmtDur(c.Storage.Retention), fmtDur(MinRetention))
-	}
-
-	// defaults
-	df := d.mapping(top.keyNode("defaults"), top.get("defaults"), "defaults", defaultKeys)
-	dInt := df.dur("interval", &c.Defaults.Interval)
-	dTO := df.dur("timeout", &c.Defaults.Timeout)
-	if n := df.integer("concurrency", &c.Defaults.Concurrency); n != nil && c.Defaults.Concurrency < 1 {
-		d.failf(n, df.field("concurrency"), "want 1 or more, got %d", c.Defaults.Concurrency)
-	}
-	if dTO != nil && c.Defaults.Timeout <= 0 {
-		d.failf(dTO, df.field("timeout"), "want a positive duration, got %s", fmtDur(c.Defaults.Timeout))
-	}
-	if dInt != nil && c.Defaults.Interval < MinInterval {
-		d.failf(dInt, df.field("interval"), "interval %s is below the minimum of %s", fmtDur(c.Defaults.Interval), fmtDur(MinInterval))
-	}
-	if c.Defaults.Interval < c.Defaults.Timeout {
-		at, field := dInt, df.field("interval")
-		if at == nil {
-			at, field = dTO, df.field("timeout")
-		}
-		d.failf(at, field, "interval %s is shorter than timeout %s", fmtDur(c.Defaults.Interval), fmtDur(c.Defaults.Timeout))
-	}
-
-	// modules
-	def := &Module{Name: DefaultModule}
-	applyModuleDefaults(def)
-	if _, err := def.buildOptions(); err != nil {
-		panic(err) // no files: cannot fail
-	}
-	c.Modules[DefaultModule] = def
-	mods := d.mapping(top.keyNode("modules"), top.get("modules"), "modules", nil)
-	for _, e := range mods.entries {
-		field := mods.field(e.name)
-		if e.name == DefaultModule {
-			d.failf(e.key, field, "the module name %q is reserved for the built-in module (kind from the URL scheme)", DefaultModule)
-		}
-		if !moduleNameRE.MatchString(e.name) {
-			d.failf(e.key, field, "module name %q: use letters, digits, '.', '_' and '-'", e.name)
-		}
-		c.Modules[e.name] = d.module(e.name, e.key, e.val, field)
-	}
-
-	// targets
+	d.storage(c, &r.Storage)
+	d.defaults(c, &r.Defaults)
+	d.modules(c, r.Modules)
 	first := map[string]int{}
-	for i, n := range top.seq("targets") {
-		t := d.target(c, n, index("targets", i), first)
-		c.Targets = append(c.Targets, t)
+	for i, t := range r.Targets {
+		c.Targets = append(c.Targets, d.target(c, t, index("targets", i), first))
 	}
-
-	// allowed_hosts
-	for i, n := range top.seq("allowed_hosts") {
+	for i := range r.AllowedHosts {
 		field := index("allowed_hosts", i)
+		n := &r.AllowedHosts[i]
 		h, err := parseAllowedHost(d.listString(n, field, "a host name"))
 		if err != nil {
 			d.failf(n, field, "%v", err)
 		}
 		c.AllowedHosts = append(c.AllowedHosts, h)
 	}
-
-	d.probeEndpoint(c, top)
+	d.probeEndpoint(c, &r.ProbeEndpoint)
 	return c
+}
+
+func (d *decoder) auth(c *Config, a *rawAuth) {
+	tokNode := a.TokenFile.set(&c.Auth.TokenFile)
+	a.OpenEndpoints.set(&c.Auth.OpenEndpoints)
+	if c.Auth.TokenFile != "" {
+		c.Auth.TokenFile = d.abs(c.Auth.TokenFile)
+		tok, err := readToken(c.Auth.TokenFile)
+		if err != nil {
+			d.failf(tokNode, "auth.token_file", "%v", err)
+		}
+		c.Auth.Token = tok
+	}
+}
+
+func (d *decoder) storage(c *Config, s *rawStorage) {
+	if s.Path.set(&c.Storage.Path) != nil && strings.TrimSpace(c.Storage.Path) == "" {
+		c.Storage.Path = DefaultStorage
+	}
+	c.Storage.Path = d.abs(c.Storage.Path)
+	if n := s.Retention.set(&c.Storage.Retention); n != nil && c.Storage.Retention < MinRetention {
+		d.failf(n, "storage.retention", "retention %s is below the minimum of %s", fmtDur(c.Storage.Retention), fmtDur(MinRetention))
+	}
+}
+
+func (d *decoder) defaults(c *Config, r *rawDefaults) {
+	df := &c.Defaults
+	dInt := r.Interval.set(&df.Interval)
+	dTO := r.Timeout.set(&df.Timeout)
+	if n := r.Concurrency.set(&df.Concurrency); n != nil && df.Concurrency < 1 {
+		d.failf(n, "defaults.concurrency", "want 1 or more, got %d", df.Concurrency)
+	}
+	if dTO != nil && df.Timeout <= 0 {
+		d.failf(dTO, "defaults.timeout", "want a positive duration, got %s", fmtDur(df.Timeout))
+	}
+	if dInt != nil && df.Interval < MinInterval {
+		d.failf(dInt, "defaults.interval", "interval %s is below the minimum of %s", fmtDur(df.Interval), fmtDur(MinInterval))
+	}
+	if df.Interval < df.Timeout {
+		at, field := dInt, "defaults.interval"
+		if at == nil {
+			at, field = dTO, "defaults.timeout"
+		}
+		d.failf(at, field, "interval %s is shorter than timeout %s", fmtDur(df.Interval), fmtDur(df.Timeout))
+	}
+}
+
+// modules builds the built-in module and the file's, in file order.
+func (d *decoder) modules(c *Config, mods map[string]*rawModule) {
+	def := &Module{Name: DefaultModule}
+	applyModuleDefaults(def)
+	if _, err := def.buildOptions(); err != nil {
+		panic(err) // no files: cannot fail
+	}
+	c.Modules[DefaultModule] = def
+	for _, e := range d.entries("modules") {
+		field := join("modules", e.name)
+		if e.name == DefaultModule {
+			d.failf(e.key, field, "the module name %q is reserved for the built-in module (kind from the URL scheme)", DefaultModule)
+		}
+		if !moduleNameRE.MatchString(e.name) {
+			d.failf(e.key, field, "module name %q: use letters, digits, '.', '_' and '-'", e.name)
+		}
+		c.Modules[e.name] = d.module(e.name, field, or(mods[e.name]))
+	}
+}
+
+// or is p, or a new zero T when p is nil (a section left out or null).
+func or[T any](p *T) *T {
+	if p == nil {
+		return new(T)
+	}
+	return p
 }
 
 var (
@@ -220,11 +208,14 @@ func (d *decoder) abs(p string) string {
 	return filepath.Join(d.dir, p)
 }
 
-func orList(xs []string) string {
+// orList joins names for messages: "a, b or c".
+func orList(xs []string) string { return listOf(xs, " or ") }
+
+func listOf(xs []string, last string) string {
 	if len(xs) < 2 {
 		return strings.Join(xs, "")
 	}
-	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
+	return strings.Join(xs[:len(xs)-1], ", ") + last + xs[len(xs)-1]
 }
 
 // fmtDur formats a duration without trailing zero units: 1h, 30m, 1m30s.

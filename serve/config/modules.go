@@ -34,181 +34,195 @@ func KindOf(scheme string) string {
 	return strings.ToLower(scheme)
 }
 
-// module stays one function: it reads each section (http, tls, dns, icmp; grpc and ws in their files) into m, then checks and builds the options from them; the tls nodes it keeps locate buildOptions errors.
-func (d *decoder) module(name string, keyNode, n *yaml.Node, path string) *Module {
-	mm := d.mapping(keyNode, n, path, moduleKeys)
+// module checks module r at path and builds it: its kind, its sections,
+// then probe's rules on the options built from them.
+func (d *decoder) module(name, path string, r *rawModule) *Module {
 	m := &Module{Name: name}
 	applyModuleDefaults(m)
-
-	kindNode := mm.str("kind", &m.Kind)
-	m.Kind = strings.ToLower(strings.TrimSpace(m.Kind))
-	kinds := probe.KindNames()
-	_, known := probe.LookupKind(m.Kind)
-	switch k, bySchema := probe.KindFor(m.Kind); {
-	case kindNode == nil || m.Kind == "":
-		at := kindNode
-		if at == nil {
-			at = mm.at
-		}
-		d.failf(at, mm.field("kind"), "kind is required (%s)", orList(kinds))
-	case !known && bySchema:
-		d.failf(kindNode, mm.field("kind"), "unknown kind %q (want %s; kind %s probes %s:// URLs too)", m.Kind, orList(kinds), k.Name, m.Kind)
-	case !known:
-		d.failf(kindNode, mm.field("kind"), "unknown kind %q (want %s)", m.Kind, orList(kinds))
-	}
-	mm.dur("timeout", &m.Timeout)
-	if n := mm.str("ip_family", &m.IPFamily); n != nil {
+	d.moduleKind(path, r.Kind, m)
+	r.Timeout.set(&m.Timeout)
+	if n := r.IPFamily.set(&m.IPFamily); n != nil {
 		switch m.IPFamily {
 		case "", "ip4", "ip6":
 		default:
-			d.failf(n, mm.field("ip_family"), "unknown ip_family %q (want ip4 or ip6)", m.IPFamily)
+			d.failf(n, join(path, "ip_family"), "unknown ip_family %q (want ip4 or ip6)", m.IPFamily)
 		}
 	}
-
-	// http
-	h := d.mapping(mm.keyNode("http"), mm.get("http"), mm.field("http"), httpKeys)
-	nodes := map[string]*yaml.Node{}
-	m.HTTP.Method = ""
-	if n := h.str("method", &m.HTTP.Method); n != nil {
-		m.HTTP.Method = strings.ToUpper(strings.TrimSpace(m.HTTP.Method))
-		if m.HTTP.Method != "" && !isToken(m.HTTP.Method) {
-			d.failf(n, h.field("method"), "invalid method %q", m.HTTP.Method)
-		}
-	}
-	for _, e := range h.strMap("headers") {
-		field := join(h.field("headers"), e.name)
-		if !isToken(e.name) {
-			d.failf(e.key, field, "invalid header name %q", e.name)
-		}
-		if strings.ContainsAny(e.val.Value, "\r\n\x00") {
-			d.failf(e.val, field, "the value holds a line break or NUL")
-		}
-		if m.HTTP.Headers == nil {
-			m.HTTP.Headers = map[string]string{}
-		}
-		for k := range m.HTTP.Headers {
-			if strings.EqualFold(k, e.name) {
-				d.failf(e.key, field, "duplicate header %q (as %q)", e.name, k)
-			}
-		}
-		m.HTTP.Headers[e.name] = e.val.Value
-	}
-	h.str("body", &m.HTTP.Body)
-	if m.HTTP.Method == "" {
-		m.HTTP.Method = "GET"
-		if m.HTTP.Body != "" {
-			m.HTTP.Method = "POST"
-		}
-	}
-	if n := h.get("valid_status"); n != nil {
-		var vs []probe.StatusRange
-		parse := func(n *yaml.Node, field string) {
-			if n.Kind != yaml.ScalarNode || isNull(n) {
-				d.failf(n, field, "want a status or range such as 200-399 or 404, got %s", describe(n))
-			}
-			r, err := probe.ParseStatusRanges(n.Value)
-			if err != nil {
-				d.failf(n, field, "%v", err)
-			}
-			vs = append(vs, r...)
-		}
-		if n.Kind == yaml.SequenceNode {
-			for i, c := range h.seq("valid_status") {
-				parse(c, index(h.field("valid_status"), i))
-			}
-		} else {
-			parse(n, h.field("valid_status"))
-		}
-		if len(vs) > 0 {
-			m.HTTP.ValidStatus = vs
-		}
-	}
-	if n := h.str("http2", &m.HTTP.HTTP2); n != nil {
-		m.HTTP.HTTP2 = strings.ToLower(strings.TrimSpace(m.HTTP.HTTP2))
-		switch m.HTTP.HTTP2 {
-		case "auto", "off", "on", "h2c":
-		default:
-			d.failf(n, h.field("http2"), "unknown http2 mode %q (want auto, off, on or h2c)", n.Value)
-		}
-	}
-	h.size("max_body", &m.HTTP.MaxBody)
-	h.size("max_header_bytes", &m.HTTP.MaxHeaderBytes)
-	h.integer("max_redirects", &m.HTTP.MaxRedirects)
-
-	d.h2Windows(h, &m.HTTP.H2Windows)
-	if m.HTTP.HTTP2 == "off" {
-		for _, k := range []string{"h2_window", "h2_conn_window"} {
-			if n := h.get(k); n != nil {
-				d.failf(n, h.field(k), "%s sets an HTTP/2 window, and http2: off rules HTTP/2 out", k)
-			}
-		}
-	}
-
-	// tls
-	t := d.mapping(mm.keyNode("tls"), mm.get("tls"), mm.field("tls"), tlsKeys)
-	nodes["tls.ca_file"] = t.str("ca_file", &m.TLS.CAFile)
-	nodes["tls.cert_file"] = t.str("cert_file", &m.TLS.CertFile)
-	nodes["tls.key_file"] = t.str("key_file", &m.TLS.KeyFile)
-	t.str("server_name", &m.TLS.ServerName)
-	t.boolean("insecure", &m.TLS.Insecure)
-	t.boolean("resumption_check", &m.TLS.ResumptionCheck)
-	for _, f := range []*string{&m.TLS.CAFile, &m.TLS.CertFile, &m.TLS.KeyFile} {
-		if *f != "" {
-			*f = d.abs(*f)
-		}
-	}
-
-	// dns
-	dn := d.mapping(mm.keyNode("dns"), mm.get("dns"), mm.field("dns"), dnsKeys)
-	if n := dn.str("server", &m.DNS.Server); n != nil && m.DNS.Server != "" {
+	d.httpModule(join(path, "http"), or(r.HTTP), &m.HTTP)
+	tlsNodes := d.tlsModule(or(r.TLS), &m.TLS)
+	if n := or(r.DNS).Server.set(&m.DNS.Server); n != nil && m.DNS.Server != "" {
 		s, err := optparse.NormalizeHostPort(m.DNS.Server, "53")
 		if err != nil {
-			d.failf(n, dn.field("server"), "%q: %v", probe.RedactUserInfo(m.DNS.Server), err)
+			d.failf(n, join(path, "dns.server"), "%q: %v", probe.RedactUserInfo(m.DNS.Server), err)
 		}
 		m.DNS.Server = s
 	}
-
-	// icmp
-	ic := d.mapping(mm.keyNode("icmp"), mm.get("icmp"), mm.field("icmp"), icmpKeys)
-	ic.integer("count", &m.ICMP.Count)
-	ic.dur("interval", &m.ICMP.Interval)
-
-	// grpc
-	d.grpcModule(mm, m)
-
-	// ws (ws.go)
-	d.wsModule(mm, m)
+	ic := or(r.ICMP)
+	ic.Count.set(&m.ICMP.Count)
+	ic.Interval.set(&m.ICMP.Interval)
+	d.grpcModule(join(path, "grpc"), or(r.GRPC), &m.GRPC)
+	d.wsModule(path, or(r.WS), m)
 
 	vo := m.valueOptions()
 	vo.Timeout = m.Timeout
-	d.checkOptions(mm, m.Kind, vo)
+	d.checkOptions(path, m.Kind, vo)
 	if fe, err := m.buildOptions(); err != nil {
-		at := nodes[fe]
+		at := tlsNodes[fe]
 		if at == nil {
-			at = mm.at
+			at = d.at(path)
 		}
 		d.failf(at, join(path, fe), "%v", err.err)
 	}
 	return m
 }
 
-// h2Windows reads h2_window and h2_conn_window of section s into w. The
+// moduleKind reads the kind of the module at path into m.Kind: required,
+// and one of the registered kinds.
+func (d *decoder) moduleKind(path string, k str, m *Module) {
+	kindNode := k.set(&m.Kind)
+	m.Kind = strings.ToLower(strings.TrimSpace(m.Kind))
+	field := join(path, "kind")
+	kinds := probe.KindNames()
+	_, known := probe.LookupKind(m.Kind)
+	switch sk, byScheme := probe.KindFor(m.Kind); {
+	case kindNode == nil || m.Kind == "":
+		at := kindNode
+		if at == nil {
+			at = d.at(path)
+		}
+		d.failf(at, field, "kind is required (%s)", orList(kinds))
+	case !known && byScheme:
+		d.failf(kindNode, field, "unknown kind %q (want %s; kind %s probes %s:// URLs too)", m.Kind, orList(kinds), sk.Name, m.Kind)
+	case !known:
+		d.failf(kindNode, field, "unknown kind %q (want %s)", m.Kind, orList(kinds))
+	}
+}
+
+// httpModule reads a module's http section (at path) into h.
+func (d *decoder) httpModule(path string, r *rawHTTP, h *HTTPModule) {
+	h.Method = ""
+	if n := r.Method.set(&h.Method); n != nil {
+		h.Method = strings.ToUpper(strings.TrimSpace(h.Method))
+		if h.Method != "" && !isToken(h.Method) {
+			d.failf(n, join(path, "method"), "invalid method %q", h.Method)
+		}
+	}
+	for _, e := range d.entries(join(path, "headers")) {
+		field := join(join(path, "headers"), e.name)
+		v := r.Headers[e.name].V
+		if !isToken(e.name) {
+			d.failf(e.key, field, "invalid header name %q", e.name)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			d.failf(r.Headers[e.name].N, field, "the value holds a line break or NUL")
+		}
+		if h.Headers == nil {
+			h.Headers = map[string]string{}
+		}
+		for k := range h.Headers {
+			if strings.EqualFold(k, e.name) {
+				d.failf(e.key, field, "duplicate header %q (as %q)", e.name, k)
+			}
+		}
+		h.Headers[e.name] = v
+	}
+	r.Body.set(&h.Body)
+	if h.Method == "" {
+		h.Method = "GET"
+		if h.Body != "" {
+			h.Method = "POST"
+		}
+	}
+	d.validStatus(join(path, "valid_status"), &r.ValidStatus, h)
+	if n := r.HTTP2.set(&h.HTTP2); n != nil {
+		h.HTTP2 = strings.ToLower(strings.TrimSpace(h.HTTP2))
+		switch h.HTTP2 {
+		case "auto", "off", "on", "h2c":
+		default:
+			d.failf(n, join(path, "http2"), "unknown http2 mode %q (want auto, off, on or h2c)", n.Value)
+		}
+	}
+	r.MaxBody.set(&h.MaxBody)
+	r.MaxHeaderBytes.set(&h.MaxHeaderBytes)
+	r.MaxRedirects.set(&h.MaxRedirects)
+	d.h2Windows(path, r.H2Window, r.H2ConnWindow, &h.H2Windows)
+	if h.HTTP2 == "off" {
+		for _, w := range []struct {
+			key string
+			n   *yaml.Node
+		}{{"h2_window", r.H2Window.N}, {"h2_conn_window", r.H2ConnWindow.N}} {
+			if w.n != nil {
+				d.failf(w.n, join(path, w.key), "%s sets an HTTP/2 window, and http2: off rules HTTP/2 out", w.key)
+			}
+		}
+	}
+}
+
+// validStatus reads valid_status (at path): a status or range, or a list
+// of them.
+func (d *decoder) validStatus(path string, n *yaml.Node, h *HTTPModule) {
+	n = present(n)
+	if n == nil {
+		return
+	}
+	var vs []probe.StatusRange
+	parse := func(n *yaml.Node, field string) {
+		if n.Kind != yaml.ScalarNode || isNull(n) {
+			d.failf(n, field, "want a status or range such as 200-399 or 404, got %s", describe(n))
+		}
+		r, err := probe.ParseStatusRanges(n.Value)
+		if err != nil {
+			d.failf(n, field, "%v", err)
+		}
+		vs = append(vs, r...)
+	}
+	if n.Kind == yaml.SequenceNode {
+		for i, c := range n.Content {
+			parse(resolve(c), index(path, i))
+		}
+	} else {
+		parse(n, path)
+	}
+	if len(vs) > 0 {
+		h.ValidStatus = vs
+	}
+}
+
+// tlsModule reads a module's tls section into t, file names resolved. It
+// returns the file names' nodes by field, which buildOptions errors name.
+func (d *decoder) tlsModule(r *rawTLS, t *TLSModule) map[string]*yaml.Node {
+	nodes := map[string]*yaml.Node{
+		"tls.ca_file":   r.CAFile.set(&t.CAFile),
+		"tls.cert_file": r.CertFile.set(&t.CertFile),
+		"tls.key_file":  r.KeyFile.set(&t.KeyFile),
+	}
+	r.ServerName.set(&t.ServerName)
+	r.Insecure.set(&t.Insecure)
+	r.ResumptionCheck.set(&t.ResumptionCheck)
+	for _, f := range []*string{&t.CAFile, &t.CertFile, &t.KeyFile} {
+		if *f != "" {
+			*f = d.abs(*f)
+		}
+	}
+	return nodes
+}
+
+// h2Windows reads the HTTP/2 windows of the section at path into w. The
 // minimums are probe's rules (checkOptions); only a size that does not
 // fit an HTTP/2 window at all is refused here.
-func (d *decoder) h2Windows(s *mapping, w *H2Windows) {
+func (d *decoder) h2Windows(path string, stream, conn size, w *H2Windows) {
 	for _, f := range []struct {
 		key string
+		v   size
 		dst *int32
-	}{{"h2_window", &w.Stream}, {"h2_conn_window", &w.Conn}} {
-		var v int64
-		n := s.size(f.key, &v)
-		if n == nil {
+	}{{"h2_window", stream, &w.Stream}, {"h2_conn_window", conn, &w.Conn}} {
+		if f.v.N == nil {
 			continue
 		}
-		if v > math.MaxInt32 {
-			d.failf(n, s.field(f.key), "%s is above the HTTP/2 maximum of 2147483647 bytes", n.Value)
+		if f.v.V > math.MaxInt32 {
+			d.failf(f.v.N, join(path, f.key), "%s is above the HTTP/2 maximum of 2147483647 bytes", f.v.N.Value)
 		}
-		*f.dst = int32(v)
+		*f.dst = int32(f.v.V)
 	}
 }
 

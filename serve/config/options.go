@@ -58,26 +58,15 @@ func optionPath(key, kind string) (string, bool) {
 	return k.path, k.quote
 }
 
-// nodeAt is the value node at path (dotted keys) under module mapping mm,
-// nil when absent.
-func (d *decoder) nodeAt(mm *mapping, path string) *yaml.Node {
-	keys := strings.Split(path, ".")
-	m := mm
-	for _, k := range keys[:len(keys)-1] {
-		m = d.mapping(nil, m.get(k), "", nil)
-	}
-	return m.get(keys[len(keys)-1])
-}
-
 // checkOptions applies probe's rules for kind to o, the options built
-// from module mm's values: a key written in the file counts as given
-// (probe.Options.ValidateGiven). The first broken rule fails the load at
-// that key's line, as "modules.NAME.KEY: RULE, got VALUE" with the value
-// as written.
-func (d *decoder) checkOptions(mm *mapping, kind string, o *probe.Options) {
+// from the values of the module at path: a key written in the file counts
+// as given (probe.Options.ValidateGiven). The first broken rule fails the
+// load at that key's line, as "modules.NAME.KEY: RULE, got VALUE" with the
+// value as written.
+func (d *decoder) checkOptions(path, kind string, o *probe.Options) {
 	given := func(key string) bool {
 		p, _ := optionPath(key, kind)
-		return p != "" && d.nodeAt(mm, p) != nil
+		return p != "" && d.val(join(path, p)) != nil
 	}
 	err := o.ValidateGiven(kind, given)
 	var fe probe.FieldErrors
@@ -87,18 +76,18 @@ func (d *decoder) checkOptions(mm *mapping, kind string, o *probe.Options) {
 	e := fe[0]
 	p, quote := optionPath(e.Key, kind)
 	if p == "" {
-		d.failf(mm.at, mm.path, "%v", e)
+		d.failf(d.at(path), path, "%v", e)
 	}
-	at, got := d.nodeAt(mm, p), e.Got
+	at, got := d.val(join(path, p)), e.Got
 	if at == nil {
-		at = mm.at
+		at = d.at(path)
 	} else if at.Kind == yaml.ScalarNode {
 		got = at.Value
 		if quote {
 			got = strconv.Quote(got)
 		}
 	}
-	d.failf(at, mm.field(p), "%s", (&probe.FieldError{Rule: e.Rule, Got: got}).Msg())
+	d.failf(at, join(path, p), "%s", (&probe.FieldError{Rule: e.Rule, Got: got}).Msg())
 }
 
 // optionError names the module field (e.g. "tls.ca_file") an option

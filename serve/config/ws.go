@@ -10,12 +10,6 @@ import (
 	"github.com/pathlens/pathlens/probe/token"
 )
 
-// Keys of a module's ws: section and of its jwt: mapping.
-var (
-	wsKeys    = []string{"send", "ping_interval", "hold", "bearer_file", "token_param", "jwt", "max_message"}
-	wsJWTKeys = []string{"secret_file", "key_file", "claims", "ttl"}
-)
-
 // WSModule configures ws modules (ws:// and wss:// targets), as the
 // WebSocket flags of `check` do. A ws target holds its session for Hold,
 // up to its interval: its probe budget is its timeout plus Hold, capped at
@@ -47,90 +41,92 @@ type WSJWT struct {
 	TTL        time.Duration
 }
 
-// wsModule reads a module's ws: section into m.WS and loads its token.
-// The values' rules are probe's: they are checked (checkOptions) before
-// any token file is read.
-// It stays one function: the value check must come before any token file is read, and the bearer/jwt checks share their nodes.
-func (d *decoder) wsModule(mm *mapping, m *Module) {
-	w := d.mapping(mm.keyNode("ws"), mm.get("ws"), mm.field("ws"), wsKeys)
-	ws := &m.WS
-	w.str("send", &ws.Send)
-	w.dur("ping_interval", &ws.PingInterval)
-	w.dur("hold", &ws.Hold)
-	w.size("max_message", &ws.MaxMessage)
-	tokenParamNode := w.str("token_param", &ws.TokenParam)
-	j := d.mapping(w.keyNode("jwt"), w.get("jwt"), w.field("jwt"), wsJWTKeys)
-	ttlNode := j.dur("ttl", &ws.JWT.TTL)
-	d.checkOptions(mm, "ws", &probe.Options{Timeout: m.Timeout, WS: &probe.WSOptions{PingInterval: ws.PingInterval, Hold: ws.Hold,
+// wsModule reads the ws section r of the module m at path into m.WS and
+// loads its token. The values' rules are probe's: they are checked
+// (checkOptions) before any token file is read.
+func (d *decoder) wsModule(path string, r *rawWS, m *Module) {
+	ws, wp := &m.WS, join(path, "ws")
+	r.Send.set(&ws.Send)
+	r.PingInterval.set(&ws.PingInterval)
+	r.Hold.set(&ws.Hold)
+	r.MaxMessage.set(&ws.MaxMessage)
+	tokenParamNode := r.TokenParam.set(&ws.TokenParam)
+	r.JWT.TTL.set(&ws.JWT.TTL)
+	d.checkOptions(path, "ws", &probe.Options{Timeout: m.Timeout, WS: &probe.WSOptions{PingInterval: ws.PingInterval, Hold: ws.Hold,
 		MaxMessage: ws.MaxMessage, TokenParam: ws.TokenParam, TokenTTL: ws.JWT.TTL}})
 
-	bearerNode := w.str("bearer_file", &ws.BearerFile)
+	bearerNode := r.BearerFile.set(&ws.BearerFile)
 	if ws.BearerFile != "" {
 		ws.BearerFile = d.abs(ws.BearerFile)
 		tok, err := token.ReadFile(ws.BearerFile)
 		if err != nil {
-			d.failf(bearerNode, w.field("bearer_file"), "%v", err)
+			d.failf(bearerNode, join(wp, "bearer_file"), "%v", err)
 		}
 		src, err := token.NewStatic(tok, "bearer-file")
 		if err != nil {
-			d.failf(bearerNode, w.field("bearer_file"), "%s: %v", ws.BearerFile, err)
+			d.failf(bearerNode, join(wp, "bearer_file"), "%s: %v", ws.BearerFile, err)
 		}
 		ws.token = src
 	}
+	d.wsJWT(wp, &r.JWT, ws, bearerNode)
+	if ws.TokenParam != "" && ws.token == nil {
+		d.failf(tokenParamNode, join(wp, "token_param"), "token_param needs a token (bearer_file or jwt)")
+	}
+}
 
-	secretNode := j.str("secret_file", &ws.JWT.SecretFile)
-	keyNode := j.str("key_file", &ws.JWT.KeyFile)
-	claimsNode := j.get("claims")
+// wsJWT reads the jwt mapping r of the ws section at wp into ws.JWT and,
+// when it names a secret or a key, makes the token source; bearer is the
+// node of the section's bearer_file, which excludes it.
+func (d *decoder) wsJWT(wp string, r *rawJWT, ws *WSModule, bearer *yaml.Node) {
+	path := join(wp, "jwt")
+	secretNode := r.SecretFile.set(&ws.JWT.SecretFile)
+	keyNode := r.KeyFile.set(&ws.JWT.KeyFile)
+	claimsNode := present(&r.Claims)
 	if claimsNode != nil {
 		switch claimsNode.Kind {
 		case yaml.MappingNode:
 			if err := claimsNode.Decode(&ws.JWT.Claims); err != nil {
-				d.failf(claimsNode, j.field("claims"), "want a mapping of claims: %v", err)
+				d.failf(claimsNode, join(path, "claims"), "want a mapping of claims: %v", err)
 			}
 		case yaml.ScalarNode:
 			c, err := token.ParseClaims(claimsNode.Value)
 			if err != nil {
-				d.failf(claimsNode, j.field("claims"), "%v", err)
+				d.failf(claimsNode, join(path, "claims"), "%v", err)
 			}
 			ws.JWT.Claims = c
 		default:
-			d.failf(claimsNode, j.field("claims"), "want a mapping (or a JSON object), got %s", describe(claimsNode))
+			d.failf(claimsNode, join(path, "claims"), "want a mapping (or a JSON object), got %s", describe(claimsNode))
 		}
 	}
 	minting := ws.JWT.SecretFile != "" || ws.JWT.KeyFile != ""
 	switch {
 	case ws.JWT.SecretFile != "" && ws.JWT.KeyFile != "":
-		d.failf(keyNode, j.field("key_file"), "secret_file and key_file exclude each other")
-	case !minting && (claimsNode != nil || ttlNode != nil):
-		at := j.at
-		d.failf(at, w.field("jwt"), "claims and ttl need secret_file or key_file")
-	case minting && ws.BearerFile != "":
-		d.failf(bearerNode, w.field("bearer_file"), "bearer_file and jwt exclude each other")
+		d.failf(keyNode, join(path, "key_file"), "secret_file and key_file exclude each other")
+	case !minting && (claimsNode != nil || r.TTL.N != nil):
+		d.failf(d.at(path), path, "claims and ttl need secret_file or key_file")
+	case !minting:
+		return
+	case ws.BearerFile != "":
+		d.failf(bearer, join(wp, "bearer_file"), "bearer_file and jwt exclude each other")
 	}
-	if minting {
-		at, field := secretNode, j.field("secret_file")
-		if ws.JWT.SecretFile == "" {
-			at, field = keyNode, j.field("key_file")
-		}
-		for _, f := range []*string{&ws.JWT.SecretFile, &ws.JWT.KeyFile} {
-			if *f != "" {
-				*f = d.abs(*f)
-			}
-		}
-		src, err := token.NewJWTSource(token.JWTConfig{SecretFile: ws.JWT.SecretFile, KeyFile: ws.JWT.KeyFile, Claims: ws.JWT.Claims, TTL: ws.JWT.TTL})
-		if err != nil {
-			if strings.HasPrefix(err.Error(), "claim ") {
-				at, field = claimsNode, j.field("claims")
-			}
-			d.failf(at, field, "%v", err)
-		}
-		ws.token = src
-		ws.JWT.TTL = src.TTL()
+	at, field := secretNode, join(path, "secret_file")
+	if ws.JWT.SecretFile == "" {
+		at, field = keyNode, join(path, "key_file")
 	}
-
-	if ws.TokenParam != "" && ws.token == nil {
-		d.failf(tokenParamNode, w.field("token_param"), "token_param needs a token (bearer_file or jwt)")
+	for _, f := range []*string{&ws.JWT.SecretFile, &ws.JWT.KeyFile} {
+		if *f != "" {
+			*f = d.abs(*f)
+		}
 	}
+	src, err := token.NewJWTSource(token.JWTConfig{SecretFile: ws.JWT.SecretFile, KeyFile: ws.JWT.KeyFile, Claims: ws.JWT.Claims, TTL: ws.JWT.TTL})
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "claim ") {
+			at, field = claimsNode, join(path, "claims")
+		}
+		d.failf(at, field, "%v", err)
+	}
+	ws.token = src
+	ws.JWT.TTL = src.TTL()
 }
 
 // wsOptions is the module's WebSocket options (nil when it sets none).

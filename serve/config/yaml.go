@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/pathlens/pathlens/internal/optparse"
 	"gopkg.in/yaml.v3"
 )
 
@@ -44,10 +41,12 @@ func (e *Error) Error() string {
 // bail carries the first error out of the decoder (recovered in parse).
 type bail struct{ err *Error }
 
-// decoder walks the yaml.Node tree; the first error ends the walk.
+// decoder decodes a config: the document's node tree (tree.go) and the
+// schema (schema.go) decoded from it; the first error ends the decode.
 type decoder struct {
 	file string // shown in errors
 	dir  string // relative file names are resolved against it
+	tree *tree
 }
 
 func (d *decoder) failf(n *yaml.Node, field, format string, args ...any) {
@@ -134,14 +133,15 @@ func (d *decoder) syntaxError(data []byte, err error) *Error {
 }
 
 // maxAliasNodes bounds the nodes a document reaches through aliases and
-// merge keys. The decoder walks the node tree itself, so yaml.v3's own
-// alias limits (which guard decoding into Go values) do not apply, and a
-// few hundred bytes of nested aliases could otherwise expand to billions
-// of nodes and hold a load (or a reload) for minutes.
+// merge keys. The tree walks the document with aliases expanded, and
+// yaml.v3's own limit lets aliases make up 99% of a decode of up to
+// 400,000 values, so a few hundred bytes of nested aliases could
+// otherwise expand to billions of nodes and hold a load (or a reload)
+// for minutes.
 const maxAliasNodes = 100000
 
 // checkAliases walks the document with every alias expanded, as the
-// decoder sees it, counting the nodes reached through aliases (merge keys
+// tree and yaml.v3 see it, counting the nodes reached through aliases (merge keys
 // reach theirs through aliases too). It fails past maxAliasNodes, pointing
 // at the outermost alias of the expansion, and on an alias that refers to
 // a node containing it.
@@ -246,231 +246,95 @@ func join(path, key string) string {
 
 func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
 
-type entry struct {
-	name     string
-	key, val *yaml.Node
-}
-
-// mapping is a decoded YAML mapping: its entries in file order (explicit
-// keys first, then those merged in with <<), the allowed keys and the
-// node that missing-field errors point at.
-type mapping struct {
-	d       *decoder
-	path    string
-	at      *yaml.Node
-	entries []entry
-	byName  map[string]int
-}
-
-// mapping reads n (nil or null = empty) as a mapping. allowed nil accepts
-// any key (module names, headers, labels); otherwise an unknown key is an
-// error naming it and the allowed keys. at is where errors about missing
-// fields point (the key line of the mapping, or n itself when nil).
-func (d *decoder) mapping(at, n *yaml.Node, path string, allowed []string) *mapping {
-	m := &mapping{d: d, path: path, at: at, byName: map[string]int{}}
-	if m.at == nil {
-		m.at = n
-	}
-	if isNull(n) {
-		return m
-	}
-	n = resolve(n)
-	if n.Kind != yaml.MappingNode {
-		d.failf(n, path, "want a mapping, got %s", describe(n))
-	}
-	if m.at == nil || m.at.Kind != yaml.ScalarNode {
-		m.at = n
-	}
-	m.add(n, allowed, false, 0)
-	return m
-}
-
-func (m *mapping) add(n *yaml.Node, allowed []string, merged bool, depth int) {
-	if depth > 32 {
-		m.d.failf(n, m.path, "merge keys (<<) nested too deeply")
-	}
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			m.d.failf(k, m.path, "a key must be a string, got %s", describe(k))
-		}
-		if k.Tag == "!!merge" {
-			merges = append(merges, v)
-			continue
-		}
-		name := k.Value
-		field := join(m.path, name)
-		if allowed != nil && !slices.Contains(allowed, name) {
-			m.d.failf(k, field, "unknown field %q (allowed: %s)", name, strings.Join(allowed, ", "))
-		}
-		if j, dup := m.byName[name]; dup {
-			if merged {
-				continue // an explicit key or an earlier merge wins
-			}
-			m.d.failf(k, field, "duplicate field %q (first at line %d)", name, m.entries[j].key.Line)
-		}
-		m.byName[name] = len(m.entries)
-		m.entries = append(m.entries, entry{name: name, key: k, val: v})
-	}
-	for _, v := range merges {
-		v = resolve(v)
-		var srcs []*yaml.Node
-		switch v.Kind {
-		case yaml.MappingNode:
-			srcs = []*yaml.Node{v}
-		case yaml.SequenceNode:
-			for _, s := range v.Content {
-				srcs = append(srcs, resolve(s))
-			}
-		}
-		for _, s := range srcs {
-			if s == nil || s.Kind != yaml.MappingNode {
-				m.d.failf(v, m.path, "a merge (<<) takes a mapping or a list of mappings")
-			}
-			m.add(s, allowed, true, depth+1)
-		}
-	}
-}
-
-func (m *mapping) field(key string) string { return join(m.path, key) }
-
-// get returns the value node of key, or nil when absent or null.
-func (m *mapping) get(key string) *yaml.Node {
-	i, ok := m.byName[key]
-	if !ok || isNull(m.entries[i].val) {
+// present is n resolved, or nil when it holds nothing: a field of type
+// yaml.Node left out (the zero Node) or null.
+func present(n *yaml.Node) *yaml.Node {
+	if n == nil || n.Kind == 0 || isNull(n) {
 		return nil
 	}
-	return resolve(m.entries[i].val)
+	return resolve(n)
 }
 
-// keyNode returns the key node of key (nil when absent).
-func (m *mapping) keyNode(key string) *yaml.Node {
-	if i, ok := m.byName[key]; ok {
-		return m.entries[i].key
+// ---- node tree → schema ----
+
+// decode decodes the document root (parsed from data) into the schema:
+// the tree first (tree.go), which refuses the faults yaml.v3 would report
+// without a line, then yaml.v3 with known fields only, whose errors
+// decodeError turns into ours.
+func (d *decoder) decode(root *yaml.Node, data []byte) *rawConfig {
+	if root != nil && root.Kind != yaml.MappingNode && !isNull(root) {
+		d.failf(root, "", "the config must be a mapping with the keys %s, got %s", keysOf(rawConfig{}), describe(root))
 	}
-	return nil
+	d.tree = newTree(d, root)
+	var raw rawConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+		panic(bail{d.decodeError(err)})
+	}
+	return &raw
 }
 
-func (m *mapping) scalar(key string) *yaml.Node {
-	n := m.get(key)
-	if n != nil && n.Kind != yaml.ScalarNode {
-		m.d.failf(n, m.field(key), "want a %s, got %s", wantFor(key), describe(n))
+var (
+	typeErrorRE = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
+	notFoundRE  = regexp.MustCompile(`(?s)^field (.*) not found in type (\S+)$`)
+	unmarshalRE = regexp.MustCompile("(?s)^cannot unmarshal (\\S+?)(?: `(.*)`)? into (\\S+)$")
+	snippetRE   = regexp.MustCompile("`.*`")
+)
+
+// decodeError turns the first of yaml.v3's errors into an Error naming
+// the field: an unknown key (with the keys the schema has there), a value
+// of the wrong shape, or a scalar type's refusal (typeError). yaml.v3
+// gives only the line; the field is the tree's at that line. A value is
+// never shown as yaml.v3 quotes it.
+func (d *decoder) decodeError(err error) *Error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return &Error{File: d.file, Msg: snippetRE.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "a value")}
 	}
-	return n
+	m := typeErrorRE.FindStringSubmatch(te.Errors[0])
+	if m == nil {
+		return &Error{File: d.file, Msg: snippetRE.ReplaceAllString(te.Errors[0], "a value")}
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg := m[2]
+	if rest, ok := strings.CutPrefix(msg, valueMark); ok {
+		colText, text, _ := strings.Cut(rest, valueMark)
+		col, _ := strconv.Atoi(colText)
+		path, _ := d.tree.find(func(f field) bool { return f.val != nil && f.val.Line == line && f.val.Column == col })
+		return &Error{File: d.file, Line: line, Field: path, Msg: text}
+	}
+	if m := notFoundRE.FindStringSubmatch(msg); m != nil {
+		path, _ := d.tree.find(func(f field) bool { return f.key != nil && f.key.Line == line && f.key.Value == m[1] })
+		return &Error{File: d.file, Line: line, Field: path, Msg: fmt.Sprintf("unknown field %q (allowed: %s)", m[1], strings.Join(schemaKeys[m[2]], ", "))}
+	}
+	if m := unmarshalRE.FindStringSubmatch(msg); m != nil {
+		return d.shapeError(line, m[1], m[2], m[3])
+	}
+	return &Error{File: d.file, Line: line, Msg: snippetRE.ReplaceAllString(msg, "a value")}
 }
 
-func wantFor(key string) string {
-	switch key {
-	case "interval", "timeout", "retention", "queue_timeout":
-		return "duration"
-	case "insecure", "resumption_check", "open_endpoints", "open":
-		return "true or false"
-	case "concurrency", "count", "max_redirects", "max_concurrent":
-		return "number"
-	case "max_body":
-		return "size"
+// shapeError is yaml.v3's "cannot unmarshal TAG `SNIPPET` into TYPE" at
+// line: a mapping or list where the schema has the other, or a scalar
+// where it has either.
+func (d *decoder) shapeError(line int, tag, snippet, into string) *Error {
+	path, n := d.tree.find(func(f field) bool {
+		return f.val != nil && f.val.Line == line && f.val.ShortTag() == tag && (snippet == "" || yamlSnippet(f.val.Value) == snippet)
+	})
+	want := "a mapping"
+	if strings.HasPrefix(into, "[]") {
+		want = "a list"
 	}
-	return "string"
+	if keys, ok := schemaKeys[into]; ok && strings.HasSuffix(path, "]") {
+		want += " with the keys " + strings.Join(keys, ", ")
+	}
+	return &Error{File: d.file, Line: line, Field: path, Msg: fmt.Sprintf("want %s, got %s", want, describe(n))}
 }
 
-// str sets *dst when key is present and returns its node.
-func (m *mapping) str(key string, dst *string) *yaml.Node {
-	n := m.scalar(key)
-	if n != nil {
-		*dst = n.Value
+// yamlSnippet is a scalar's value as yaml.v3 quotes it in errors.
+func yamlSnippet(v string) string {
+	if len(v) > 10 {
+		return v[:7] + "..."
 	}
-	return n
-}
-
-func (m *mapping) dur(key string, dst *time.Duration) *yaml.Node {
-	n := m.scalar(key)
-	if n == nil {
-		return nil
-	}
-	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
-	if err != nil {
-		m.d.failf(n, m.field(key), "bad duration %q (want e.g. 500ms, 10s or 1m)", n.Value)
-	}
-	*dst = v
-	return n
-}
-
-func (m *mapping) boolean(key string, dst *bool) *yaml.Node {
-	n := m.scalar(key)
-	if n == nil {
-		return nil
-	}
-	switch strings.ToLower(n.Value) {
-	case "true", "yes", "on":
-		*dst = true
-	case "false", "no", "off":
-		*dst = false
-	default:
-		m.d.failf(n, m.field(key), "want true or false, got %q", n.Value)
-	}
-	return n
-}
-
-func (m *mapping) integer(key string, dst *int) *yaml.Node {
-	n := m.scalar(key)
-	if n == nil {
-		return nil
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(n.Value))
-	if err != nil {
-		m.d.failf(n, m.field(key), "want a whole number, got %q", n.Value)
-	}
-	*dst = v
-	return n
-}
-
-func (m *mapping) size(key string, dst *int64) *yaml.Node {
-	n := m.scalar(key)
-	if n == nil {
-		return nil
-	}
-	v, err := optparse.ParseSize(n.Value)
-	if err != nil {
-		m.d.failf(n, m.field(key), "bad size %q (want e.g. 1000, 512KiB or 10MiB)", n.Value)
-	}
-	*dst = v
-	return n
-}
-
-// strMap reads a mapping of strings (headers, labels) in file order.
-func (m *mapping) strMap(key string) []entry {
-	n := m.get(key)
-	if n == nil {
-		return nil
-	}
-	sub := m.d.mapping(m.keyNode(key), n, m.field(key), nil)
-	out := make([]entry, len(sub.entries))
-	for i, e := range sub.entries {
-		v := resolve(e.val)
-		switch {
-		case isNull(v):
-			v = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Line: e.key.Line}
-		case v.Kind != yaml.ScalarNode:
-			m.d.failf(v, sub.field(e.name), "want a string, got %s", describe(v))
-		}
-		out[i] = entry{name: e.name, key: e.key, val: v}
-	}
-	return out
-}
-
-// seq reads key as a list (nil when absent).
-func (m *mapping) seq(key string) []*yaml.Node {
-	n := m.get(key)
-	if n == nil {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		m.d.failf(n, m.field(key), "want a list, got %s", describe(n))
-	}
-	out := make([]*yaml.Node, len(n.Content))
-	for i, c := range n.Content {
-		out[i] = resolve(c)
-	}
-	return out
+	return v
 }

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"testing"
+	"time"
+)
+
+// The schema's errors: yaml.v3's, and the scalar types', in the
+// FILE:LINE: FIELD: MESSAGE form with the field found again in the tree.
+func TestSchemaErrors(t *testing.T) {
+	for text, want := range map[string]string{
+		"auth: foo\n":                                             `s.yaml:1: auth: want a mapping, got a string`,
+		"targets: [foo]\n":                                        `s.yaml:1: targets[0]: want a mapping with the keys name, url, module, interval, timeout, labels, got a string`,
+		"targets: [~]\n":                                          `s.yaml:1: targets[0]: want a mapping with the keys name, url, module, interval, timeout, labels, got nothing`,
+		"probe_endpoint: {allow: x}\n":                            `s.yaml:1: probe_endpoint.allow: want a list, got a string`,
+		"modules: {m: 1}\n":                                       `s.yaml:1: modules.m: want a mapping, got a number`,
+		"listen: [1]\n":                                           `s.yaml:1: listen: want a string, got a list`,
+		"auth: {open_endpoints: [x]}\n":                           `s.yaml:1: auth.open_endpoints: want true or false, got a list`,
+		"storage: {retention: {a: 1}}\n":                          `s.yaml:1: storage.retention: want a duration, got a mapping`,
+		"defaults: {concurrency: many}\n":                         `s.yaml:1: defaults.concurrency: want a whole number, got "many"`,
+		"modules: {m: {kind: http, http: {max_body: [1]}}}\n":     `s.yaml:1: modules.m.http.max_body: want a size, got a list`,
+		"modules: {m: {kind: http, http: {headers: {X: [1]}}}}\n": `s.yaml:1: modules.m.http.headers.X: want a string, got a list`,
+		"modules: {m: {kind: ws, ws: {jwt: 5}}}\n":                `s.yaml:1: modules.m.ws.jwt: want a mapping, got a number`,
+		"x: 1\nlisten: 2\n":                                       `s.yaml:1: x: unknown field "x" (allowed: listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint)`,
+		"modules:\n  m:\n    kind: http\n    tls: {insecure: true, sni: a}\n": `s.yaml:4: modules.m.tls.sni: unknown field "sni" (allowed: ca_file, cert_file, key_file, server_name, insecure, resumption_check)`,
+		"modules: {[a]: 1}\n":                                   `s.yaml:1: modules: a key must be a string, got a list`,
+		"modules: {m: {<<: 1}}\n":                               `s.yaml:1: modules.m: a merge (<<) takes a mapping or a list of mappings`,
+		"b: &b {timeout: 1s}\nmodules: {m: {<<: *b, <<: *b}}\n": `s.yaml:2: modules.m.<<: duplicate field "<<" (first at line 2); merge several mappings with <<: [*a, *b]`,
+		// The first error in the file wins, whatever its kind.
+		"defaults: {timeout: soon}\ntargets: [{name: a, bogus: 1}]\n": `s.yaml:1: defaults.timeout: bad duration "soon" (want e.g. 500ms, 10s or 1m)`,
+		"targets: [{name: a, bogus: 1}]\ndefaults: {timeout: soon}\n": `s.yaml:1: targets[0].bogus: unknown field "bogus" (allowed: name, url, module, interval, timeout, labels)`,
+		// A value reached through an alias is named where it is written.
+		"defaults: {interval: &d soon}\ntargets: [{name: a, url: 'http://a/', interval: *d}]\n": `s.yaml:1: defaults.interval: bad duration "soon" (want e.g. 500ms, 10s or 1m)`,
+	} {
+		_, err := Parse("s.yaml", []byte(text))
+		if err == nil || err.Error() != want {
+			t.Errorf("Parse(%q)\n got: %v\nwant: %s", text, err, want)
+		}
+		if _, ok := err.(*Error); err != nil && !ok {
+			t.Errorf("Parse(%q): error %T, want *Error", text, err)
+		}
+	}
+}
+
+// Mappings keep their file order: modules, headers and labels.
+func TestFileOrder(t *testing.T) {
+	c, err := Parse("o.yaml", []byte(`
+modules:
+  z: {kind: http, http: {headers: {B: "1", a: "2"}}}
+  a: {kind: http, timeout: 3s}
+targets:
+  - {name: t, url: "https://a/", module: z, labels: {z: "1", b: "2"}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Modules["a"].Timeout != 3*time.Second || c.Targets[0].Labels["b"] != "2" || c.Modules["z"].HTTP.Headers["a"] != "2" {
+		t.Errorf("config = %+v", c)
+	}
+	_, err = Parse("o.yaml", []byte("modules:\n  z: {kind: bogus}\n  a: {kind: nope}\n"))
+	if want := `o.yaml:2: modules.z.kind: unknown kind "bogus" (want dns, grpc, http, icmp, tcp, tls or ws)`; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want the first module's error: %s", err, want)
+	}
+}
