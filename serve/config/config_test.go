@@ -84,6 +84,7 @@ var invalidCases = map[string]string{
 	"queue-timeout-zero":      `testdata/invalid-queue-timeout-zero.yaml:2: probe_endpoint.queue_timeout: want a positive duration, got 0s`,
 	"allowed-hosts-port":      `testdata/invalid-allowed-hosts-port.yaml:4: allowed_hosts[1]: "pathlens.example.com:9116": want the host name without a port`,
 	"allowed-hosts-url":       `testdata/invalid-allowed-hosts-url.yaml:1: allowed_hosts[0]: "https://pathlens.example.com/": want a host name alone, not a URL (no scheme, path or user-info)`,
+	"kind-section":            `testdata/invalid-kind-section.yaml:5: modules.chat.ws: applies to ws modules only (kind is http)`,
 	"allowed-hosts-name":      `testdata/invalid-allowed-hosts-name.yaml:1: allowed_hosts[0]: "*.*.example.com" is not a host name (letters, digits, '-', '_' and '.', with an optional leading "*.")`,
 }
 

@@ -208,8 +208,9 @@ func (d *decoder) abs(p string) string {
 	return filepath.Join(d.dir, p)
 }
 
-// orList joins names for messages: "a, b or c".
-func orList(xs []string) string { return listOf(xs, " or ") }
+// orList and andList join names for messages: "a, b or c", "a and b".
+func orList(xs []string) string  { return listOf(xs, " or ") }
+func andList(xs []string) string { return listOf(xs, " and ") }
 
 func listOf(xs []string, last string) string {
 	if len(xs) < 2 {

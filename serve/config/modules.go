@@ -34,12 +34,29 @@ func KindOf(scheme string) string {
 	return strings.ToLower(scheme)
 }
 
-// module checks module r at path and builds it: its kind, its sections,
-// then probe's rules on the options built from them.
+// anyKindSections are the sections every module may set, whatever its
+// kind reads: one set of connection settings (a private CA, a server
+// name) is commonly given to modules of every kind, as serve --demo
+// does; a kind that makes no TLS connection ignores it.
+var anyKindSections = []string{"tls"}
+
+// module checks module r at path and builds it: its kind, then each
+// section it sets, which the kind must read (probe.Kind.Sections), then
+// probe's rules on the options built from them.
 func (d *decoder) module(name, path string, r *rawModule) *Module {
 	m := &Module{Name: name}
 	applyModuleDefaults(m)
 	d.moduleKind(path, r.Kind, m)
+	kind, _ := probe.LookupKind(m.Kind)
+	for _, s := range r.sections() {
+		if !kind.Accepts(s) && !slices.Contains(anyKindSections, s) {
+			var names []string
+			for _, k := range probe.KindsWith(s) {
+				names = append(names, k.Name)
+			}
+			d.failf(d.at(join(path, s)), join(path, s), "applies to %s modules only (kind is %s)", andList(names), m.Kind)
+		}
+	}
 	r.Timeout.set(&m.Timeout)
 	if n := r.IPFamily.set(&m.IPFamily); n != nil {
 		switch m.IPFamily {

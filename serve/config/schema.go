@@ -124,6 +124,18 @@ type (
 	}
 )
 
+// sections lists the option sections m sets, in field order.
+func (m *rawModule) sections() []string {
+	var out []string
+	v := reflect.ValueOf(m).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
+			out = append(out, yamlKey(v.Type().Field(i)))
+		}
+	}
+	return out
+}
+
 // scalar is what the scalar types hold: the value and its node, nil
 // when the key is absent or null (yaml.v3 calls no unmarshaler for a
 // null), so that a null value counts as left out. A value of the wrong

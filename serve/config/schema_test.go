@@ -42,6 +42,29 @@ func TestSchemaErrors(t *testing.T) {
 	}
 }
 
+// A module sets only the sections its kind reads (probe.Kind.Sections);
+// tls goes with any kind.
+func TestModuleSections(t *testing.T) {
+	for text, want := range map[string]string{
+		"modules: {m: {kind: grpc, ws: {send: x}}}\n":                                            `s.yaml:1: modules.m.ws: applies to ws modules only (kind is grpc)`,
+		"modules: {m: {kind: grpc, http: {}}}\n":                                                 `s.yaml:1: modules.m.http: applies to http and ws modules only (kind is grpc)`,
+		"modules: {m: {kind: tcp, icmp: {count: 1}}}\n":                                          `s.yaml:1: modules.m.icmp: applies to icmp modules only (kind is tcp)`,
+		"modules:\n  m:\n    kind: ws\n    grpc:\n      service: x\n":                            `s.yaml:4: modules.m.grpc: applies to grpc modules only (kind is ws)`,
+		"modules: {m: {kind: http, ws: ~, icmp: ~}}\n":                                           "",
+		"modules: {m: {kind: tcp, tls: {ca_file: testdata/ca.pem}, dns: {server: 10.0.0.53}}}\n": "",
+		"modules: {m: {kind: ws, http: {headers: {X-A: b}}, tls: {insecure: true}}}\n":           "",
+	} {
+		_, err := Parse("s.yaml", []byte(text))
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("Parse(%q)\n got: %s\nwant: %s", text, got, want)
+		}
+	}
+}
+
 // Mappings keep their file order: modules, headers and labels.
 func TestFileOrder(t *testing.T) {
 	c, err := Parse("o.yaml", []byte(`
