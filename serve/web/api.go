@@ -56,7 +56,9 @@ type APIResult struct {
 	*probe.Result
 }
 
-func apiTarget(t *config.Target, snap snapshot) APITarget {
+// apiTarget is target t in the API; l summarises its latest run (nil
+// while pending).
+func apiTarget(t *config.Target, l *lastRun) APITarget {
 	labels := t.Labels
 	if labels == nil {
 		labels = map[string]string{}
@@ -64,26 +66,41 @@ func apiTarget(t *config.Target, snap snapshot) APITarget {
 	out := APITarget{
 		Name: t.Name, URL: t.URL, Module: t.Module,
 		Interval: t.Interval.String(), IntervalSeconds: t.Interval.Seconds(),
-		Labels: labels, State: resultState(snap.Last),
+		Labels: labels, State: stateOf(l),
 	}
-	if r := snap.Last; r != nil {
-		l := &APILast{ID: snap.LastID, StartedAt: r.StartedAt, Success: r.Success, TotalMS: r.TotalMS, Error: r.Error, Findings: []APIFindingRef{}}
-		for _, f := range r.Findings {
-			l.Findings = append(l.Findings, APIFindingRef{ID: f.ID, Severity: f.Severity})
+	if l != nil {
+		a := &APILast{ID: l.id, StartedAt: l.startedAt(), Success: l.success, TotalMS: l.totalMS, Error: l.err, Findings: make([]APIFindingRef, 0, len(l.findings))}
+		for _, f := range l.findings {
+			a.Findings = append(a.Findings, APIFindingRef{ID: f.id, Severity: f.severity})
 		}
-		out.Last = l
+		out.Last = a
 	}
 	return out
 }
 
-// apiTargets: GET /api/v1/targets — every configured target with its state,
-// from memory only.
-func (s *server) apiTargets(w http.ResponseWriter, _ *http.Request) {
-	cfg, now := s.cfg(), s.d.Now()
-	out := make([]APITarget, 0, len(cfg.Targets))
-	for _, t := range cfg.Targets {
-		out = append(out, apiTarget(t, s.d.State.get(t.Name, now)))
+// apiTargets: GET /api/v1/targets — the configured targets with their
+// state, from memory only, in config order; filtered and paged by the
+// list query (state, severity, module, q, page, limit: defaultAPILimit
+// when not given). X-Total-Count and Link tell the whole list.
+func (s *server) apiTargets(w http.ResponseWriter, r *http.Request) {
+	q, msg := parseListQuery(r, defaultAPILimit)
+	if msg != "" {
+		s.apiError(w, http.StatusBadRequest, msg)
+		return
 	}
+	cfg := s.cfg()
+	out := []APITarget{}
+	total := 0
+	s.d.State.each(cfg.Targets, func(t *config.Target, l *lastRun) {
+		if !q.matchTarget(t, l) || (q.Severity != "" && !l.hasSeverity(q.Severity)) {
+			return
+		}
+		if q.onPage(total) {
+			out = append(out, apiTarget(t, l))
+		}
+		total++
+	})
+	setPageHeaders(w, newPager(q, "/api/v1/targets", total))
 	s.writeJSON(w, http.StatusOK, out)
 }
 
@@ -94,7 +111,7 @@ func (s *server) apiTarget(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, http.StatusNotFound, "unknown target")
 		return
 	}
-	s.writeJSON(w, http.StatusOK, apiTarget(t, s.d.State.get(t.Name, s.d.Now())))
+	s.writeJSON(w, http.StatusOK, apiTarget(t, s.d.State.get(t.Name, s.d.Now()).Last))
 }
 
 // parseResultsQuery reads since (RFC 3339) and limit (1..1000, default 100).
@@ -238,20 +255,24 @@ func sortSpans(spans []store.FindingSpan) {
 	})
 }
 
-// apiFindings: GET /api/v1/findings — every finding span, active first.
+// apiFindings: GET /api/v1/findings — the findings of every target's
+// latest run (active), worst first, then those resolved lately (at most
+// maxResolved, most recently seen first); filtered and paged by the list
+// query (defaultAPILimit when no limit is given). X-Total-Count and Link
+// tell the whole list.
 func (s *server) apiFindings(w http.ResponseWriter, r *http.Request) {
-	if s.d.Store == nil {
-		s.writeJSON(w, http.StatusOK, []store.FindingSpan{})
+	q, msg := parseListQuery(r, defaultAPILimit)
+	if msg != "" {
+		s.apiError(w, http.StatusBadRequest, msg)
 		return
 	}
-	spans, err := s.d.Store.Findings(r.Context(), "")
+	fl := s.listFindings(s.cfg(), q)
+	all := append(fl.active, fl.resolved...)
+	spans, err := s.findingSpans(r.Context(), all[min(q.offset(), len(all)):min(q.offset()+q.Limit, len(all))])
 	if err != nil {
 		s.storeError(w, r, err, true)
 		return
 	}
-	if spans == nil {
-		spans = []store.FindingSpan{}
-	}
-	sortSpans(spans)
+	setPageHeaders(w, newPager(q, "/api/v1/findings", len(all)))
 	s.writeJSON(w, http.StatusOK, spans)
 }

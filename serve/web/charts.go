@@ -77,7 +77,7 @@ func newSparkline(samples []sample) *sparkline {
 	peak := 0.0
 	for _, s := range samples {
 		if s.ok {
-			peak = max(peak, s.totalMS)
+			peak = max(peak, float64(s.totalMS))
 		}
 	}
 	if peak <= 0 {
@@ -97,7 +97,7 @@ func newSparkline(samples []sample) *sparkline {
 			continue
 		}
 		okCount++
-		y := sparkH - 2 - (s.totalMS/peak)*(sparkH-4)
+		y := sparkH - 2 - (float64(s.totalMS)/peak)*(sparkH-4)
 		pts = append(pts, num(x)+","+num(y))
 	}
 	if len(pts) == 1 { // a single point: draw a short flat line

@@ -162,7 +162,8 @@ func buildFixture() (*fixture, error) {
 
 	// Probe every scenario for real. ok-http first gets an older synthetic
 	// run with a finding that its real runs then clear, so there is a
-	// resolved (inactive) finding span.
+	// resolved (inactive) finding span. Every run is stored and recorded
+	// in State, as serve does.
 	var recs []store.Record
 	f.state = NewState()
 	{
@@ -173,6 +174,7 @@ func buildFixture() (*fixture, error) {
 		r.Findings = append(r.Findings, probe.Finding{ID: "HTTP_SERVER_SLOW", Severity: probe.SeverityWarning, Phase: "wait",
 			Summary: "synthetic: the server took long", Advice: "synthetic advice", Evidence: map[string]any{"wait_ms": 250}})
 		recs = append(recs, store.Record{Target: sc.Name, Module: tg.Module, Result: r})
+		f.state.Record(sc.Name, tg.Module, r, 0)
 	}
 	for _, fs := range fixtureScenarios {
 		sc, _ := l.Scenario(fs.name)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -125,15 +126,22 @@ func worstFinding(fs []probe.Finding) *probe.Finding {
 
 type overviewPage struct {
 	base
-	Counts []countItem
-	Rows   []overviewRow
-	Empty  bool
+	Counts  []countItem
+	Rows    []overviewRow
+	Empty   bool // no target is configured
+	Filter  filterForm
+	Pager   pager
+	Samples int // runs the percentiles cover at most
 }
 
+// countItem is one count above a list, linking to the list filtered by it.
 type countItem struct {
-	State string
-	Label string
-	N     int
+	State  string
+	Class  string
+	Label  string
+	N      int
+	Link   string
+	Active bool // the list is filtered by it (Link then clears the filter)
 }
 
 type overviewRow struct {
@@ -149,41 +157,128 @@ type overviewRow struct {
 	More                    int // further findings besides Worst
 }
 
+// stateLabels are the overview's names for the target states.
+var stateLabels = map[string]string{StateOK: "healthy", StateWarning: "warning", StateCritical: "critical", StateFailing: "failing", StatePending: "pending"}
+
 func (s *server) pageOverview(w http.ResponseWriter, r *http.Request) {
+	q, msg := parseListQuery(r, defaultPageLimit)
+	if msg != "" {
+		s.pageError(w, r, http.StatusBadRequest, "Bad filter", msg)
+		return
+	}
 	cfg, now := s.cfg(), s.d.Now()
-	p := &overviewPage{base: s.base("Targets", "overview"), Empty: len(cfg.Targets) == 0}
+	p := &overviewPage{base: s.base("Targets", "overview"), Empty: len(cfg.Targets) == 0, Samples: ringSize}
 	p.Refresh = 15
-	counts := map[string]int{}
-	for _, t := range cfg.Targets {
-		snap := s.d.State.get(t.Name, now)
-		row := overviewRow{Name: t.Name, Link: targetLink(t.Name), URL: t.URL, Module: t.Module, State: resultState(snap.Last), P50: "—", P99: "—"}
-		if l := snap.Last; l != nil {
-			row.LastMS = units.MS(l.TotalMS)
-			row.LastAge = fmtAge(now, l.StartedAt)
-			row.LastTime = fmtTime(l.StartedAt)
-			row.Error = errorText(l.Error)
-			row.Worst = worstFinding(l.Findings)
-			if row.Worst != nil {
-				row.More = len(l.Findings) - 1
-			}
+	counts, modules := map[string]int{}, map[string]bool{}
+	var page []*config.Target
+	total := 0
+	s.d.State.each(cfg.Targets, func(t *config.Target, l *lastRun) {
+		counts[stateOf(l)]++
+		modules[t.Module] = true
+		if !q.matchTarget(t, l) || (q.Severity != "" && !l.hasSeverity(q.Severity)) {
+			return
 		}
-		if snap.Count > 0 {
-			row.P50, row.P99 = units.MS(snap.P50), units.MS(snap.P99)
+		if q.onPage(total) {
+			page = append(page, t)
 		}
-		row.Spark = newSparkline(snap.Spark)
-		counts[row.State]++
-		p.Rows = append(p.Rows, row)
+		total++
+	})
+	for _, t := range page {
+		p.Rows = append(p.Rows, newOverviewRow(t, s.d.State.get(t.Name, now), now))
 	}
-	p.Counts = []countItem{
-		{StateOK, "healthy", counts[StateOK]},
-		{StateWarning, "warning", counts[StateWarning]},
-		{StateCritical, "critical", counts[StateCritical]},
-		{StateFailing, "failing", counts[StateFailing]},
+	for _, st := range targetStates {
+		if n := counts[st]; n > 0 || st != StatePending {
+			c := countItem{State: st, Class: "st-" + st, Label: stateLabels[st], N: n, Active: q.State == st}
+			c.Link = stateLink(q, "/", st)
+			p.Counts = append(p.Counts, c)
+		}
 	}
-	if n := counts[StatePending]; n > 0 {
-		p.Counts = append(p.Counts, countItem{StatePending, "pending", n})
-	}
+	p.Filter = newFilterForm(q, "/", modules)
+	p.Pager = newPager(q, "/", total)
 	s.render(w, r, http.StatusOK, "overview", p)
+}
+
+// newOverviewRow is target t's row, from its snapshot.
+func newOverviewRow(t *config.Target, snap snapshot, now time.Time) overviewRow {
+	row := overviewRow{Name: t.Name, Link: targetLink(t.Name), URL: t.URL, Module: t.Module, State: stateOf(snap.Last), P50: "—", P99: "—"}
+	if l := snap.Last; l != nil {
+		row.LastMS = units.MS(l.totalMS)
+		row.LastAge = fmtAge(now, l.startedAt())
+		row.LastTime = fmtTime(l.startedAt())
+		row.Error = errorText(l.err)
+		if f, ok := l.worst(); ok {
+			row.Worst = &probe.Finding{ID: f.id, Severity: f.severity, Summary: l.summary}
+			row.More = len(l.findings) - 1
+		}
+	}
+	if snap.Count > 0 {
+		row.P50, row.P99 = units.MS(snap.P50), units.MS(snap.P99)
+	}
+	row.Spark = newSparkline(snap.Spark)
+	return row
+}
+
+// stateLink links a count to page 1 of the list at path filtered by state
+// st; the count the list is already filtered by links to the list without
+// that filter.
+func stateLink(q listQuery, path, st string) string {
+	if q.State == st {
+		st = ""
+	}
+	q.State = st
+	return q.link(path, 1)
+}
+
+// severityLink is stateLink for a severity filter.
+func severityLink(q listQuery, path string, sv probe.Severity) string {
+	if q.Severity == sv {
+		sv = ""
+	}
+	q.Severity = sv
+	return q.link(path, 1)
+}
+
+// filterForm is the filter form above a list.
+type filterForm struct {
+	Action     string
+	States     []option
+	Severities []option
+	Modules    []option
+	Q          string
+	Limit      string // the limit asked for; "" for the default
+	Filtered   bool
+}
+
+// option is one choice of a select.
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+// newFilterForm is the form showing q, for the list at action; modules are
+// the configured targets' modules.
+func newFilterForm(q listQuery, action string, modules map[string]bool) filterForm {
+	f := filterForm{Action: action, Q: q.Q, Filtered: q.filtered()}
+	if q.Limit != q.defLimit {
+		f.Limit = strconv.Itoa(q.Limit)
+	}
+	f.States = []option{{Label: "any", Selected: q.State == ""}}
+	for _, st := range targetStates {
+		f.States = append(f.States, option{Value: st, Label: stateLabels[st], Selected: q.State == st})
+	}
+	f.Severities = []option{{Label: "any", Selected: q.Severity == ""}}
+	for _, sv := range severities {
+		f.Severities = append(f.Severities, option{Value: string(sv), Label: string(sv), Selected: q.Severity == sv})
+	}
+	if q.Module != "" {
+		modules[q.Module] = true // shown even when no target has it
+	}
+	names := slices.Sorted(maps.Keys(modules))
+	f.Modules = []option{{Label: "any", Selected: q.Module == ""}}
+	for _, m := range names {
+		f.Modules = append(f.Modules, option{Value: m, Label: m, Selected: q.Module == m})
+	}
+	return f
 }
 
 // ---- target page ----
@@ -208,6 +303,10 @@ type targetPage struct {
 	GRPC                        *grpcView // the latest run's gRPC call
 	H2                          *h2View   // the latest run's HTTP/2 frame timeline
 	WS                          *wsView   // the latest run's WebSocket session (ws.go)
+	// DetailsFrom is the run the sections above come from when it is not
+	// the latest (which is not stored yet); nil when they are the latest's.
+	DetailsFrom    *runSummary
+	DetailsNotKept bool // the store kept only part of the run the details come from
 }
 
 type kv struct{ K, V string }
@@ -251,6 +350,7 @@ type findingView struct {
 	LastAge    string
 	Active     bool
 	Runs       int
+	Unstored   bool // no stored run has it yet
 	Evidence   []kv
 }
 
@@ -280,7 +380,13 @@ type certRow struct {
 }
 
 func summarize(id int64, r *probe.Result, now time.Time) runSummary {
-	rs := runSummary{ID: id, Time: fmtTime(r.StartedAt), Age: fmtAge(now, r.StartedAt), Success: r.Success, Total: units.MS(r.TotalMS), Error: errorText(r.Error)}
+	return newRunSummary(id, r.StartedAt, r.Success, r.TotalMS, r.Error, now)
+}
+
+// newRunSummary is the headline of the run with store id id (0 when not
+// stored yet) started at at.
+func newRunSummary(id int64, at time.Time, success bool, totalMS float64, e *probe.ErrorInfo, now time.Time) runSummary {
+	rs := runSummary{ID: id, Time: fmtTime(at), Age: fmtAge(now, at), Success: success, Total: units.MS(totalMS), Error: errorText(e)}
 	if id > 0 {
 		rs.Link = "/runs/" + strconv.FormatInt(id, 10)
 		rs.JSONLink = "/api/v1/runs/" + strconv.FormatInt(id, 10)
@@ -288,12 +394,19 @@ func summarize(id int64, r *probe.Result, now time.Time) runSummary {
 	return rs
 }
 
+// newFindingView is the card of a finding span; one with no stored run
+// (the run is not stored yet) says nothing of when it was seen.
 func newFindingView(sp store.FindingSpan, now time.Time) findingView {
-	return findingView{
+	fv := findingView{
 		Finding: sp.Finding, Target: sp.Target, TargetLink: targetLink(sp.Target),
-		FirstSeen: fmtTime(sp.FirstSeen), LastSeen: fmtTime(sp.LastSeen), LastAge: fmtAge(now, sp.LastSeen),
 		Active: sp.Active, Runs: sp.Runs, Evidence: evidence(sp.Finding.Evidence),
 	}
+	if sp.Runs > 0 {
+		fv.FirstSeen, fv.LastSeen, fv.LastAge = fmtTime(sp.FirstSeen), fmtTime(sp.LastSeen), fmtAge(now, sp.LastSeen)
+	} else {
+		fv.Unstored = true
+	}
+	return fv
 }
 
 // evidence lists a finding's evidence sorted by key, values as text.
@@ -374,7 +487,6 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 	p := s.newTargetPage(t, window)
 
 	snap := s.d.State.get(t.Name, now)
-	latest, latestID := snap.Last, snap.LastID
 	var runs []store.StoredResult
 	if s.d.Store != nil {
 		ctx := r.Context()
@@ -400,7 +512,6 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 		}
 		p.PhaseRows = newPhaseRows(&rep)
 		p.Waterfalls = newRunRows(runs, now)
-		latest, latestID = newestRun(runs, latest, latestID)
 		p.WfLegend = runsLegend(runs)
 		sortSpans(spans)
 		for _, sp := range spans {
@@ -409,9 +520,10 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 			p.Findings = append(p.Findings, fv)
 		}
 	}
-	p.State = resultState(latest)
-	if latest != nil {
-		p.setLatest(latest, latestID, runs, now)
+	p.State = StatePending
+	if lr := pickLatest(snap, runs, now); lr != nil {
+		p.State = lr.state
+		p.setLatest(lr, runs, now)
 	}
 	s.render(w, r, http.StatusOK, "target", p)
 }
@@ -472,35 +584,77 @@ func newRunRows(runs []store.StoredResult, now time.Time) []runRow {
 	return rows
 }
 
-// newestRun is the newest of the in-memory latest run (id 0 when not
-// stored yet) and the stored runs.
-func newestRun(runs []store.StoredResult, latest *probe.Result, latestID int64) (*probe.Result, int64) {
-	for _, sr := range runs {
-		if sr.Result == nil {
-			continue
-		}
-		switch {
-		case latest == nil || sr.Result.StartedAt.After(latest.StartedAt):
-			latest, latestID = sr.Result, sr.ID
-		case latestID == 0 && sr.Result.StartedAt.Equal(latest.StartedAt):
-			// The in-memory run, now stored: link to its row but show
-			// the memory copy, which keeps the whole frame timeline
-			// (storage keeps a bounded summary).
-			latestID = sr.ID
+// latestRun is what the target page shows of the latest run: its headline
+// and the whole Result its details (gRPC, HTTP/2, WebSocket, certificate
+// chain) come from.
+type latestRun struct {
+	head      runSummary
+	state     string
+	details   *probe.Result // nil when no whole Result is at hand
+	detailsID int64
+	older     bool // details is an older run: the latest is not stored yet
+	notKept   bool // details is a stored run whose details the store did not keep
+}
+
+// pickLatest chooses the target page's latest run from State's summary
+// (the newest run, stored or not) and the stored runs, newest first. The
+// details are State's whole copy while it holds one (it keeps the whole
+// HTTP/2 timeline, the store a bounded one), else the stored latest run;
+// when that is not the run State knows as latest (still in the writer's
+// queue), the details are the newest stored run's, marked older.
+func pickLatest(snap snapshot, runs []store.StoredResult, now time.Time) *latestRun {
+	var stored *store.StoredResult
+	for i := range runs {
+		if runs[i].Result != nil {
+			stored = &runs[i]
+			break
 		}
 	}
-	return latest, latestID
+	l := snap.Last
+	if l == nil || (stored != nil && stored.Result.StartedAt.UnixNano() > l.at) {
+		if stored == nil {
+			return nil
+		}
+		return &latestRun{head: summarize(stored.ID, stored.Result, now), state: resultState(stored.Result),
+			details: stored.Result, detailsID: stored.ID, notKept: !runDetailsKept(*stored)}
+	}
+	lr := &latestRun{state: l.state}
+	same := stored != nil && stored.Result.StartedAt.UnixNano() == l.at
+	id := l.id
+	if id == 0 && same {
+		id = stored.ID
+	}
+	switch {
+	case snap.Full != nil:
+		lr.details, lr.detailsID = snap.Full, id
+	case same:
+		lr.details, lr.detailsID, lr.notKept = stored.Result, stored.ID, !runDetailsKept(*stored)
+	case stored != nil:
+		lr.details, lr.detailsID, lr.older = stored.Result, stored.ID, true
+	}
+	if lr.details != nil && !lr.older {
+		lr.head = summarize(id, lr.details, now)
+	} else {
+		lr.head = newRunSummary(id, l.startedAt(), l.success, l.totalMS, l.err, now)
+	}
+	return lr
 }
 
 // setLatest fills the views of the latest run: its summary, gRPC, HTTP/2
 // and WebSocket sections and the certificate chain.
-func (p *targetPage) setLatest(latest *probe.Result, latestID int64, runs []store.StoredResult, now time.Time) {
-	ls := summarize(latestID, latest, now)
-	p.Latest = &ls
-	p.GRPC = newGRPCView(latest)
-	p.H2 = newH2View(latest)
-	p.WS = newWSView(latest)
-	p.Chain = newChainView(latestID, latest, now)
+func (p *targetPage) setLatest(lr *latestRun, runs []store.StoredResult, now time.Time) {
+	p.Latest = &lr.head
+	p.DetailsNotKept = lr.notKept
+	if d := lr.details; d != nil {
+		if lr.older {
+			ds := summarize(lr.detailsID, d, now)
+			p.DetailsFrom = &ds
+		}
+		p.GRPC = newGRPCView(d)
+		p.H2 = newH2View(d)
+		p.WS = newWSView(d)
+		p.Chain = newChainView(lr.detailsID, d, now)
+	}
 	if p.Chain == nil {
 		// The latest run may have failed before TLS; show the newest
 		// chain seen among the listed runs.
@@ -512,6 +666,14 @@ func (p *targetPage) setLatest(latest *probe.Result, latestID int64, runs []stor
 		}
 	}
 }
+
+// runDetailsKept reports whether the store kept the whole Result of sr
+// (its TLS chain, HTTP/2 timeline, gRPC and WebSocket sections and the
+// findings' evidence), or only a partial one (phases, success, error
+// class, finding IDs). The store keeps every run whole for now; when it
+// marks the runs it keeps partially, this is the one place that reads
+// the mark.
+func runDetailsKept(sr store.StoredResult) bool { return sr.Result != nil }
 
 // ---- run page ----
 
@@ -526,6 +688,7 @@ type runPage struct {
 	Findings   []findingView
 	JSON       string
 	GRPC       *grpcView
+	NotKept    bool // the store kept only part of this run
 }
 
 func (s *server) pageRun(w http.ResponseWriter, r *http.Request) {
@@ -551,6 +714,7 @@ func (s *server) pageRun(w http.ResponseWriter, r *http.Request) {
 		Waterfall: newBigWaterfall(sr.Result),
 		JSON:      string(b),
 		GRPC:      newGRPCView(sr.Result),
+		NotKept:   !runDetailsKept(sr),
 	}
 	for _, f := range sr.Result.Findings {
 		p.Findings = append(p.Findings, findingView{Finding: f, Evidence: evidence(f.Evidence), Active: true})
@@ -562,37 +726,62 @@ func (s *server) pageRun(w http.ResponseWriter, r *http.Request) {
 
 type findingsPage struct {
 	base
+	Counts    []countItem // active findings per severity, of every target
+	Filter    filterForm
+	Pager     pager // of the active findings
 	Active    []findingView
 	Inactive  []findingView
 	Catalogue []diagnose.Entry
 }
 
 func (s *server) pageFindings(w http.ResponseWriter, r *http.Request) {
+	q, msg := parseListQuery(r, defaultPageLimit)
+	if msg != "" {
+		s.pageError(w, r, http.StatusBadRequest, "Bad filter", msg)
+		return
+	}
 	now := s.d.Now()
 	p := &findingsPage{base: s.base("Findings", "findings"), Catalogue: diagnose.Catalogue()}
 	p.Refresh = 15
-	if s.d.Store != nil {
-		spans, err := s.d.Store.Findings(r.Context(), "")
-		if err != nil {
-			s.storeError(w, r, err, false)
-			return
-		}
-		cfg := s.cfg()
-		sortSpans(spans)
-		for _, sp := range spans {
-			fv := newFindingView(sp, now)
-			if findTarget(cfg, sp.Target) == nil {
-				fv.TargetLink = "" // left the config: no page to link
-			}
-			switch {
-			case sp.Active:
-				p.Active = append(p.Active, fv)
-			case now.Sub(sp.LastSeen) <= recentInactive && len(p.Inactive) < maxInactiveRows:
-				p.Inactive = append(p.Inactive, fv)
-			}
+	fl := s.listFindings(s.cfg(), q)
+	for _, sv := range severities {
+		p.Counts = append(p.Counts, countItem{State: string(sv), Class: "sev-" + string(sv), Label: string(sv),
+			N: fl.counts[string(sv)], Link: severityLink(q, "/findings", sv), Active: q.Severity == sv})
+	}
+	p.Filter = newFilterForm(q, "/findings", fl.modules)
+	p.Pager = newPager(q, "/findings", len(fl.active))
+	shown := fl.active[min(q.offset(), len(fl.active)):min(q.offset()+q.Limit, len(fl.active))]
+	var recent []listedFinding
+	for _, f := range fl.resolved {
+		if now.Sub(time.Unix(0, f.at)) <= recentInactive && len(recent) < maxInactiveRows {
+			recent = append(recent, f)
 		}
 	}
+	spans, err := s.findingSpans(r.Context(), append(slices.Clip(shown), recent...))
+	if err != nil {
+		s.storeError(w, r, err, false)
+		return
+	}
+	for i, sp := range spans {
+		fv := newFindingView(sp, now)
+		if i >= len(shown) {
+			fv.TargetLink = linkIfConfigured(recent[i-len(shown)])
+			p.Inactive = append(p.Inactive, fv)
+			continue
+		}
+		fv.TargetLink = linkIfConfigured(shown[i])
+		p.Active = append(p.Active, fv)
+	}
 	s.render(w, r, http.StatusOK, "findings", p)
+}
+
+// linkIfConfigured is the target page of f's target; "" when the target
+// left the config (no page to link).
+func linkIfConfigured(f listedFinding) string {
+	if f.target == nil {
+		return ""
+	}
+	return targetLink(f.name)
 }
 
 // runsLegend lists the phases that occur in runs, in order of first

@@ -31,21 +31,21 @@ func res(at time.Time, ok bool, total float64, sev probe.Severity) *probe.Result
 func TestState(t *testing.T) {
 	s := NewState()
 	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	if snap := s.get("a", now); snap.Last != nil || snap.Count != 0 || resultState(snap.Last) != StatePending {
+	if snap := s.get("a", now); snap.Last != nil || snap.Count != 0 || stateOf(snap.Last) != StatePending {
 		t.Fatalf("empty state: %+v", snap)
 	}
-	// 100 runs a minute apart: only the last hour counts; failures are
+	// 100 runs a minute apart: only the last ringSize count; failures are
 	// not latency samples.
 	for i := range 100 {
 		at := now.Add(time.Duration(i-99) * time.Minute)
 		s.Record("a", "m", res(at, i%10 != 0, float64(i), ""), int64(i+1))
 	}
 	snap := s.get("a", now)
-	if snap.Last == nil || snap.LastID != 100 || snap.Module != "m" {
+	if snap.Last == nil || snap.Last.id != 100 || snap.Module != "m" {
 		t.Fatalf("last: %+v", snap)
 	}
-	// Runs 39..99 are within the hour (61 runs), minus the failed 40, 50, …, 90.
-	if snap.Count != 61-6 {
+	// Runs 40..99 are kept (60 runs), minus the failed 40, 50, …, 90.
+	if snap.Count != 60-6 {
 		t.Errorf("count %d", snap.Count)
 	}
 	if snap.P50 < 65 || snap.P50 > 72 || snap.P99 != 99 {
@@ -56,8 +56,16 @@ func TestState(t *testing.T) {
 	}
 	// An older run arriving late does not replace the latest.
 	s.Record("a", "m", res(now.Add(-30*time.Second), true, 5000, ""), 7)
-	if snap := s.get("a", now); snap.LastID != 100 {
-		t.Errorf("late run replaced the latest: %d", snap.LastID)
+	if snap := s.get("a", now); snap.Last.id != 100 {
+		t.Errorf("late run replaced the latest: %d", snap.Last.id)
+	}
+	// 100 runs two minutes apart: only the last hour counts (69..99),
+	// minus the failed 70, 80, 90.
+	for i := range 100 {
+		s.Record("c", "m", res(now.Add(time.Duration(i-99)*2*time.Minute), i%10 != 0, float64(i), ""), 0)
+	}
+	if snap := s.get("c", now); snap.Count != 31-3 || len(snap.Spark) != 31 {
+		t.Errorf("two-minute runs: count %d, %d sparkline points", snap.Count, len(snap.Spark))
 	}
 	// States.
 	for _, tc := range []struct {
@@ -88,14 +96,14 @@ func TestState(t *testing.T) {
 func TestStateCap(t *testing.T) {
 	s := NewState()
 	now := time.Now()
-	for i := range maxSamples + 500 {
+	for i := range ringSize + 500 {
 		s.Record("a", "m", res(now.Add(time.Duration(i)*time.Millisecond), true, 1, ""), 0)
 	}
 	s.mu.RLock()
-	n := len(s.targets["a"].samples)
+	n := s.targets["a"].n
 	s.mu.RUnlock()
-	if n != maxSamples {
-		t.Errorf("%d samples kept, want %d", n, maxSamples)
+	if n != ringSize {
+		t.Errorf("%d samples kept, want %d", n, ringSize)
 	}
 }
 
@@ -141,7 +149,7 @@ func TestSparkline(t *testing.T) {
 	}
 	var ss []sample
 	for i := range 60 {
-		ss = append(ss, sample{ok: i != 7, totalMS: float64(i)})
+		ss = append(ss, sample{ok: i != 7, totalMS: float32(i)})
 	}
 	sp = newSparkline(ss)
 	if len(sp.Fails) != 1 || strings.Count(sp.Points, ",") != 59 || !strings.HasSuffix(sp.Points, "120,2") {
