@@ -44,13 +44,13 @@ func (f *checkFlags) grpcOptions(o *probe.Options) error {
 	return nil
 }
 
-// checkGRPCKind refuses the gRPC flags for targets that are not grpc:// or
-// grpcs:// and the HTTP/2 window flags where no HTTP/2 connection is
-// made; then, the kind known at last, it applies probe's rules for it to
-// the options built (windows the HTTP/2 client would silently ignore, the
-// icmp limits, …; see checkFlags.validate).
+// checkGRPCKind refuses the gRPC flags for targets whose kind does not
+// read the grpc section and the HTTP/2 window flags where no HTTP/2
+// connection is made (probe.Kind.Sections); then, the kind known at last,
+// it applies probe's rules for it to the options built (windows the
+// HTTP/2 client would silently ignore, the icmp limits, …; see
+// checkFlags.validate).
 func (f *checkFlags) checkGRPCKind(kind string) error {
-	isGRPC := kind == "grpc" || kind == "grpcs"
 	for _, g := range []struct {
 		name  string
 		given bool
@@ -58,8 +58,8 @@ func (f *checkFlags) checkGRPCKind(kind string) error {
 		{"--grpc-service", f.grpcService != ""}, {"--grpc-method", f.grpcMethod != ""},
 		{"--grpc-request-hex", f.grpcRequestHex != ""}, {"--expect-messages", f.expectMessages != 0},
 	} {
-		if g.given && !isGRPC {
-			return usagef("check: %s applies to grpc:// and grpcs:// targets only (the target is %s://)", g.name, kind)
+		if g.given && !reads(kind, "grpc") {
+			return usagef("check: %s applies to %s targets only (the target is %s://)", g.name, sectionTargets("grpc"), kind)
 		}
 	}
 	windows := []struct{ name, v string }{{"--h2-window", f.h2Window}, {"--h2-conn-window", f.h2ConnWindow}}
@@ -67,12 +67,13 @@ func (f *checkFlags) checkGRPCKind(kind string) error {
 		if w.v == "" {
 			continue
 		}
+		// The kinds that read h2 take http:// too, where HTTP/2 needs --h2c:
+		// the list of targets is spelled here for that.
 		switch {
-		case isGRPC || kind == "https" || (kind == "http" && f.h2c):
-		case kind == "http":
-			return usagef("check: %s applies to HTTP/2: add --h2c for cleartext HTTP/2 to an http:// target", w.name)
-		default:
+		case !reads(kind, "h2"):
 			return usagef("check: %s applies to HTTP/2 targets only (https://, http:// with --h2c, grpc://, grpcs://; the target is %s://)", w.name, kind)
+		case kind == "http" && !f.h2c:
+			return usagef("check: %s applies to HTTP/2: add --h2c for cleartext HTTP/2 to an http:// target", w.name)
 		}
 		if f.http11 {
 			return usagef("check: %s sets an HTTP/2 window, and --http1.1 rules HTTP/2 out", w.name)
@@ -82,4 +83,21 @@ func (f *checkFlags) checkGRPCKind(kind string) error {
 		return nil
 	}
 	return f.validate(kind, f.built)
+}
+
+// reads reports whether the kind of targets of URL scheme reads the
+// option section (probe.Kind.Sections).
+func reads(scheme, section string) bool {
+	k, ok := probe.KindFor(scheme)
+	return ok && k.Accepts(section)
+}
+
+// sectionTargets names the schemes of the kinds that read the option
+// section, for messages: "grpc:// and grpcs://".
+func sectionTargets(section string) string {
+	var all probe.Kind
+	for _, k := range probe.KindsWith(section) {
+		all.Schemes = append(all.Schemes, k.Schemes...)
+	}
+	return all.SchemeList()
 }

@@ -60,13 +60,14 @@ func (w *wsFlags) given() []string {
 	return out
 }
 
-// checkKind refuses WebSocket flags on a target of another kind.
+// checkKind refuses WebSocket flags on a target (of URL scheme kind)
+// whose kind does not read the ws section (probe.Kind.Sections).
 func (w *wsFlags) checkKind(kind string) error {
-	if kind == "ws" || kind == "wss" {
+	if reads(kind, "ws") {
 		return nil
 	}
 	if g := w.given(); len(g) > 0 {
-		return usagef("check: %s applies to ws:// and wss:// targets only (the target is %s://)", g[0], kind)
+		return usagef("check: %s applies to %s targets only (the target is %s://)", g[0], sectionTargets("ws"), kind)
 	}
 	return nil
 }
