@@ -341,3 +341,28 @@ func TestListQueryLinks(t *testing.T) {
 		t.Error("stateLink")
 	}
 }
+
+// TestStateConcurrent: runs recorded while the lists are read (run with
+// -race).
+func TestStateConcurrent(t *testing.T) {
+	cfg, state, srv := listFleet(t, 300)
+	c := newClient(t, srv)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		now := time.Now().UTC()
+		for k := range 20 {
+			for i, tg := range cfg.Targets {
+				st := fleetState((i + k) % 100)
+				if st == StatePending {
+					st = StateOK
+				}
+				state.Record(tg.Name, tg.Module, benchFull(tg.Name, st, now.Add(time.Duration(k)*time.Second)), 0)
+			}
+		}
+	}()
+	for _, p := range []string{"/", "/findings", "/api/v1/targets", "/api/v1/findings", "/targets/svc-000085"} {
+		c.get(p).want(t, p, 200, "")
+	}
+	<-done
+}

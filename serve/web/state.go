@@ -272,18 +272,27 @@ func (s *State) get(target string, now time.Time) snapshot {
 	return snap
 }
 
+// eachChunk is how many targets each looks at under one read lock, so
+// that a scan of 100,000 targets does not hold Record off for its whole
+// length.
+const eachChunk = 4096
+
 // each calls fn for every target in order with the summary of its latest
-// run (nil while pending), under one read lock: fn must be quick, must not
+// run (nil while pending), under the read lock: fn must be quick, must not
 // call into s and may keep l (it is never modified).
 func (s *State) each(targets []*config.Target, fn func(t *config.Target, l *lastRun)) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, t := range targets {
-		var l *lastRun
-		if ts := s.targets[t.Name]; ts != nil {
-			l = ts.last
+	for len(targets) > 0 {
+		chunk := targets[:min(eachChunk, len(targets))]
+		targets = targets[len(chunk):]
+		s.mu.RLock()
+		for _, t := range chunk {
+			var l *lastRun
+			if ts := s.targets[t.Name]; ts != nil {
+				l = ts.last
+			}
+			fn(t, l)
 		}
-		fn(t, l)
+		s.mu.RUnlock()
 	}
 }
 
