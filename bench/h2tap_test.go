@@ -72,10 +72,14 @@ func BenchmarkH2Tap(b *testing.B) {
 						tapped = h2tap.Wrap(c, time.Now(), h2tap.Options{})
 						c = tapped
 					}
-					//lint:ignore SA1019 measures the tap the way probe/httpx uses it: under x/net's http2 ClientConn
-					t2 := &http2.Transport{AllowHTTP: true}
-					//lint:ignore SA1019 as above
-					cc, err := t2.NewClientConn(c)
+					// The tap measured the way probe/httpx uses it: under
+					// net/http's ClientConn, HTTP/2 by prior knowledge over
+					// the connection already dialed (and TLS-handshaken).
+					var protos http.Protocols
+					protos.SetUnencryptedHTTP2(true)
+					conn := c
+					tr := &http.Transport{Protocols: &protos, DialContext: func(context.Context, string, string) (net.Conn, error) { return conn, nil }}
+					cc, err := tr.NewClientConn(context.Background(), "http", addr)
 					if err != nil {
 						c.Close()
 						return err
