@@ -10,9 +10,11 @@ import (
 // they never sleep.
 type Clock interface {
 	Now() time.Time
-	// NewTimer returns a channel that receives once, d from now, and a stop
-	// function that releases the timer.
-	NewTimer(d time.Duration) (<-chan time.Time, func())
+	// NewTimerAt returns a channel that receives once, when the clock
+	// reaches at (at once if it already has), and a stop function that
+	// releases the timer. An absolute deadline leaves no gap between
+	// reading the clock and arming the timer for time to pass in.
+	NewTimerAt(at time.Time) (<-chan time.Time, func())
 }
 
 // RealClock is the wall clock.
@@ -21,9 +23,9 @@ type RealClock struct{}
 // Now is time.Now.
 func (RealClock) Now() time.Time { return time.Now() }
 
-// NewTimer wraps time.NewTimer.
-func (RealClock) NewTimer(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTimer(d)
+// NewTimerAt wraps time.NewTimer.
+func (RealClock) NewTimerAt(at time.Time) (<-chan time.Time, func()) {
+	t := time.NewTimer(time.Until(at))
 	return t.C, func() { t.Stop() }
 }
 
@@ -53,12 +55,13 @@ func (c *FakeClock) Now() time.Time {
 	return c.now
 }
 
-// NewTimer registers a timer that fires when the clock reaches now+d.
-func (c *FakeClock) NewTimer(d time.Duration) (<-chan time.Time, func()) {
+// NewTimerAt registers a timer that fires when the clock reaches at; it
+// fires at once if the clock already has.
+func (c *FakeClock) NewTimerAt(at time.Time) (<-chan time.Time, func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &fakeTimer{at: c.now.Add(d), ch: make(chan time.Time, 1)}
-	if d <= 0 {
+	t := &fakeTimer{at: at, ch: make(chan time.Time, 1)}
+	if !at.After(c.now) {
 		t.ch <- c.now
 		return t.ch, func() {}
 	}

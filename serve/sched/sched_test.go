@@ -59,8 +59,8 @@ func TestFirstRunsSpreadAcrossInterval(t *testing.T) {
 		jobs = append(jobs, Job{Key: key, Interval: interval, Run: func(context.Context) { ran <- run{key, clk.Now()} }})
 	}
 	s.Set(jobs)
-	if !clk.WaitForTimers(20, 5*time.Second) {
-		t.Fatal("jobs did not arm their timers")
+	if !clk.WaitForTimers(1, 5*time.Second) { // the dispatcher's one timer
+		t.Fatal("the dispatcher did not arm its timer")
 	}
 	// Offsets are spread: 20 keys use at least 15 distinct 4-second slots
 	// of the 60 s interval, and every offset is inside the interval.
@@ -154,11 +154,11 @@ func TestConcurrencyCap(t *testing.T) {
 		}})
 	}
 	s.Set(jobs)
-	clk.WaitForTimers(5, 5*time.Second)
-	clk.Advance(interval) // every first run is due
+	clk.WaitForTimers(1, 5*time.Second) // the dispatcher's one timer
+	clk.Advance(interval)               // every first run is due
 	recv(t, started, "run 1")
 	recv(t, started, "run 2")
-	// The other three are blocked on the semaphore, not running.
+	// The other three wait for a worker, not running.
 	deadline := time.Now().Add(5 * time.Second)
 	for s.Stats().Waiting != 3 && time.Now().Before(deadline) {
 		runtimeYield()
@@ -181,7 +181,7 @@ func runtimeYield() { time.Sleep(0) }
 
 // Stop lets a run that finishes within the grace period finish, cancels
 // one that does not once the grace period has passed on the clock, and
-// returns only when every loop has exited.
+// returns only when every goroutine of the scheduler has exited.
 func TestGracefulStop(t *testing.T) {
 	clk := NewFakeClock(t0)
 	s := New(clk, 10)
@@ -207,7 +207,7 @@ func TestGracefulStop(t *testing.T) {
 			slowErr = ctx.Err()
 		}},
 	})
-	clk.WaitForTimers(2, 5*time.Second)
+	clk.WaitForTimers(1, 5*time.Second) // the dispatcher's one timer
 	clk.Advance(interval)
 	recv(t, started, "run")
 	recv(t, started, "run")
@@ -242,11 +242,11 @@ func TestSetReplacesJobs(t *testing.T) {
 		return Job{Key: key, Interval: iv, Run: func(context.Context) { ran <- key + ":" + tag }}
 	}
 	s.Set([]Job{mk("a", "v1", time.Minute), mk("b", "v1", time.Minute)})
-	clk.WaitForTimers(2, 5*time.Second)
+	clk.WaitForTimers(1, 5*time.Second) // the dispatcher's one timer
 	// Remove b, give a a new Run with the same interval, add c.
 	s.Set([]Job{mk("a", "v2", time.Minute), mk("c", "v1", time.Minute)})
-	// b has stopped when Set returns; wait for c to arm its timer.
-	if !clk.WaitForTimers(2, 5*time.Second) {
+	// b has stopped when Set returns; the dispatcher re-arms its timer.
+	if !clk.WaitForTimers(1, 5*time.Second) {
 		t.Fatal("timers did not settle")
 	}
 	clk.Advance(time.Minute)
