@@ -143,6 +143,9 @@ func (s *Scheduler) Set(jobs []Job) {
 	if s.stopped {
 		return
 	}
+	if len(s.entries) == 0 {
+		s.entries = make(map[string]*entry, len(last)) // sized at once rather than grown key by key
+	}
 	now := s.now()
 	for i, j := range jobs {
 		if last[j.Key] != i || j.Interval <= 0 || s.entries[j.Key] != nil {
