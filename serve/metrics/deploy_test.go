@@ -33,8 +33,9 @@ func readDeploy(t *testing.T, name string) []byte {
 	return b
 }
 
-// exportedNames is every series name the Exporter (/metrics) and
-// BlackboxRegistry (/probe) expose, with _bucket/_sum/_count for
+// exportedNames is every series name the Exporter (/metrics, without the
+// opt-in per-target series: the deployment must work with the defaults)
+// and BlackboxRegistry (/probe) expose, with _bucket/_sum/_count for
 // histograms and summaries.
 func exportedNames(t *testing.T) map[string]bool {
 	t.Helper()
@@ -51,7 +52,7 @@ func exportedNames(t *testing.T) map[string]bool {
 			}
 		}
 	}
-	mfs, err := richExporter().Registry().Gather()
+	mfs, err := defaultExporter().gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,9 +263,11 @@ func TestDeployGrafana(t *testing.T) {
 	all := strings.Join(exprs, "\n")
 	for _, want := range []string{
 		"pathlens_probe_success{",
-		"histogram_quantile(0.5, sum by (target, le) (rate(pathlens_probe_duration_seconds_bucket",
-		"histogram_quantile(0.99, sum by (target, le) (rate(pathlens_probe_duration_seconds_bucket",
-		"pathlens_probe_phase_duration_seconds_sum",
+		"histogram_quantile(0.5, sum by (module, le) (rate(pathlens_module_probe_duration_seconds_bucket",
+		"histogram_quantile(0.99, sum by (module, le) (rate(pathlens_module_probe_duration_seconds_bucket",
+		"pathlens_module_phase_duration_seconds_sum",
+		"pathlens_probe_last_duration_seconds{",
+		"pathlens_module_probe_errors_total{",
 		"pathlens_finding_active{",
 		"pathlens_tls_cert_not_after_timestamp_seconds{",
 	} {

@@ -13,7 +13,7 @@ import (
 // target, or ok false when the series is absent.
 func histogram(t *testing.T, e *Exporter, name, target string) (count uint64, sum float64, ok bool) {
 	t.Helper()
-	mfs, err := e.Registry().Gather()
+	mfs, err := e.gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
