@@ -148,7 +148,8 @@ func TestServeEndToEnd(t *testing.T) {
 	for _, want := range []string{
 		`pathlens_finding_active{id="HTTP_STATUS",module="lab",severity="critical",target="http-500"} 1`,
 		`pathlens_finding_active{id="TCP_REFUSED",module="tcp",severity="critical",target="tcp-refused"} 1`,
-		`pathlens_probe_phase_duration_seconds_bucket{module="lab",phase="tls",target="ok-h2",le="0.5"}`,
+		`pathlens_module_phase_duration_seconds_bucket{module="lab",phase="tls",le="0.5"}`,
+		`pathlens_probe_last_duration_seconds{module="lab",target="ok-h2"}`,
 		`pathlens_tls_cert_not_after_timestamp_seconds{module="lab",subject="CN=ok-h2.lab.test,O=pathlens lab",target="ok-h2"}`,
 	} {
 		if !strings.Contains(metrics, want) {
