@@ -263,17 +263,22 @@ func applyOverrides(cfg *config.Config, o Options, demoDir string) error {
 
 // jobs turns the config's targets into scheduler jobs. Each target's
 // options get the target's ResumptionMemory (kept across reloads by
-// name), so scheduled probes test TLS resumption on a cadence instead of
-// on every run. Callers hold s.reload or run before the server starts.
+// name), so scheduled probes test TLS resumption every
+// tls.resumption_check_every instead of on every run. Callers hold
+// s.reload or run before the server starts.
 func (s *server) jobs(cfg *config.Config) []sched.Job {
 	out := make([]sched.Job, 0, len(cfg.Targets))
 	mems := make(map[string]*probe.ResumptionMemory, len(cfg.Targets))
 	for _, t := range cfg.Targets {
 		opts := *t.Options
 		if !opts.SkipResumptionCheck {
+			every := probe.DefaultResumptionEvery
+			if mod := cfg.Modules[t.Module]; mod != nil {
+				every = mod.TLS.ResumptionEvery
+			}
 			m := s.resumption[t.Name]
-			if m == nil {
-				m = &probe.ResumptionMemory{Every: probe.DefaultResumptionEvery}
+			if m == nil || m.Every != every {
+				m = &probe.ResumptionMemory{Every: every}
 			}
 			mems[t.Name], opts.Resumption = m, m
 		}

@@ -166,7 +166,7 @@ func TestValidFull(t *testing.T) {
 		t.Errorf("web.HTTP = %+v", web.HTTP)
 	}
 	if web.TLS != (TLSModule{CAFile: "testdata/ca.pem", CertFile: "testdata/client.pem", KeyFile: "testdata/client-key.pem",
-		ServerName: "api.internal", Insecure: true, ResumptionCheck: false}) {
+		ServerName: "api.internal", Insecure: true, ResumptionCheck: false, ResumptionEvery: probe.DefaultResumptionEvery}) {
 		t.Errorf("web.TLS = %+v", web.TLS)
 	}
 	if web.DNS.Server != "10.0.0.53:53" {

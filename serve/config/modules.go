@@ -21,6 +21,7 @@ func applyModuleDefaults(m *Module) {
 		ValidStatus:  slices.Clone(probe.DefaultValidStatus),
 	}
 	m.TLS.ResumptionCheck = true
+	m.TLS.ResumptionEvery = probe.DefaultResumptionEvery
 	m.ICMP = ICMPModule{Count: DefaultICMPCount, Interval: DefaultICMPInterval}
 }
 
@@ -34,12 +35,6 @@ func KindOf(scheme string) string {
 	return strings.ToLower(scheme)
 }
 
-// anyKindSections are the sections every module may set, whatever its
-// kind reads: one set of connection settings (a private CA, a server
-// name) is commonly given to modules of every kind, as serve --demo
-// does; a kind that makes no TLS connection ignores it.
-var anyKindSections = []string{"tls"}
-
 // module checks module r at path and builds it: its kind, then each
 // section it sets, which the kind must read (probe.Kind.Sections), then
 // probe's rules on the options built from them.
@@ -49,7 +44,7 @@ func (d *decoder) module(name, path string, r *rawModule) *Module {
 	d.moduleKind(path, r.Kind, m)
 	kind, _ := probe.LookupKind(m.Kind)
 	for _, s := range r.sections() {
-		if !kind.Accepts(s) && !slices.Contains(anyKindSections, s) {
+		if !kind.Accepts(s) {
 			var names []string
 			for _, k := range probe.KindsWith(s) {
 				names = append(names, k.Name)
@@ -67,6 +62,9 @@ func (d *decoder) module(name, path string, r *rawModule) *Module {
 	}
 	d.httpModule(join(path, "http"), or(r.HTTP), &m.HTTP)
 	tlsNodes := d.tlsModule(or(r.TLS), &m.TLS)
+	if n := or(r.TLS).ResumptionEvery.N; n != nil && m.TLS.ResumptionEvery < 0 {
+		d.failf(n, join(path, "tls.resumption_check_every"), "must be 0s (test on every run) or more, got %s", m.TLS.ResumptionEvery)
+	}
 	if n := or(r.DNS).Server.set(&m.DNS.Server); n != nil && m.DNS.Server != "" {
 		s, err := optparse.NormalizeHostPort(m.DNS.Server, "53")
 		if err != nil {
@@ -216,6 +214,7 @@ func (d *decoder) tlsModule(r *rawTLS, t *TLSModule) map[string]*yaml.Node {
 	r.ServerName.set(&t.ServerName)
 	r.Insecure.set(&t.Insecure)
 	r.ResumptionCheck.set(&t.ResumptionCheck)
+	r.ResumptionEvery.set(&t.ResumptionEvery)
 	for _, f := range []*string{&t.CAFile, &t.CertFile, &t.KeyFile} {
 		if *f != "" {
 			*f = d.abs(*f)

@@ -75,6 +75,7 @@ type (
 		ServerName      str     `yaml:"server_name"`
 		Insecure        boolean `yaml:"insecure"`
 		ResumptionCheck boolean `yaml:"resumption_check"`
+		ResumptionEvery dur     `yaml:"resumption_check_every"`
 	}
 	rawDNS struct {
 		Server str `yaml:"server"`

@@ -22,7 +22,7 @@ func TestSchemaErrors(t *testing.T) {
 		"modules: {m: {kind: http, http: {headers: {X: [1]}}}}\n": `s.yaml:1: modules.m.http.headers.X: want a string, got a list`,
 		"modules: {m: {kind: ws, ws: {jwt: 5}}}\n":                `s.yaml:1: modules.m.ws.jwt: want a mapping, got a number`,
 		"x: 1\nlisten: 2\n":                                       `s.yaml:1: x: unknown field "x" (allowed: listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint)`,
-		"modules:\n  m:\n    kind: http\n    tls: {insecure: true, sni: a}\n": `s.yaml:4: modules.m.tls.sni: unknown field "sni" (allowed: ca_file, cert_file, key_file, server_name, insecure, resumption_check)`,
+		"modules:\n  m:\n    kind: http\n    tls: {insecure: true, sni: a}\n": `s.yaml:4: modules.m.tls.sni: unknown field "sni" (allowed: ca_file, cert_file, key_file, server_name, insecure, resumption_check, resumption_check_every)`,
 		"modules: {[a]: 1}\n":                                   `s.yaml:1: modules: a key must be a string, got a list`,
 		"modules: {m: {<<: 1}}\n":                               `s.yaml:1: modules.m: a merge (<<) takes a mapping or a list of mappings`,
 		"b: &b {timeout: 1s}\nmodules: {m: {<<: *b, <<: *b}}\n": `s.yaml:2: modules.m.<<: duplicate field "<<" (first at line 2); merge several mappings with <<: [*a, *b]`,
@@ -46,13 +46,15 @@ func TestSchemaErrors(t *testing.T) {
 // tls goes with any kind.
 func TestModuleSections(t *testing.T) {
 	for text, want := range map[string]string{
-		"modules: {m: {kind: grpc, ws: {send: x}}}\n":                                            `s.yaml:1: modules.m.ws: applies to ws modules only (kind is grpc)`,
-		"modules: {m: {kind: grpc, http: {}}}\n":                                                 `s.yaml:1: modules.m.http: applies to http and ws modules only (kind is grpc)`,
-		"modules: {m: {kind: tcp, icmp: {count: 1}}}\n":                                          `s.yaml:1: modules.m.icmp: applies to icmp modules only (kind is tcp)`,
-		"modules:\n  m:\n    kind: ws\n    grpc:\n      service: x\n":                            `s.yaml:4: modules.m.grpc: applies to grpc modules only (kind is ws)`,
-		"modules: {m: {kind: http, ws: ~, icmp: ~}}\n":                                           "",
-		"modules: {m: {kind: tcp, tls: {ca_file: testdata/ca.pem}, dns: {server: 10.0.0.53}}}\n": "",
-		"modules: {m: {kind: ws, http: {headers: {X-A: b}}, tls: {insecure: true}}}\n":           "",
+		"modules: {m: {kind: grpc, ws: {send: x}}}\n":                                              `s.yaml:1: modules.m.ws: applies to ws modules only (kind is grpc)`,
+		"modules: {m: {kind: grpc, http: {}}}\n":                                                   `s.yaml:1: modules.m.http: applies to http and ws modules only (kind is grpc)`,
+		"modules: {m: {kind: tcp, icmp: {count: 1}}}\n":                                            `s.yaml:1: modules.m.icmp: applies to icmp modules only (kind is tcp)`,
+		"modules:\n  m:\n    kind: ws\n    grpc:\n      service: x\n":                              `s.yaml:4: modules.m.grpc: applies to grpc modules only (kind is ws)`,
+		"modules: {m: {kind: http, ws: ~, icmp: ~}}\n":                                             "",
+		"modules: {m: {kind: tcp, tls: {ca_file: testdata/ca.pem}, dns: {server: 10.0.0.53}}}\n":   `s.yaml:1: modules.m.tls: applies to grpc, http, tls and ws modules only (kind is tcp)`,
+		"modules: {m: {kind: tls, tls: {resumption_check_every: 1m}, dns: {server: 10.0.0.53}}}\n": "",
+		"modules: {m: {kind: tls, tls: {resumption_check_every: -1s}}}\n":                          `s.yaml:1: modules.m.tls.resumption_check_every: must be 0s (test on every run) or more, got -1s`,
+		"modules: {m: {kind: ws, http: {headers: {X-A: b}}, tls: {insecure: true}}}\n":             "",
 	} {
 		_, err := Parse("s.yaml", []byte(text))
 		got := ""

@@ -139,6 +139,10 @@ type TLSModule struct {
 	Insecure                  bool
 	// ResumptionCheck runs the second connection (TLS_NO_RESUMPTION). Default true.
 	ResumptionCheck bool
+	// ResumptionEvery is how long scheduled probes carry a verdict before
+	// testing again (probe.ResumptionMemory.Every); 0 tests on every run.
+	// Default probe.DefaultResumptionEvery.
+	ResumptionEvery time.Duration
 }
 
 // DNSModule configures name resolution for every probe of the module.

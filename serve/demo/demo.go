@@ -130,9 +130,14 @@ type builder struct {
 	y *yConfig
 }
 
-// mod is a module of kind trusting the lab CA and asking the lab DNS server.
+// mod is a module of kind asking the lab DNS server and, when the kind
+// makes TLS connections, trusting the lab CA.
 func (b *builder) mod(kind string) *yModule {
-	return &yModule{Kind: kind, TLS: yTLS{CAFile: b.m.CAFile}, DNS: yDNS{Server: b.m.DNSServer}}
+	m := &yModule{Kind: kind, DNS: yDNS{Server: b.m.DNSServer}}
+	if k, ok := probe.LookupKind(kind); ok && k.Accepts("tls") {
+		m.TLS = yTLS{CAFile: b.m.CAFile}
+	}
+	return m
 }
 
 // build is the demo config of m: the shared modules, then one target per

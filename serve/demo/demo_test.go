@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pathlens/pathlens/lab"
+	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/serve/config"
 )
 
@@ -79,10 +80,12 @@ func TestDemoFakeManifest(t *testing.T) {
 	if got := slices.Sorted(maps.Keys(c.Modules)); !slices.Equal(got, wantMods) {
 		t.Errorf("modules = %v, want %v", got, wantMods)
 	}
-	for _, name := range []string{"lab", "lab-tcp", "lab-tls", "lab-dns", "lab-h2c"} {
+	// Modules of kinds that make TLS connections trust the lab CA; the
+	// others have no tls section (their kind would refuse one).
+	for name, tls := range map[string]bool{"lab": true, "lab-tls": true, "lab-h2c": true, "lab-tcp": false, "lab-dns": false} {
 		mod := c.Modules[name]
 		o, err := c.ModuleOptions(name, 0)
-		if err != nil || mod.TLS.CAFile != ca || mod.DNS.Server != "127.0.0.1:5300" || o.RootCAs == nil {
+		if err != nil || (mod.TLS.CAFile == ca) != tls || mod.DNS.Server != "127.0.0.1:5300" || (o.RootCAs != nil) != tls {
 			t.Errorf("module %s = %+v", name, mod)
 		}
 	}
@@ -109,7 +112,8 @@ func TestDemoFakeManifest(t *testing.T) {
 	for i, w := range want {
 		tg := c.Targets[i]
 		if tg.Name != w.name || tg.Module != w.module || tg.Interval != w.interval || tg.Timeout != w.timeout ||
-			tg.Options.Timeout != w.timeout || tg.Options.RootCAs == nil || tg.Options.DNSServer != "127.0.0.1:5300" {
+			tg.Options.Timeout != w.timeout || (tg.Options.RootCAs != nil) != (w.module != "lab-tcp" && w.module != "lab-dns") ||
+			tg.Options.DNSServer != "127.0.0.1:5300" {
 			t.Errorf("target %d = %s %s %v %v, want %+v", i, tg.Name, tg.Module, tg.Interval, tg.Timeout, w)
 		}
 		if tg.URL != m.Scenarios[i].Target {
@@ -179,7 +183,8 @@ func TestDemoRealLab(t *testing.T) {
 			t.Errorf("scenario %s has no demo target", s.Name)
 			continue
 		}
-		if tg.URL != s.Target || tg.Interval != Interval || tg.Options.RootCAs == nil || tg.Options.DNSServer != m.DNSServer {
+		k, _ := probe.LookupKind(c.Modules[tg.Module].Kind)
+		if tg.URL != s.Target || tg.Interval != Interval || (tg.Options.RootCAs != nil) != k.Accepts("tls") || tg.Options.DNSServer != m.DNSServer {
 			t.Errorf("%s: %+v", s.Name, tg)
 		}
 	}
