@@ -52,6 +52,16 @@ func (d *decoder) module(name, path string, r *rawModule) *Module {
 			d.failf(d.at(join(path, s)), join(path, s), "applies to %s modules only (kind is %s)", andList(names), m.Kind)
 		}
 	}
+	if m.Kind == "ws" && r.HTTP != nil {
+		// A ws module's upgrade request carries http.headers; the rest of
+		// the http section is about HTTP exchanges it does not make.
+		for _, k := range givenKeys(r.HTTP) {
+			if k != "headers" {
+				f := join(path, "http."+k)
+				d.failf(d.at(f), f, "applies to http modules only (a ws module reads http.headers only)")
+			}
+		}
+	}
 	r.Timeout.set(&m.Timeout)
 	if n := r.IPFamily.set(&m.IPFamily); n != nil {
 		switch m.IPFamily {

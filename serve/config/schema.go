@@ -137,6 +137,30 @@ func (m *rawModule) sections() []string {
 	return out
 }
 
+// givenKeys lists, in struct order, the keys of a raw section (a pointer
+// to one of the raw structs) that the file sets.
+func givenKeys(section any) []string {
+	var out []string
+	v := reflect.ValueOf(section).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		given := false
+		switch {
+		case f.Type() == reflect.TypeFor[yaml.Node]():
+			given = f.FieldByName("Kind").Uint() != 0
+		case f.Kind() == reflect.Struct:
+			n := f.FieldByName("N")
+			given = n.IsValid() && !n.IsNil()
+		case f.Kind() == reflect.Map, f.Kind() == reflect.Pointer, f.Kind() == reflect.Slice:
+			given = !f.IsNil()
+		}
+		if given {
+			out = append(out, yamlKey(v.Type().Field(i)))
+		}
+	}
+	return out
+}
+
 // scalar is what the scalar types hold: the value and its node, nil
 // when the key is absent or null (yaml.v3 calls no unmarshaler for a
 // null), so that a null value counts as left out. A value of the wrong

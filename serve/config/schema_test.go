@@ -55,6 +55,8 @@ func TestModuleSections(t *testing.T) {
 		"modules: {m: {kind: tls, tls: {resumption_check_every: 1m}, dns: {server: 10.0.0.53}}}\n": "",
 		"modules: {m: {kind: tls, tls: {resumption_check_every: -1s}}}\n":                          `s.yaml:1: modules.m.tls.resumption_check_every: must be 0s (test on every run) or more, got -1s`,
 		"modules: {m: {kind: ws, http: {headers: {X-A: b}}, tls: {insecure: true}}}\n":             "",
+		"modules:\n  m:\n    kind: ws\n    http:\n      headers: {X-A: b}\n      method: POST\n":   `s.yaml:6: modules.m.http.method: applies to http modules only (a ws module reads http.headers only)`,
+		"modules: {m: {kind: ws, http: {valid_status: [200]}}}\n":                                  `s.yaml:1: modules.m.http.valid_status: applies to http modules only (a ws module reads http.headers only)`,
 	} {
 		_, err := Parse("s.yaml", []byte(text))
 		got := ""
