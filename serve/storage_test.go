@@ -108,7 +108,7 @@ func TestServeWriteFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.Exec(`CREATE TRIGGER fail_writes BEFORE INSERT ON results BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
+	if _, err := raw.Exec(`CREATE TRIGGER fail_writes BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
 		t.Fatal(err)
 	}
 	var body string

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -80,9 +81,17 @@ probe_endpoint: {allow: ["ws://127.0.0.1:*"], modules: [query]}
 			strings.Contains(body, `pathlens_probe_success{module="minted",target="minted"} 1`) &&
 			strings.Contains(body, `pathlens_probe_success{module="query",target="query"} 1`)
 	})
+	var runs []string // a stored run of each target
 	eventually(t, "the first runs stored", func() bool {
-		code, _ := get(t, base+"/runs/3")
-		return code == 200
+		runs = runs[:0]
+		for _, name := range []string{"fixed", "minted", "query"} {
+			var got []struct{ ID int64 }
+			if code, body := get(t, base+"/api/v1/targets/"+name+"/results?limit=1"); code != 200 || json.Unmarshal([]byte(body), &got) != nil || len(got) == 0 {
+				return false
+			}
+			runs = append(runs, fmt.Sprintf("/runs/%d", got[0].ID))
+		}
+		return true
 	})
 	var texts []string
 	_, metrics := get(t, base+"/metrics")
@@ -93,9 +102,9 @@ probe_endpoint: {allow: ["ws://127.0.0.1:*"], modules: [query]}
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	for _, p := range []string{"/", "/targets/fixed", "/targets/minted", "/targets/query", "/findings", "/runs/1", "/runs/2", "/runs/3",
+	for _, p := range append([]string{"/", "/targets/fixed", "/targets/minted", "/targets/query", "/findings",
 		"/api/v1/targets", "/api/v1/targets/fixed/results", "/api/v1/targets/query/results",
-		"/probe?module=query&target=" + url.QueryEscape(wsURL+"/p")} {
+		"/probe?module=query&target=" + url.QueryEscape(wsURL+"/p")}, runs...) {
 		code, body := get(t, base+p)
 		if code != 200 {
 			t.Errorf("%s: %d", p, code)

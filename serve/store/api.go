@@ -1,8 +1,12 @@
 // Package store keeps the probe history of `pathlens serve` in SQLite
-// (modernc.org/sqlite, no cgo) in WAL mode: every Result with its phases
-// and findings, written in batches (one transaction per batch), pruned by
-// retention, with per-minute and per-hour DDSketch roll-ups per target and
-// phase so that percentiles over 1 h, 24 h and 7 d answer quickly.
+// (modernc.org/sqlite, no cgo) in WAL mode, sized for a run a minute of
+// 100,000 targets: every run as a compact row (time, success, total and
+// phase durations, error class and phase, finding ids), the whole Result
+// only where it says something new (failures, changes, a sample an hour,
+// each target's latest run), compressed against an earlier document of its
+// target, and per-hour DDSketch roll-ups per target and phase so that
+// percentiles over 1 h, 24 h and 7 d answer quickly. Runs are written in
+// batches (one transaction per batch) and pruned by retention.
 //
 // One Store owns its file: Open locks it against a second pathlens and
 // refuses a damaged database, the Writer reports failing writes (Health,
@@ -24,12 +28,25 @@ type Record struct {
 	Result *probe.Result
 }
 
-// StoredResult is a Result read back, with its row id.
+// StoredResult is a Result read back, with its run id.
 type StoredResult struct {
 	ID     int64
 	Target string
 	Module string
 	Result *probe.Result
+	// Full reports whether Result is the whole Result as the probe made
+	// it (HTTP/2 timeline bounded; see compactH2). The store keeps the
+	// whole Result of a target's first run, its latest run, every failed
+	// run, every run whose shape changed from the run before it (success,
+	// error class or phase, kind, phase names, finding ids or severities)
+	// or whose module or URL changed, and the first run of each hour (at
+	// an offset into the hour of the target's own). For the other runs
+	// Full is false and Result holds what every run keeps: schema, target
+	// (URL), kind, started_at (to the microsecond), success, total_ms,
+	// phases (names, durations, incomplete; start_ms laid end to end from
+	// 0), error class and phase (no message or cause) and findings (id,
+	// severity and phase).
+	Full bool
 }
 
 // Quantiles are percentile estimates in milliseconds over some window.

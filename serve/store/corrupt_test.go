@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -44,13 +45,29 @@ func overwrite(t *testing.T, path string, off int64, n int) {
 	}
 }
 
+// leafPage is the number of a leaf page of table, from a database
+// closed at path.
+func leafPage(t *testing.T, path, table string) int64 {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var page int64
+	if err := db.QueryRow(`SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno LIMIT 1`, table).Scan(&page); err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
 func TestOpenCorruptPage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pathlens.db")
 	filledDB(t, path, 300)
 	if fi, err := os.Stat(path); err != nil || fi.Size() < 16*4096 {
 		t.Fatalf("database too small to corrupt its middle: %v, %v", fi.Size(), err)
 	}
-	overwrite(t, path, 4096*2, 4096) // page 3: an index b-tree
+	overwrite(t, path, 4096*(leafPage(t, path, "sqlite_autoindex_targets_1")-1), 4096) // the index of target names
 
 	s, err := Open(path)
 	if err == nil {
@@ -109,7 +126,7 @@ func TestOpenChecksOnlyExisting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, s, "SELECT count(*) FROM results"); n != 50 {
+	if n := count(t, s, "SELECT count(*) FROM runs"); n != 50 {
 		t.Errorf("%d results, want 50", n)
 	}
 	s.Close()

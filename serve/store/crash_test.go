@@ -31,11 +31,18 @@ func TestCrashChild(t *testing.T) {
 	}
 	// Guard against an orphan if the parent dies before killing us.
 	stop := time.Now().Add(60 * time.Second)
-	at := time.Now()
+	// Runs 10 s apart, on from the ones stored: an hour is rolled up
+	// every 7.2 batches.
+	var stored int
+	if err := s.db.QueryRow("SELECT count(*) FROM runs").Scan(&stored); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	at := base.Add(time.Duration(stored) * 10 * time.Second)
 	for time.Now().Before(stop) {
 		recs := make([]Record, crashBatch)
 		for i := range recs {
-			at = at.Add(time.Millisecond)
+			at = at.Add(10 * time.Second)
 			r := httpsResult(at, 1, 2, 3, 4)
 			if i%7 == 0 {
 				r = failedResult(at)
@@ -75,10 +82,8 @@ func TestCrash(t *testing.T) {
 		if err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 			t.Fatalf("round %d: integrity_check = %q, %v", round, check, err)
 		}
-		got := count(t, s, "SELECT count(*) FROM results")
-		phases := count(t, s, "SELECT count(*) FROM phases")
-		totals := count(t, s, "SELECT coalesce(sum(count), 0) FROM rollups WHERE phase = 'total' AND resolution = 'm'")
-		s.Close()
+		got := count(t, s, "SELECT count(*) FROM runs")
+		phases := count(t, s, "SELECT coalesce(sum(json_array_length(h.phases)), 0) FROM runs r JOIN shapes h ON h.id = r.shape")
 		t.Logf("round %d: killed with %d results seen (%d batches this round), %d after recovery", round, seen, n, got)
 		if got%crashBatch != 0 {
 			t.Errorf("round %d: %d results is not whole batches of %d", round, got, crashBatch)
@@ -86,15 +91,30 @@ func TestCrash(t *testing.T) {
 		if got < seen {
 			t.Errorf("round %d: %d results after recovery, %d were committed before the kill", round, got, seen)
 		}
-		// The roll-ups were committed in the same transactions.
-		if totals != got {
-			t.Errorf("round %d: roll-ups count %d runs, results table %d", round, totals, got)
-		}
 		// Every result has its phases: 6 per success, 3 per failure.
 		fails := (got / crashBatch) * ((crashBatch + 6) / 7)
 		if want := (got-fails)*6 + fails*3; phases != want {
-			t.Errorf("round %d: %d phase rows, want %d", round, phases, want)
+			t.Errorf("round %d: %d phases, want %d", round, phases, want)
 		}
+		// The documents, the latest run and the roll-ups were committed
+		// in the same transactions as the runs.
+		for q, want := range map[string]int{
+			"SELECT count(*) FROM docs d JOIN runs r ON r.id = d.id JOIN shapes h ON h.id = r.shape WHERE NOT h.success": fails,
+			"SELECT count(*) FROM docs WHERE id NOT IN (SELECT id FROM runs)":                                            0,
+			"SELECT count(*) FROM docs WHERE base IS NOT NULL AND base NOT IN (SELECT id FROM doc_bases)":                0,
+			"SELECT count(*) FROM latest WHERE run_id = (SELECT max(id) FROM runs)":                                      1,
+			"SELECT coalesce(sum(runs), 0) FROM hours": count(t, s, `SELECT count(*) FROM runs
+				WHERE (id & 8589934591) < (SELECT sealed_to FROM targets WHERE name = 'api')`),
+			"SELECT count(*) FROM hours WHERE (id & 8589934591) >= (SELECT sealed_to FROM targets WHERE name = 'api')": 0,
+		} {
+			if n := count(t, s, q); n != want {
+				t.Errorf("round %d: %s = %d, want %d", round, q, n, want)
+			}
+		}
+		if round == 2 && count(t, s, "SELECT count(*) FROM hours") == 0 {
+			t.Errorf("round %d: no hour rolled up", round)
+		}
+		s.Close()
 		committed = got
 	}
 }
@@ -111,7 +131,7 @@ func crashRound(t *testing.T, path string, before int, delay time.Duration) (see
 	defer poll.Close()
 	countNow := func() int {
 		var n int
-		if err := poll.QueryRow("SELECT count(*) FROM results").Scan(&n); err != nil {
+		if err := poll.QueryRow("SELECT count(*) FROM runs").Scan(&n); err != nil {
 			t.Fatalf("poll: %v", err)
 		}
 		return n

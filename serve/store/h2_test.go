@@ -90,7 +90,7 @@ func TestStoredH2Bounded(t *testing.T) {
 		t.Fatalf("the caller's frames changed: %d", len(r.H2.Frames))
 	}
 
-	stored := count(t, s, `SELECT length(json_extract(CAST(json AS TEXT), '$.h2')) FROM results`)
+	stored := storedH2(t, s, "api")
 	t.Logf("h2 block: %d bytes in the Result, %d bytes stored", len(full), stored)
 	if stored > 20_000 {
 		t.Errorf("stored h2 block is %d bytes, want ≤ 20,000", stored)
@@ -178,7 +178,7 @@ func TestStoredH2FieldBounds(t *testing.T) {
 	if !bytes.Equal(before, mustJSON(t, r)) || len(flood) != 2002 {
 		t.Fatal("Write changed the caller's Result")
 	}
-	stored := count(t, s, `SELECT length(json_extract(CAST(json AS TEXT), '$.h2')) FROM results`)
+	stored := storedH2(t, s, "api")
 	t.Logf("h2 block: %d bytes in the Result, %d bytes stored", len(mustJSON(t, h)), stored)
 	if stored > 2_000 {
 		t.Errorf("stored h2 block is %d bytes", stored)
@@ -207,4 +207,15 @@ func TestStoredH2FieldBounds(t *testing.T) {
 	if len(got.Frames) != 3 || got.FramesDropped != 0 {
 		t.Errorf("%d frames, %d dropped; want all 3 kept", len(got.Frames), got.FramesDropped)
 	}
+}
+
+// storedH2 is the size of the HTTP/2 block of target's latest stored run,
+// as JSON.
+func storedH2(t *testing.T, s *Store, target string) int {
+	t.Helper()
+	sr, ok, err := s.Latest(ctx, target)
+	if err != nil || !ok || !sr.Full {
+		t.Fatalf("latest %s: %v %v (full %v)", target, ok, err, sr.Full)
+	}
+	return len(mustJSON(t, sr.Result.H2))
 }

@@ -46,7 +46,7 @@ func TestOpenTwiceInUse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open after Close: %v", err)
 	}
-	if n := count(t, s3, "SELECT count(*) FROM results"); n != 1 {
+	if n := count(t, s3, "SELECT count(*) FROM runs"); n != 1 {
 		t.Errorf("%d results, want 1", n)
 	}
 	s3.Close()

@@ -123,8 +123,8 @@ func TestPercentilesBuckets1h(t *testing.T) {
 		t.Errorf("runs %d", rep.Runs)
 	}
 
-	// The 1 h path reads minute roll-ups only.
-	if _, err := s.db.Exec("DELETE FROM rollups WHERE resolution = 'h'"); err != nil {
+	// The 1 h path reads the runs only.
+	if _, err := s.db.Exec("DELETE FROM hours"); err != nil {
 		t.Fatal(err)
 	}
 	rep2, _ := s.Percentiles(ctx, "api", time.Hour, now)
@@ -219,15 +219,29 @@ func TestPercentiles7dHourPath(t *testing.T) {
 		t.Errorf("connect count %d, want 4", c)
 	}
 
-	// Whole hours come from hour roll-ups: dropping the minute roll-ups
-	// inside them changes nothing.
-	hFrom, hTo := from.Truncate(time.Hour).Add(time.Hour), to.Truncate(time.Hour)
-	if _, err := s.db.Exec("DELETE FROM rollups WHERE resolution = 'm' AND bucket_start >= ? AND bucket_start < ?",
-		hFrom.UnixNano(), hTo.UnixNano()); err != nil {
-		t.Fatal(err)
+	// Hours not rolled up yet are read from their runs, and placed alike.
+	hFrom := from.Truncate(time.Hour).Add(time.Hour)
+	sealed := int64(count(t, s, "SELECT sealed_to FROM targets WHERE name = 'api'"))
+	if sealed <= at[2].Unix() {
+		t.Fatalf("sealed to %v, want past %v", time.Unix(sealed, 0).UTC(), at[2])
 	}
+	dbExec(t, s, "UPDATE targets SET sealed_to = ? WHERE name = 'api'", hFrom.Unix())
 	rep2, _ := s.Percentiles(ctx, "api", 7*24*time.Hour, now)
 	sameJSON(t, rep2, rep)
+
+	// Whole hours rolled up come from their roll-ups: dropping their runs
+	// changes nothing.
+	dbExec(t, s, "UPDATE targets SET sealed_to = ? WHERE name = 'api'", sealed)
+	dbExec(t, s, "DELETE FROM runs WHERE (id & 8589934591) >= ? AND (id & 8589934591) < ?", hFrom.Unix(), sealed)
+	rep3, _ := s.Percentiles(ctx, "api", 7*24*time.Hour, now)
+	sameJSON(t, rep3, rep)
+}
+
+func dbExec(t *testing.T, s *Store, q string, args ...any) {
+	t.Helper()
+	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
 }
 
 func TestPercentilesSuccessRatio(t *testing.T) {

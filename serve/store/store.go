@@ -1,9 +1,9 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -117,7 +117,102 @@ UPDATE finding_spans SET severity_rank =
 	CASE json_extract(CAST(last AS TEXT), '$.severity')
 		WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 WHEN 'info' THEN 1 ELSE 0 END;
 `,
+	// v3: compact history, sized for a run a minute of 100,000 targets. A
+	// run is one small row of runs; its whole Result is kept (docs) only
+	// where it says something new, and compressed against an earlier
+	// document of its target; percentiles come from hour roll-ups and, for
+	// shorter spans, from the runs. Run ids, and the keys of docs,
+	// doc_bases, configs and hours, are target_id<<33 | unix second (the
+	// hour's first for hours), so each target's rows are one range of ids
+	// in time order. convertV2 moves the v2 tables' rows here and drops them.
+	`
+CREATE TABLE targets (
+	id        INTEGER PRIMARY KEY,
+	name      TEXT    NOT NULL UNIQUE,  -- target name from the config
+	sealed_to INTEGER NOT NULL,         -- unix seconds, on the hour: the hours before it are in hours
+	base      INTEGER                   -- doc_bases.id of the target's current base document
+);
+
+-- The module and Result.target (URL) of a target from its run id on.
+CREATE TABLE configs (
+	id     INTEGER PRIMARY KEY,  -- run id of the first run with this module and URL
+	module TEXT NOT NULL,
+	url    TEXT NOT NULL
+);
+
+-- What a run shares with most runs of its target.
+CREATE TABLE shapes (
+	id          INTEGER PRIMARY KEY,
+	kind        TEXT    NOT NULL,
+	success     INTEGER NOT NULL,  -- 0 or 1
+	error_class TEXT    NOT NULL,  -- '' on success
+	error_phase TEXT    NOT NULL,
+	phases      TEXT    NOT NULL,  -- JSON array of the phase names, in run order
+	incomplete  INTEGER NOT NULL,  -- bit i set: phase i was still in flight at the end
+	findings    TEXT    NOT NULL,  -- JSON array of {"id", "severity", "phase"}
+	UNIQUE (kind, success, error_class, error_phase, phases, incomplete, findings)
+);
+
+-- Every run.
+CREATE TABLE runs (
+	id       INTEGER PRIMARY KEY,  -- the run id: target_id<<33 | unix second
+	us       INTEGER NOT NULL,     -- started_at minus that second, in microseconds
+	shape    INTEGER NOT NULL,     -- shapes.id
+	total_us INTEGER NOT NULL,
+	phases   BLOB    NOT NULL      -- the phase durations: uvarints of microseconds, in the shape's order
+);
+
+-- The whole Result of the runs that keep it: failures, changes of shape
+-- or config, a target's first run and its first run of each hour.
+CREATE TABLE docs (
+	id   INTEGER PRIMARY KEY,  -- runs.id
+	base INTEGER,              -- doc_bases.id the document is compressed against
+	doc  BLOB    NOT NULL      -- a format byte, then the document
+);
+CREATE TABLE doc_bases (
+	id  INTEGER PRIMARY KEY,  -- runs.id of the run whose document it is
+	doc BLOB    NOT NULL
+);
+
+-- The whole Result of each target's latest run.
+CREATE TABLE latest (
+	target_id INTEGER PRIMARY KEY,
+	run_id    INTEGER NOT NULL,
+	doc       BLOB    NOT NULL
+);
+
+-- Hour roll-ups: DDSketches (1 % relative accuracy) of each phase's
+-- completed timings and of the successful runs' total_ms ("total").
+CREATE TABLE hours (
+	id        INTEGER PRIMARY KEY,  -- target_id<<33 | unix second of the hour's start
+	runs      INTEGER NOT NULL,
+	successes INTEGER NOT NULL,
+	sketches  BLOB    NOT NULL      -- per phase: name and sketch, each behind its length
+);
+
+CREATE TABLE spans (
+	target_id     INTEGER NOT NULL,
+	id            TEXT    NOT NULL,
+	first_seen    INTEGER NOT NULL,  -- unix nanoseconds
+	last_seen     INTEGER NOT NULL,
+	runs          INTEGER NOT NULL,  -- stored runs that had the finding
+	active        INTEGER NOT NULL,  -- 1 while the target's latest run has it
+	severity_rank INTEGER NOT NULL,
+	last          BLOB    NOT NULL,  -- the Finding as JSON, from the latest run that had it
+	PRIMARY KEY (target_id, id)
+) WITHOUT ROWID;
+
+-- The ids runs had before v3 (results.id), so that old links still work.
+CREATE TABLE legacy_ids (
+	id     INTEGER PRIMARY KEY,
+	run_id INTEGER NOT NULL
+);
+`,
 }
+
+// migrationCode[v], when set, runs after migrations[v-1]'s SQL, in the
+// same transaction: the conversions SQL alone cannot do.
+var migrationCode = map[int]func(ctx context.Context, tx *sql.Tx) error{3: convertV2}
 
 // Store is the probe history in one SQLite database. It is safe for
 // concurrent use.
@@ -126,7 +221,8 @@ type Store struct {
 	version int
 	lock    *fileLock // nil for :memory:
 	// wmu serializes write transactions (SQLite has a single writer).
-	wmu sync.Mutex
+	wmu  sync.Mutex
+	dict *dict
 }
 
 // Open opens the database at path, creating it when missing, and migrates
@@ -171,8 +267,9 @@ func Open(path string) (s *Store, err error) {
 	// may roll back the last few commits, which for probe history (one
 	// lost batch of runs) is a fair price for writes that do not wait on
 	// the disk. busy_timeout: wait instead of failing when another
-	// connection or process holds the lock. foreign_keys: phases and
-	// findings go with their result (ON DELETE CASCADE). _txlock=immediate:
+	// connection or process holds the lock. foreign_keys: in a v1 or v2
+	// database being migrated, phases and findings go with their result
+	// (ON DELETE CASCADE); the v3 tables have none. _txlock=immediate:
 	// transactions take the write lock at BEGIN, so two writers can never
 	// deadlock upgrading a read lock.
 	dsn := path + "?_pragma=busy_timeout(" + fmt.Sprint(busyTimeoutMS) + ")" +
@@ -202,7 +299,7 @@ func Open(path string) (s *Store, err error) {
 			return nil, fmt.Errorf("store: open %s: %w", path, err)
 		}
 	}
-	s = &Store{db: db, lock: fl}
+	s = &Store{db: db, lock: fl, dict: newDict()}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		if existing && isCorrupt(err) {
@@ -259,6 +356,12 @@ func migrate(ctx context.Context, db *sql.DB) (int, error) {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()
 			return v, fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+		if code := migrationCode[v+1]; code != nil {
+			if err := code(ctx, tx); err != nil {
+				tx.Rollback()
+				return v, fmt.Errorf("migrate to version %d: %w", v+1, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
 			tx.Rollback()
@@ -324,53 +427,6 @@ func targetOf(r Record) string {
 	return r.Result.Target
 }
 
-// prepared is a record made ready for the transaction: everything that
-// does not need the database is done before the write lock is taken.
-type prepared struct {
-	target   string
-	module   string
-	res      *probe.Result
-	at       int64
-	json     []byte
-	findings []preparedFinding // one per distinct ID, last one wins
-	idsJSON  string            // JSON array of the finding IDs
-}
-
-type preparedFinding struct {
-	id, severity string
-	rank         int
-	json         []byte
-}
-
-func prepare(r Record) (prepared, error) {
-	p := prepared{target: targetOf(r), module: r.Module, res: r.Result, at: r.Result.StartedAt.UnixNano()}
-	var err error
-	if p.json, err = json.Marshal(storedCopy(r.Result)); err != nil {
-		return p, err
-	}
-	seen := map[string]int{}
-	for _, f := range r.Result.Findings {
-		fj, err := json.Marshal(f)
-		if err != nil {
-			return p, err
-		}
-		pf := preparedFinding{id: f.ID, severity: string(f.Severity), rank: f.Severity.Rank(), json: fj}
-		if i, ok := seen[f.ID]; ok {
-			p.findings[i] = pf
-			continue
-		}
-		seen[f.ID] = len(p.findings)
-		p.findings = append(p.findings, pf)
-	}
-	ids := make([]string, len(p.findings))
-	for i, f := range p.findings {
-		ids[i] = f.id
-	}
-	b, _ := json.Marshal(ids)
-	p.idsJSON = string(b)
-	return p, nil
-}
-
 // storedCopy is r as it is stored: with a bounded HTTP/2 timeline
 // (compactH2). r itself is never modified; it is returned as is when
 // there is nothing to trim.
@@ -384,18 +440,23 @@ func storedCopy(r *probe.Result) *probe.Result {
 	return &c
 }
 
-// Write stores the records in one transaction: the results with their
-// phases and findings, the minute and hour roll-ups, and the finding
-// spans. Either all of it is committed or none. A record without a Result
-// or without started_at fails the whole call before anything is written.
-// A Result's HTTP/2 timeline is stored bounded (compactH2); the records
-// themselves are not modified.
+// Write stores the records in one transaction: each run's compact row,
+// the documents it keeps (Store keeps a run's whole Result where it says
+// something new: see StoredResult.Full), the latest run of each target,
+// the finding spans, and the roll-ups of the hours the runs close. Either
+// all of it is committed or none. A record without a Result or without
+// started_at fails the whole call before anything is written. A Result's
+// HTTP/2 timeline is stored bounded (compactH2); the records themselves
+// are not modified.
+//
+// Write takes batches of any size: a batch marshals only the documents it
+// keeps and each target's latest run once, so loading history in large
+// batches is Write's own bulk path.
 func (s *Store) Write(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	preps := make([]prepared, len(recs))
-	agg := newRollupAgg()
+	preps := make([]*prepared, len(recs))
 	for i, r := range recs {
 		if err := validate(r); err != nil {
 			return fmt.Errorf("store: record %d: %w", i, err)
@@ -405,18 +466,11 @@ func (s *Store) Write(ctx context.Context, recs []Record) error {
 			return fmt.Errorf("store: record %d: %w", i, err)
 		}
 		preps[i] = p
-		agg.add(p.target, r.Result)
 	}
-	// Oldest first, so that the latest run of a target decides its spans.
-	slices.SortStableFunc(preps, func(a, b prepared) int {
-		switch {
-		case a.at < b.at:
-			return -1
-		case a.at > b.at:
-			return 1
-		}
-		return 0
-	})
+	// Oldest first: a target's runs are written in time order, so that
+	// the latest run decides its spans and each run is compared with the
+	// one before it.
+	slices.SortStableFunc(preps, func(a, b *prepared) int { return cmp.Compare(a.at, b.at) })
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -425,267 +479,19 @@ func (s *Store) Write(ctx context.Context, recs []Record) error {
 		return fmt.Errorf("store: write: %w", err)
 	}
 	defer tx.Rollback()
-	if err := writeTx(ctx, tx, preps, agg); err != nil {
+	w := newWriteTx(ctx, s, tx)
+	defer w.close()
+	for _, p := range preps {
+		if err := w.writeRun(p); err != nil {
+			return fmt.Errorf("store: write: %w", err)
+		}
+	}
+	if err := w.writeLatest(); err != nil {
 		return fmt.Errorf("store: write: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: write: commit: %w", err)
 	}
+	w.commit()
 	return nil
-}
-
-const (
-	sqlInsertResult = `INSERT INTO results
-	(target, module, kind, started_at, success, total_ms, error_class, error_phase, json)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlInsertPhase   = `INSERT INTO phases (result_id, name, duration_ms, incomplete) VALUES (?, ?, ?, ?)`
-	sqlInsertFinding = `INSERT INTO findings (result_id, id, severity) VALUES (?, ?, ?)`
-	sqlLatestRun     = `SELECT max(started_at) FROM results WHERE target = ?`
-	// ?1 target, ?2 id, ?3 started_at, ?4 finding JSON, ?5 severity rank,
-	// ?6 whether this run is the target's latest.
-	sqlUpsertSpan = `INSERT INTO finding_spans
-	(target, id, first_seen, last_seen, runs, active, last, severity_rank)
-	VALUES (?1, ?2, ?3, ?3, 1, ?6, ?4, ?5)
-	ON CONFLICT (target, id) DO UPDATE SET
-		first_seen = min(first_seen, excluded.first_seen),
-		last_seen = max(last_seen, excluded.last_seen),
-		runs = runs + 1,
-		active = CASE WHEN ?6 THEN 1 ELSE active END,
-		last = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last ELSE last END,
-		severity_rank = CASE WHEN excluded.last_seen >= last_seen THEN excluded.severity_rank ELSE severity_rank END`
-	sqlDeactivateSpans = `UPDATE finding_spans SET active = 0
-	WHERE target = ? AND active = 1 AND id NOT IN (SELECT value FROM json_each(?))`
-)
-
-func writeTx(ctx context.Context, tx *sql.Tx, preps []prepared, agg *rollupAgg) error {
-	var stmts [6]*sql.Stmt
-	for i, q := range []string{sqlInsertResult, sqlInsertPhase, sqlInsertFinding, sqlLatestRun, sqlUpsertSpan, sqlDeactivateSpans} {
-		st, err := tx.PrepareContext(ctx, q)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		stmts[i] = st
-	}
-	insResult, insPhase, insFinding, latestRun, upsertSpan, deactivate := stmts[0], stmts[1], stmts[2], stmts[3], stmts[4], stmts[5]
-
-	// latest is each target's newest stored run: only a run at least as
-	// new may change which findings are active.
-	latest := map[string]int64{}
-	for _, p := range preps {
-		r := p.res
-		var errClass, errPhase any
-		if r.Error != nil {
-			errClass, errPhase = string(r.Error.Class), r.Error.Phase
-		}
-		res, err := insResult.ExecContext(ctx, p.target, p.module, r.Kind, p.at, r.Success, r.TotalMS, errClass, errPhase, p.json)
-		if err != nil {
-			return err
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
-		for _, ph := range r.Phases {
-			if _, err := insPhase.ExecContext(ctx, id, ph.Name, ph.DurationMS, ph.Incomplete); err != nil {
-				return err
-			}
-		}
-		for _, f := range p.findings {
-			if _, err := insFinding.ExecContext(ctx, id, f.id, f.severity); err != nil {
-				return err
-			}
-		}
-
-		last, ok := latest[p.target]
-		if !ok {
-			var n sql.NullInt64
-			if err := latestRun.QueryRowContext(ctx, p.target).Scan(&n); err != nil {
-				return err
-			}
-			last = math.MinInt64
-			if n.Valid { // includes the row just inserted
-				last = n.Int64
-			}
-		}
-		isLatest := p.at >= last
-		if isLatest {
-			latest[p.target] = p.at
-		} else {
-			latest[p.target] = last
-		}
-		for _, f := range p.findings {
-			if _, err := upsertSpan.ExecContext(ctx, p.target, f.id, p.at, f.json, f.rank, isLatest); err != nil {
-				return err
-			}
-		}
-		if isLatest {
-			if _, err := deactivate.ExecContext(ctx, p.target, p.idsJSON); err != nil {
-				return err
-			}
-		}
-	}
-	return agg.flush(ctx, tx)
-}
-
-// Results returns the stored results of target (every target when target
-// is "") started at or after since, newest first, at most limit of them
-// (limit is clamped to 1..MaxResults; 0 means MaxResults).
-func (s *Store) Results(ctx context.Context, target string, since time.Time, limit int) ([]StoredResult, error) {
-	if limit <= 0 || limit > MaxResults {
-		limit = MaxResults
-	}
-	q := `SELECT id, target, module, json FROM results WHERE started_at >= ?1`
-	if target != "" {
-		q += ` AND target = ?2`
-	}
-	q += ` ORDER BY started_at DESC, id DESC LIMIT ?3`
-	rows, err := s.db.QueryContext(ctx, q, nanos(since), target, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: results: %w", err)
-	}
-	defer rows.Close()
-	out := []StoredResult{}
-	for rows.Next() {
-		sr, err := scanResult(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: results: %w", err)
-		}
-		out = append(out, sr)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: results: %w", err)
-	}
-	return out, nil
-}
-
-type scanner interface{ Scan(dest ...any) error }
-
-func scanResult(sc scanner) (StoredResult, error) {
-	var sr StoredResult
-	var js []byte
-	if err := sc.Scan(&sr.ID, &sr.Target, &sr.Module, &js); err != nil {
-		return sr, err
-	}
-	sr.Result = new(probe.Result)
-	if err := json.Unmarshal(js, sr.Result); err != nil {
-		return sr, fmt.Errorf("result %d: %w", sr.ID, err)
-	}
-	return sr, nil
-}
-
-// Result returns the stored result with the given id; the error wraps
-// sql.ErrNoRows when there is none.
-func (s *Store) Result(ctx context.Context, id int64) (StoredResult, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT id, target, module, json FROM results WHERE id = ?`, id)
-	sr, err := scanResult(row)
-	if err != nil {
-		return StoredResult{}, fmt.Errorf("store: result %d: %w", id, err)
-	}
-	return sr, nil
-}
-
-// Latest returns the newest stored result of target; ok is false when the
-// target has none.
-func (s *Store) Latest(ctx context.Context, target string) (sr StoredResult, ok bool, err error) {
-	row := s.db.QueryRowContext(ctx, `SELECT id, target, module, json FROM results
-		WHERE target = ? ORDER BY started_at DESC, id DESC LIMIT 1`, target)
-	sr, err = scanResult(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return StoredResult{}, false, nil
-	}
-	if err != nil {
-		return StoredResult{}, false, fmt.Errorf("store: latest %s: %w", target, err)
-	}
-	return sr, true, nil
-}
-
-// Findings returns the finding spans of target (of every target when
-// target is ""): the active ones first, worst severity first and then the
-// most recently seen, followed by the inactive ones, most recently seen
-// first.
-func (s *Store) Findings(ctx context.Context, target string) ([]FindingSpan, error) {
-	q := `SELECT target, first_seen, last_seen, runs, active, last FROM finding_spans`
-	if target != "" {
-		q += ` WHERE target = ?1`
-	}
-	q += ` ORDER BY active DESC, CASE WHEN active THEN severity_rank ELSE 0 END DESC,
-		last_seen DESC, target, id`
-	rows, err := s.db.QueryContext(ctx, q, target)
-	if err != nil {
-		return nil, fmt.Errorf("store: findings: %w", err)
-	}
-	defer rows.Close()
-	out := []FindingSpan{}
-	for rows.Next() {
-		var fs FindingSpan
-		var first, last int64
-		var js []byte
-		if err := rows.Scan(&fs.Target, &first, &last, &fs.Runs, &fs.Active, &js); err != nil {
-			return nil, fmt.Errorf("store: findings: %w", err)
-		}
-		if err := json.Unmarshal(js, &fs.Finding); err != nil {
-			return nil, fmt.Errorf("store: findings: %w", err)
-		}
-		fs.FirstSeen, fs.LastSeen = fromNanos(first), fromNanos(last)
-		out = append(out, fs)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: findings: %w", err)
-	}
-	return out, nil
-}
-
-// Prune deletes, in one transaction, the results started before before
-// with their phases and findings, and the roll-ups whose whole period
-// ended by then. Finding spans keep their first_seen (when the finding
-// was first noticed) but count only the runs still stored; a span left
-// with none is deleted. It returns the number of results deleted.
-func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
-	cut := nanos(before)
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("store: prune: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `
-		WITH gone AS (
-			SELECT r.target AS target, f.id AS id, count(*) AS n
-			FROM results r JOIN findings f ON f.result_id = r.id
-			WHERE r.started_at < ?1
-			GROUP BY r.target, f.id)
-		UPDATE finding_spans SET runs = finding_spans.runs - gone.n
-		FROM gone WHERE finding_spans.target = gone.target AND finding_spans.id = gone.id`, cut); err != nil {
-		return 0, fmt.Errorf("store: prune spans: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM finding_spans WHERE runs <= 0`); err != nil {
-		return 0, fmt.Errorf("store: prune spans: %w", err)
-	}
-	// Phases and findings go by ON DELETE CASCADE.
-	res, err := tx.ExecContext(ctx, `DELETE FROM results WHERE started_at < ?`, cut)
-	if err != nil {
-		return 0, fmt.Errorf("store: prune results: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: prune results: %w", err)
-	}
-	for _, r := range []struct {
-		res   string
-		width time.Duration
-	}{{resMinute, time.Minute}, {resHour, time.Hour}} {
-		if cut == math.MinInt64 {
-			break
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM rollups WHERE resolution = ? AND bucket_start <= ?`,
-			r.res, cut-int64(r.width)); err != nil {
-			return 0, fmt.Errorf("store: prune rollups: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("store: prune: commit: %w", err)
-	}
-	return n, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -96,18 +97,25 @@ func TestRoundTrip(t *testing.T) {
 	sameJSON(t, all[0].Result, failed)
 	sameJSON(t, all[1].Result, dns)
 
-	// The side tables hold the queryable columns.
-	if n := count(t, s, "SELECT count(*) FROM phases"); n != 6+3+1 {
-		t.Errorf("phases rows = %d", n)
+	// Every run is a compact row; these three keep their whole Result
+	// (each target's first run, and a failure), each target its latest.
+	for q, want := range map[string]int{
+		"SELECT count(*) FROM runs":    3,
+		"SELECT count(*) FROM docs":    3,
+		"SELECT count(*) FROM latest":  2,
+		"SELECT count(*) FROM targets": 2,
+		"SELECT count(*) FROM configs": 2,
+		"SELECT count(*) FROM shapes WHERE success = 0 AND error_class = 'timeout' AND error_phase = 'tls' AND incomplete = 4 AND kind = 'http'": 1,
+		"SELECT count(*) FROM spans WHERE severity_rank = 3 AND active":                                                                          2,
+	} {
+		if n := count(t, s, q); n != want {
+			t.Errorf("%s = %d, want %d", q, n, want)
+		}
 	}
-	if n := count(t, s, "SELECT count(*) FROM phases WHERE incomplete = 1 AND name = 'tls'"); n != 1 {
-		t.Errorf("incomplete tls rows = %d", n)
-	}
-	if n := count(t, s, "SELECT count(*) FROM findings f JOIN results r ON r.id = f.result_id WHERE r.target = 'api' AND f.severity = 'critical'"); n != 2 {
-		t.Errorf("findings rows = %d", n)
-	}
-	if n := count(t, s, "SELECT count(*) FROM results WHERE error_class = 'timeout' AND error_phase = 'tls' AND success = 0 AND kind = 'http'"); n != 1 {
-		t.Errorf("error columns: %d rows", n)
+	for _, sr := range append(got, all...) {
+		if !sr.Full {
+			t.Errorf("run %d not whole", sr.ID)
+		}
 	}
 
 	// It all survives a reopen.
@@ -151,7 +159,7 @@ func TestWriteRejectsInvalid(t *testing.T) {
 	if err == nil {
 		t.Fatal("nil Result accepted")
 	}
-	if n := count(t, s, "SELECT count(*) FROM results"); n != 0 {
+	if n := count(t, s, "SELECT count(*) FROM runs"); n != 0 {
 		t.Errorf("%d rows written by a failed Write", n)
 	}
 }
@@ -218,21 +226,33 @@ func TestMigrateFromV1(t *testing.T) {
 	if v := s.SchemaVersion(); v != len(migrations) || v < 2 {
 		t.Fatalf("SchemaVersion = %d after migrating, want %d", v, len(migrations))
 	}
-	// v2 backfilled its columns from the stored JSON.
-	if n := count(t, s, "SELECT count(*) FROM results WHERE kind = 'http'"); n != 1 {
-		t.Errorf("kind not backfilled")
-	}
-	if n := count(t, s, "SELECT count(*) FROM phases WHERE incomplete = 1"); n != 1 {
-		t.Errorf("%d incomplete phases, want 1 (tls)", n)
-	}
-	if n := count(t, s, "SELECT severity_rank FROM finding_spans"); n != 3 {
-		t.Errorf("severity_rank = %d, want 3", n)
+	// The old result is a run now, with its document, found by its old
+	// id and by its new one; the v1 and v2 tables are gone.
+	for q, want := range map[string]int{
+		"SELECT count(*) FROM runs":       1,
+		"SELECT count(*) FROM docs":       1,
+		"SELECT count(*) FROM latest":     1,
+		"SELECT count(*) FROM legacy_ids": 1,
+		"SELECT count(*) FROM sqlite_schema WHERE name IN ('results', 'phases', 'findings', 'finding_spans', 'rollups')": 0,
+		"SELECT severity_rank FROM spans": 3,
+	} {
+		if n := count(t, s, q); n != want {
+			t.Errorf("%s = %d, want %d", q, n, want)
+		}
 	}
 	got, err := s.Result(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameJSON(t, got.Result, old)
+	if !got.Full || got.ID == id || got.Target != "api" || got.Module != "web" {
+		t.Errorf("old result read back as %+v", got)
+	}
+	byNew, err := s.Result(ctx, got.ID)
+	if err != nil || byNew.ID != got.ID {
+		t.Fatalf("by its new id: %+v, %v", byNew, err)
+	}
+	sameJSON(t, byNew.Result, old)
 	spans, err := s.Findings(ctx, "api")
 	if err != nil || len(spans) != 1 || !spans[0].Active || spans[0].Finding.ID != f.ID {
 		t.Fatalf("spans = %+v, %v", spans, err)
@@ -261,62 +281,95 @@ func TestMigrateFromV1(t *testing.T) {
 }
 
 func TestPrune(t *testing.T) {
+	for _, rows := range []int64{pruneRows, 7} { // whole targets per transaction, and pieces of them
+		t.Run(fmt.Sprint(rows), func(t *testing.T) {
+			defer func(n int64) { pruneRows = n }(pruneRows)
+			pruneRows = rows
+			testPrune(t)
+		})
+	}
+}
+
+func testPrune(t *testing.T) {
 	s, _ := openTemp(t)
-	// Two hours of runs every 30 s for two targets; the first hour's api
-	// runs all have OLD, every api run has ALWAYS.
+	// Three hours of runs every 30 s for two targets; the first hour's api
+	// runs all have OLD, every api run has ALWAYS, every 10th fails. A
+	// third target ran only in the first hour.
 	var recs []Record
-	for i := range 240 {
+	for i := range 360 {
 		at := base.Add(time.Duration(i)*30*time.Second + time.Millisecond)
 		r := httpsResult(at, 1, 2, 3, 4)
+		if i%10 == 9 {
+			r = failedResult(at)
+		}
 		fs := []probe.Finding{finding("ALWAYS", probe.SeverityWarning)}
 		if i < 120 {
 			fs = append(fs, finding("OLD", probe.SeverityCritical))
 		}
 		recs = append(recs, Record{Target: "api", Result: withFindings(r, fs...)})
 		recs = append(recs, Record{Target: "resolver", Result: dnsResult(at, 2)})
+		if i < 100 {
+			recs = append(recs, Record{Target: "gone", Result: dnsResult(at, 2)})
+		}
 	}
-	write(t, s, recs...)
+	for i := 0; i < len(recs); i += 50 {
+		write(t, s, recs[i:min(i+50, len(recs))]...)
+	}
+	hoursBefore := count(t, s, "SELECT count(*) FROM hours")
 	cut := base.Add(time.Hour)
 	n, err := s.Prune(ctx, cut)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 240 {
-		t.Errorf("Prune = %d, want 240", n)
+	if n != 340 {
+		t.Errorf("Prune = %d, want 340", n)
 	}
+	cutSec := cut.Unix()
 	checks := []struct {
 		q    string
 		want int
 	}{
-		{"SELECT count(*) FROM results", 240},
-		{"SELECT count(*) FROM results WHERE started_at < ?", 0},
-		{"SELECT count(*) FROM phases", 120*6 + 120},
-		{"SELECT count(*) FROM phases WHERE result_id NOT IN (SELECT id FROM results)", 0},
-		{"SELECT count(*) FROM findings", 120},
-		{"SELECT count(*) FROM findings WHERE result_id NOT IN (SELECT id FROM results)", 0},
-		// Minute roll-ups of the first hour and its hour roll-up are gone…
-		{"SELECT count(*) FROM rollups WHERE bucket_start < ?", 0},
-		// …the second hour's remain: 60 minutes × (6 phases + total) for
-		// api, × (query + total) for resolver, plus one hour row each.
-		{"SELECT count(*) FROM rollups WHERE resolution = 'm'", 60*7 + 60*2},
-		{"SELECT count(*) FROM rollups WHERE resolution = 'h'", 7 + 2},
-		{"SELECT coalesce(sum(count), 0) FROM rollups WHERE resolution = 'm' AND phase = 'total'", 240},
+		{"SELECT count(*) FROM runs", 480},
+		{"SELECT count(*) FROM runs WHERE (id & 8589934591) < ?", 0},
+		{"SELECT count(*) FROM docs WHERE (id & 8589934591) < ?", 0},
+		{"SELECT count(*) FROM docs WHERE id NOT IN (SELECT id FROM runs)", 0},
+		{"SELECT count(*) FROM docs WHERE base IS NOT NULL AND base NOT IN (SELECT id FROM doc_bases)", 0},
+		// The hours that ended by the cut are gone.
+		{"SELECT count(*) FROM hours WHERE (id & 8589934591) + 3600 <= ?", 0},
+		{"SELECT count(*) FROM latest", 2},
+		{"SELECT count(*) FROM latest WHERE run_id NOT IN (SELECT id FROM runs)", 0},
+		{"SELECT count(*) FROM doc_bases WHERE id >> 33 = (SELECT id FROM targets WHERE name = 'gone')", 0},
 	}
 	for _, c := range checks {
-		if got := count(t, s, c.q, cut.UnixNano()); got != c.want {
+		if got := count(t, s, c.q, cutSec); got != c.want {
 			t.Errorf("%s = %d, want %d", c.q, got, c.want)
 		}
+	}
+	if n := count(t, s, "SELECT count(*) FROM hours"); n >= hoursBefore {
+		t.Errorf("%d hour roll-ups before, %d after", hoursBefore, n)
 	}
 	spans, err := s.Findings(ctx, "api")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(spans) != 1 || spans[0].Finding.ID != "ALWAYS" || spans[0].Runs != 120 || !spans[0].FirstSeen.Equal(base.Add(time.Millisecond)) {
+	if len(spans) != 1 || spans[0].Finding.ID != "ALWAYS" || spans[0].Runs != 240 || !spans[0].FirstSeen.Equal(base.Add(time.Millisecond)) {
 		t.Errorf("spans after prune = %+v", spans)
 	}
 	rs, _ := s.Results(ctx, "api", time.Time{}, 0)
-	if len(rs) != 120 || rs[len(rs)-1].Result.StartedAt.Before(cut) {
+	if len(rs) != 240 || rs[len(rs)-1].Result.StartedAt.Before(cut) {
 		t.Errorf("kept %d api results", len(rs))
+	}
+	if _, ok, err := s.Latest(ctx, "gone"); ok || err != nil {
+		t.Errorf("Latest(gone) = %v, %v", ok, err)
+	}
+	// The remaining history still reads and rolls up, and takes writes.
+	rep, err := s.Percentiles(ctx, "api", 7*24*time.Hour, base.Add(3*time.Hour))
+	if err != nil || rep.Runs != 240 || rep.Successes != 216 {
+		t.Errorf("7d report after prune: %d runs, %d successes, %v", rep.Runs, rep.Successes, err)
+	}
+	write(t, s, Record{Target: "gone", Result: dnsResult(base.Add(4*time.Hour), 2)})
+	if sr, ok, err := s.Latest(ctx, "gone"); !ok || err != nil || !sr.Full {
+		t.Errorf("Latest(gone) after a new run = %+v, %v, %v", sr, ok, err)
 	}
 	// Pruning again deletes nothing.
 	if n, err := s.Prune(ctx, cut); n != 0 || err != nil {

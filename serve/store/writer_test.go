@@ -166,7 +166,7 @@ func TestWriterBatchesBySize(t *testing.T) {
 	// All 25 joined a batch: the two full ones were written before the
 	// 21st arrived, and with the clock stopped nothing flushes the rest.
 	fl.waitReceived(t, 25)
-	if n := count(t, s, "SELECT count(*) FROM results"); n != 20 {
+	if n := count(t, s, "SELECT count(*) FROM runs"); n != 20 {
 		t.Errorf("%d results written, want 20", n)
 	}
 	if got := fl.get(); len(got) != 2 || got[0] != 10 || got[1] != 10 {
@@ -176,7 +176,7 @@ func TestWriterBatchesBySize(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, s, "SELECT count(*) FROM results"); n != 25 {
+	if n := count(t, s, "SELECT count(*) FROM runs"); n != 25 {
 		t.Errorf("%d results after Close, want 25", n)
 	}
 	if got := fl.get(); len(got) != 3 || got[2] != 5 {
@@ -227,7 +227,7 @@ func TestWriterBatchesByDelay(t *testing.T) {
 	if got := fl.get(); len(got) != 2 || got[1] != 1 {
 		t.Errorf("batches %v, want [3 1]", got)
 	}
-	if n := count(t, s, "SELECT count(*) FROM results"); n != 4 {
+	if n := count(t, s, "SELECT count(*) FROM runs"); n != 4 {
 		t.Errorf("%d results, want 4", n)
 	}
 }
@@ -241,7 +241,7 @@ func TestWriterClose(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, s, "SELECT count(*) FROM results"); n != 7 {
+	if n := count(t, s, "SELECT count(*) FROM runs"); n != 7 {
 		t.Errorf("%d results after Close, want 7", n)
 	}
 	w.Add(rec(8))
@@ -251,7 +251,7 @@ func TestWriterClose(t *testing.T) {
 	if err := w.Close(); err != nil { // idempotent
 		t.Fatal(err)
 	}
-	if n := count(t, s, "SELECT count(*) FROM results"); n != 7 {
+	if n := count(t, s, "SELECT count(*) FROM runs"); n != 7 {
 		t.Errorf("%d results, want 7", n)
 	}
 	// Invalid records are dropped at Add.
@@ -282,7 +282,7 @@ func TestWriterCloseConcurrent(t *testing.T) {
 	wg.Wait()
 	cg.Wait()
 	// Everything was either written or counted as dropped.
-	if n := count(t, s, "SELECT count(*) FROM results"); int64(n)+w.Dropped() != 400 {
+	if n := count(t, s, "SELECT count(*) FROM runs"); int64(n)+w.Dropped() != 400 {
 		t.Errorf("written %d + dropped %d != 400", n, w.Dropped())
 	}
 }
@@ -315,7 +315,7 @@ func TestWriterDropsWhenFull(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, s, "SELECT count(*) FROM results"); n != 64+capacity {
+	if n := count(t, s, "SELECT count(*) FROM runs"); n != 64+capacity {
 		t.Errorf("%d results, want %d", n, 64+capacity)
 	}
 	mu.Lock()
@@ -329,7 +329,7 @@ func TestWriterDropsWhenFull(t *testing.T) {
 // the insert), until the returned function drops the trigger.
 func failWrites(t *testing.T, s *Store, msg string) (restore func()) {
 	t.Helper()
-	if _, err := s.db.ExecContext(ctx, `CREATE TRIGGER fail_writes BEFORE INSERT ON results
+	if _, err := s.db.ExecContext(ctx, `CREATE TRIGGER fail_writes BEFORE INSERT ON runs
 		BEGIN SELECT RAISE(ABORT, '`+msg+`'); END`); err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestWriterHealth(t *testing.T) {
 	if w.FailedBatches() != 2 {
 		t.Errorf("FailedBatches = %d after recovery, want 2 (a counter)", w.FailedBatches())
 	}
-	if n := count(t, s, "SELECT count(*) FROM results"); n != 4 {
+	if n := count(t, s, "SELECT count(*) FROM runs"); n != 4 {
 		t.Errorf("%d results, want 4 (batches 1 and 4)", n)
 	}
 }

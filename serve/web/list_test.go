@@ -299,8 +299,12 @@ func TestTargetPageLatestNotStored(t *testing.T) {
 	if err := st.Write(context.Background(), []store.Record{{Target: "api", Module: "default", Result: old}}); err != nil {
 		t.Fatal(err)
 	}
+	stored, _, err := st.Latest(context.Background(), "api")
+	if err != nil {
+		t.Fatal(err)
+	}
 	state := NewState()
-	state.Record("api", "default", old, 1)
+	state.Record("api", "default", old, stored.ID)
 	state.Record("api", "default", benchFull("api", StateFailing, now), 0)
 	for i := range maxFull { // other targets' runs push it out of the whole ones
 		state.Record(fmt.Sprint("other", i), "default", res(now, true, 1, ""), 0)
@@ -311,7 +315,7 @@ func TestTargetPageLatestNotStored(t *testing.T) {
 	r := c.get("/targets/api")
 	r.want(t, "target page", 200, "text/html")
 	for _, want := range []string{`<span class="badge st-failing">failing</span> api`, "connection refused", "the latest run is not stored yet",
-		`below from the run of <a href="/runs/1">` + fmtTime(old.StartedAt), "Run of " + fmtTime(old.StartedAt) + ": ", "TLS certificate chain"} {
+		fmt.Sprintf(`below from the run of <a href="/runs/%d">`, stored.ID) + fmtTime(old.StartedAt), "Run of " + fmtTime(old.StartedAt) + ": ", "TLS certificate chain"} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("target page lacks %q", want)
 		}

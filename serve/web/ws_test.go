@@ -83,7 +83,7 @@ targets:
   - {name: chat, url: %q, module: chat, interval: 15s}
   - {name: quiet, url: %q, module: quiet, interval: 15s}
 `, m.CAFile, m.DNSServer, echo.Target, idle.Target)
-	_, _, srv := serveProbed(t, ctx, dir, yml)
+	_, st, srv := serveProbed(t, ctx, dir, yml)
 
 	page := func(path string) string {
 		t.Helper()
@@ -118,7 +118,11 @@ targets:
 		}
 	}
 	// Other kinds have no such section (the page of a run has its JSON).
-	if strings.Contains(page("/runs/1"), "WebSocket session</h2>") {
+	run, _, err := st.Latest(ctx, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(page(fmt.Sprintf("/runs/%d", run.ID)), "WebSocket session</h2>") {
 		t.Error("run page grew a ws section")
 	}
 }
