@@ -153,6 +153,8 @@ func Run(ctx context.Context, o Options) error {
 	})
 	s.metrics.SetStoreWriteErrors(s.writer.FailedBatches)
 	s.sched = sched.New(o.Clock, cfg.Defaults.Concurrency)
+	registerSchedStats(s.metrics.Registry(), s.sched)
+	s.metrics.SetModuleOptions(moduleMetrics(cfg.Modules))
 	names := make([]string, 0, len(cfg.Targets))
 	for _, t := range cfg.Targets {
 		names = append(names, t.Name)
@@ -370,6 +372,7 @@ func (s *server) Reload() {
 		s.log.Error("reload failed; keeping the running config", "error", err)
 		return
 	}
+	s.metrics.SetModuleOptions(moduleMetrics(cfg.Modules))
 	s.sched.Set(s.jobs(cfg))
 	keep := map[string]bool{}
 	for _, t := range cfg.Targets {

@@ -63,6 +63,10 @@ func (d *decoder) module(name, path string, r *rawModule) *Module {
 		}
 	}
 	r.Timeout.set(&m.Timeout)
+	r.Metrics.PerTargetHistograms.set(&m.Metrics.PerTargetHistograms)
+	r.Metrics.PerTargetPhases.set(&m.Metrics.PerTargetPhases)
+	r.Metrics.LastRunTimestamp.set(&m.Metrics.LastRunTimestamp)
+	r.Metrics.TLSResumed.set(&m.Metrics.TLSResumed)
 	if n := r.IPFamily.set(&m.IPFamily); n != nil {
 		switch m.IPFamily {
 		case "", "ip4", "ip6":

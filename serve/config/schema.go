@@ -55,6 +55,15 @@ type (
 		ICMP     *rawICMP `yaml:"icmp"`
 		GRPC     *rawGRPC `yaml:"grpc"`
 		WS       *rawWS   `yaml:"ws"`
+		// Metrics is serve's own, not a probe option section: any kind
+		// may set it (so it is not a pointer field).
+		Metrics rawMetrics `yaml:"metrics"`
+	}
+	rawMetrics struct {
+		PerTargetHistograms boolean `yaml:"per_target_histograms"`
+		PerTargetPhases     boolean `yaml:"per_target_phases"`
+		LastRunTimestamp    boolean `yaml:"last_run_timestamp"`
+		TLSResumed          boolean `yaml:"tls_resumed"`
 	}
 	rawHTTP struct {
 		Method         str            `yaml:"method"`

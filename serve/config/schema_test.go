@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,5 +88,24 @@ targets:
 	_, err = Parse("o.yaml", []byte("modules:\n  z: {kind: bogus}\n  a: {kind: nope}\n"))
 	if want := `o.yaml:2: modules.z.kind: unknown kind "bogus" (want dns, grpc, http, icmp, tcp, tls or ws)`; err == nil || err.Error() != want {
 		t.Errorf("err = %v, want the first module's error: %s", err, want)
+	}
+}
+
+// A module's metrics section is serve's own: any kind sets it, and its
+// flags reach Module.Metrics.
+func TestModuleMetrics(t *testing.T) {
+	c, err := Parse("m.yaml", []byte("modules:\n  t: {kind: tcp, metrics: {per_target_histograms: true, last_run_timestamp: yes}}\n  w: {kind: http}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Modules["t"].Metrics; got != (MetricsModule{PerTargetHistograms: true, LastRunTimestamp: true}) {
+		t.Errorf("t.Metrics = %+v", got)
+	}
+	if got := c.Modules["w"].Metrics; got != (MetricsModule{}) {
+		t.Errorf("w.Metrics = %+v, want all off", got)
+	}
+	_, err = Parse("m.yaml", []byte("modules:\n  t:\n    kind: tcp\n    metrics: {histograms: true}\n"))
+	if err == nil || !strings.Contains(err.Error(), `m.yaml:4: modules.t.metrics.histograms: unknown field "histograms" (allowed: per_target_histograms, per_target_phases, last_run_timestamp, tls_resumed)`) {
+		t.Errorf("unknown metrics key: %v", err)
 	}
 }

@@ -100,11 +100,23 @@ type Module struct {
 	WS      WSModule // ws.go
 	// IPFamily is "", "ip4" or "ip6".
 	IPFamily string
+	// Metrics turns on the module's optional per-target series.
+	Metrics MetricsModule
 
 	// base holds the probe options built at load (CA pool and client
 	// certificate loaded once, shared by every target of the module);
 	// Timeout is left 0 and set per use.
 	base *probe.Options
+}
+
+// MetricsModule turns on per-target series /metrics leaves out by
+// default, because each costs every target of the module its share of
+// every scrape (docs/serve.md#metrics). All default false.
+type MetricsModule struct {
+	PerTargetHistograms bool // pathlens_probe_duration_seconds, pathlens_probe_phase_duration_seconds
+	PerTargetPhases     bool // pathlens_probe_last_phase_duration_seconds
+	LastRunTimestamp    bool // pathlens_probe_last_run_timestamp_seconds
+	TLSResumed          bool // pathlens_tls_handshake_resumed
 }
 
 // HTTPModule configures http modules.
