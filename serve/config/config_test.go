@@ -361,7 +361,7 @@ targets:
 		t.Errorf("derived = %+v", d)
 	}
 	_, err = Parse("m.yaml", []byte("modules:\n  base: &b {kind: http, bogus: 1}\n  d: {<<: *b}\n"))
-	if want := `m.yaml:2: modules.base.bogus: unknown field "bogus" (allowed: kind, timeout, ip_family, http, tls, dns, icmp, grpc, ws)`; err == nil || err.Error() != want {
+	if want := `m.yaml:2: modules.base.bogus: unknown field "bogus" (allowed: kind, timeout, ip_family, http, tls, dns, icmp, grpc, ws, metrics)`; err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
 	}
 }
