@@ -670,10 +670,9 @@ func (p *targetPage) setLatest(lr *latestRun, runs []store.StoredResult, now tim
 // runDetailsKept reports whether the store kept the whole Result of sr
 // (its TLS chain, HTTP/2 timeline, gRPC and WebSocket sections and the
 // findings' evidence), or only a partial one (phases, success, error
-// class, finding IDs). The store keeps every run whole for now; when it
-// marks the runs it keeps partially, this is the one place that reads
-// the mark.
-func runDetailsKept(sr store.StoredResult) bool { return sr.Result != nil }
+// class, finding IDs): the store keeps ordinary successful runs partially
+// (store.StoredResult.Full).
+func runDetailsKept(sr store.StoredResult) bool { return sr.Result != nil && sr.Full }
 
 // ---- run page ----
 
