@@ -192,29 +192,51 @@ func (s *session) token() error {
 	return nil
 }
 
-// run upgrades conn and holds the session. It stays one function: the
-// request (URL, headers, token), the one-shot transport over conn and the
-// upgrade context are set up in the order the upgrade needs them, and
-// every step reads the budget computed at the top.
+// run upgrades conn and holds the session. Every step reads the budget
+// computed at the top.
 func (s *session) run(conn net.Conn) error {
-	ctx, rec := s.ctx, s.rec
-	deadline, ok := ctx.Deadline()
+	deadline, ok := s.ctx.Deadline()
 	if !ok {
-		deadline = rec.Start().Add(probe.DefaultTimeout)
+		deadline = s.rec.Start().Add(probe.DefaultTimeout)
 	}
-	grace := closeGrace(deadline.Sub(rec.Start()))
+	grace := closeGrace(deadline.Sub(s.rec.Start()))
 	stopAt := deadline.Add(-grace)
 	s.conn = conn
 
-	u := *s.t.URL
+	client, gt, tr := oneShotClient(conn, s.info.MaxMessage)
+	defer tr.CloseIdleConnections()
+	c, err := s.upgrade(client, stopAt)
+	if err != nil {
+		return err
+	}
+	s.c, s.guard = c, gt.guard
+	// The guard refuses a message by its announced length; the library's
+	// own limit, on the bytes read, stays as a second line.
+	c.SetReadLimit(s.info.MaxMessage)
+	// Nothing outlives the budget, whatever the peer does.
+	_ = conn.SetDeadline(deadline)
+
+	s.readCtx, s.readCancel = context.WithCancel(context.Background())
+	defer s.readCancel()
+	s.readerDone = make(chan struct{})
+	s.firstIn = make(chan struct{})
+	s.lastTraffic = s.upEnd
+	go s.readLoop()
+	return s.hold(stopAt, grace, deadline)
+}
+
+// upgradeRequest is what the upgrade request carries: the URL (with the
+// token under --token-param), the headers (with the token otherwise), the
+// Host override and the subprotocols, both taken out of the headers.
+func (s *session) upgradeRequest() (u url.URL, header http.Header, host string, subprotocols []string) {
+	u = *s.t.URL
 	u.Fragment, u.RawFragment = "", ""
-	header := s.o.Header.Clone()
+	header = s.o.Header.Clone()
 	if header == nil {
 		header = http.Header{}
 	}
-	host := header.Get("Host")
+	host = header.Get("Host")
 	header.Del("Host")
-	var subprotocols []string
 	for _, v := range header.Values("Sec-WebSocket-Protocol") {
 		for _, p := range strings.Split(v, ",") {
 			if p = strings.TrimSpace(p); p != "" {
@@ -237,7 +259,13 @@ func (s *session) run(conn net.Conn) error {
 	if header.Get("User-Agent") == "" {
 		header.Set("User-Agent", probe.UserAgent())
 	}
+	return u, header, host, subprotocols
+}
 
+// oneShotClient is an http.Client whose transport hands out conn once
+// and puts a frame guard (limit: the read limit) on the upgraded
+// connection. The caller closes the transport's idle connections.
+func oneShotClient(conn net.Conn, limit int64) (*http.Client, *guardTransport, *http.Transport) {
 	var handedMu sync.Mutex
 	handed := false
 	dial := func(context.Context, string, string) (net.Conn, error) {
@@ -258,17 +286,23 @@ func (s *session) run(conn net.Conn) error {
 		MaxResponseHeaderBytes: probe.DefaultMaxHeader,
 		TLSNextProto:           map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
-	defer tr.CloseIdleConnections()
-	gt := &guardTransport{rt: tr, limit: s.info.MaxMessage}
+	gt := &guardTransport{rt: tr, limit: limit}
 	client := &http.Client{Transport: gt, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse // a redirected upgrade is a failed upgrade
 	}}
+	return client, gt, tr
+}
 
+// upgrade runs the upgrade phase through client and records its status,
+// subprotocol and extensions.
+func (s *session) upgrade(client *http.Client, stopAt time.Time) (*websocket.Conn, error) {
+	u, header, host, subprotocols := s.upgradeRequest()
 	// The upgrade's own context: it bounds the handshake and is cancelled
 	// the moment Dial returns, which must not (and does not) touch the
 	// session.
-	upCtx, upCancel := context.WithDeadline(ctx, stopAt)
-	rec.Begin(probe.PhaseUpgrade)
+	upCtx, upCancel := context.WithDeadline(s.ctx, stopAt)
+	defer upCancel()
+	s.rec.Begin(probe.PhaseUpgrade)
 	c, resp, err := websocket.Dial(upCtx, u.String(), &websocket.DialOptions{
 		HTTPClient:      client,
 		HTTPHeader:      header,
@@ -276,17 +310,13 @@ func (s *session) run(conn net.Conn) error {
 		Subprotocols:    subprotocols,
 		CompressionMode: websocket.CompressionDisabled,
 	})
-	s.upEnd = rec.End(probe.PhaseUpgrade)
+	s.upEnd = s.rec.End(probe.PhaseUpgrade)
 	if resp != nil {
 		s.info.UpgradeStatus = resp.StatusCode
 	}
 	if err != nil {
-		pe := s.upgradeError(upCtx, resp, err)
-		upCancel()
-		return pe
+		return nil, s.upgradeError(upCtx, resp, err)
 	}
-	upCancel()
-	s.c, s.guard = c, gt.guard
 	s.info.Subprotocol = s.scrub(c.Subprotocol())
 	for _, v := range resp.Header.Values("Sec-WebSocket-Extensions") {
 		for _, e := range strings.Split(v, ",") {
@@ -295,19 +325,7 @@ func (s *session) run(conn net.Conn) error {
 			}
 		}
 	}
-	// The guard refuses a message by its announced length; the library's
-	// own limit, on the bytes read, stays as a second line.
-	c.SetReadLimit(s.info.MaxMessage)
-	// Nothing outlives the budget, whatever the peer does.
-	_ = conn.SetDeadline(deadline)
-
-	s.readCtx, s.readCancel = context.WithCancel(context.Background())
-	defer s.readCancel()
-	s.readerDone = make(chan struct{})
-	s.firstIn = make(chan struct{})
-	s.lastTraffic = s.upEnd
-	go s.readLoop()
-	return s.hold(stopAt, grace, deadline)
+	return c, nil
 }
 
 // upgradeError classifies a failed Dial.
