@@ -255,9 +255,45 @@ func closePayload(code int, reason string) []byte {
 // wsSession serves one upgraded connection until the client closes it,
 // the behaviour ends it or the lab closes.
 func (l *Lab) wsSession(c net.Conn, br *bufio.Reader, b wsBehavior, exp time.Time) {
-	frames := make(chan wsFrame, 16)
 	stop := make(chan struct{})
 	defer close(stop)
+	frames, ok := l.readWSFrames(br, stop)
+	if !ok {
+		return
+	}
+	if b.bigMessage > 0 && writeWSFrame(c, wsOpBinary, make([]byte, b.bigMessage)) != nil {
+		return
+	}
+	start := time.Now()
+	clk := &wsClock{start: start, last: start, nextTick: start.Add(b.tickEvery)}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		timer.Reset(time.Until(clk.next(b, exp)))
+		select {
+		case <-l.done:
+			return
+		case f, ok := <-frames:
+			if !ok {
+				return // the client went away
+			}
+			clk.last = time.Now()
+			if !answerWSFrame(c, f, b) {
+				return
+			}
+		case <-timer.C:
+			if !l.wsAct(c, frames, b, exp, clk) {
+				return
+			}
+		}
+	}
+}
+
+// readWSFrames reads the client's frames into the returned channel,
+// closed when reading fails, until stop is closed. It is false when the
+// lab is closing (and reads nothing).
+func (l *Lab) readWSFrames(br *bufio.Reader, stop <-chan struct{}) (<-chan wsFrame, bool) {
+	frames := make(chan wsFrame, 16)
 	ok := l.spawn(func() {
 		defer close(frames)
 		for {
@@ -272,99 +308,96 @@ func (l *Lab) wsSession(c net.Conn, br *bufio.Reader, b wsBehavior, exp time.Tim
 			}
 		}
 	})
-	if !ok {
+	return frames, ok
+}
+
+// wsClock is what a lab WebSocket session's behaviour times itself by.
+type wsClock struct {
+	start    time.Time // the upgrade
+	last     time.Time // last frame either way (ws-idle)
+	nextTick time.Time // the next "tick" message (ws-drop)
+}
+
+// next is when the behaviour next does something on its own.
+func (k *wsClock) next(b wsBehavior, exp time.Time) time.Time {
+	next := k.start.Add(time.Hour)
+	if !exp.IsZero() && exp.Before(next) {
+		next = exp
+	}
+	if b.dropAfter > 0 && k.start.Add(b.dropAfter).Before(next) {
+		next = k.start.Add(b.dropAfter)
+	}
+	if b.idleAfter > 0 && k.last.Add(b.idleAfter).Before(next) {
+		next = k.last.Add(b.idleAfter)
+	}
+	if b.tickEvery > 0 && k.nextTick.Before(next) {
+		next = k.nextTick
+	}
+	return next
+}
+
+// answerWSFrame answers one client frame: data echoed, pings ponged
+// (unless noPong), a close echoed. It is false when the session is over.
+func answerWSFrame(c net.Conn, f wsFrame, b wsBehavior) bool {
+	switch f.op {
+	case wsOpText, wsOpBinary, wsOpCont:
+		return writeWSFrame(c, f.op, f.payload) == nil
+	case wsOpPing:
+		return b.noPong || writeWSFrame(c, wsOpPong, f.payload) == nil
+	case wsOpClose:
+		// Echo the client's close and end the connection.
+		_ = writeWSFrame(c, wsOpClose, f.payload)
+		return false
+	}
+	return true
+}
+
+// wsAct does what the behaviour does when its time comes: close at the
+// token's expiry, drop TCP, close an idle session or send a tick. It is
+// false when the session is over.
+func (l *Lab) wsAct(c net.Conn, frames <-chan wsFrame, b wsBehavior, exp time.Time, clk *wsClock) bool {
+	now := time.Now()
+	switch {
+	case !exp.IsZero() && !now.Before(exp):
+		l.wsCloseAndWait(c, frames, wsTokenExpiry, "token expired")
+		return false
+	case b.dropAfter > 0 && !now.Before(clk.start.Add(b.dropAfter)):
+		// Drop TCP without a close frame: a reset, as a load
+		// balancer or a crashed backend does it.
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		return false
+	case b.idleAfter > 0 && !now.Before(clk.last.Add(b.idleAfter)):
+		l.wsCloseAndWait(c, frames, wsIdleCode, "idle timeout")
+		return false
+	case b.tickEvery > 0 && !now.Before(clk.nextTick):
+		if writeWSFrame(c, wsOpText, []byte("tick")) != nil {
+			return false
+		}
+		clk.last = now
+		clk.nextTick = clk.nextTick.Add(b.tickEvery)
+	}
+	return true
+}
+
+// wsCloseAndWait sends a close frame and waits briefly for the client's.
+func (l *Lab) wsCloseAndWait(c net.Conn, frames <-chan wsFrame, code int, reason string) {
+	if writeWSFrame(c, wsOpClose, closePayload(code, reason)) != nil {
 		return
 	}
-	// closeAndWait sends a close frame and waits briefly for the client's.
-	closeAndWait := func(code int, reason string) {
-		if writeWSFrame(c, wsOpClose, closePayload(code, reason)) != nil {
-			return
-		}
-		t := time.NewTimer(wsCloseWait)
-		defer t.Stop()
-		for {
-			select {
-			case f, ok := <-frames:
-				if !ok || f.op == wsOpClose {
-					return
-				}
-			case <-t.C:
-				return
-			case <-l.done:
+	t := time.NewTimer(wsCloseWait)
+	defer t.Stop()
+	for {
+		select {
+		case f, ok := <-frames:
+			if !ok || f.op == wsOpClose {
 				return
 			}
-		}
-	}
-
-	if b.bigMessage > 0 && writeWSFrame(c, wsOpBinary, make([]byte, b.bigMessage)) != nil {
-		return
-	}
-	start := time.Now()
-	last := start // last frame either way (ws-idle)
-	nextTick := start.Add(b.tickEvery)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		// The next thing the behaviour does on its own.
-		next := start.Add(time.Hour)
-		if !exp.IsZero() && exp.Before(next) {
-			next = exp
-		}
-		if b.dropAfter > 0 && start.Add(b.dropAfter).Before(next) {
-			next = start.Add(b.dropAfter)
-		}
-		if b.idleAfter > 0 && last.Add(b.idleAfter).Before(next) {
-			next = last.Add(b.idleAfter)
-		}
-		if b.tickEvery > 0 && nextTick.Before(next) {
-			next = nextTick
-		}
-		timer.Reset(time.Until(next))
-		select {
+		case <-t.C:
+			return
 		case <-l.done:
 			return
-		case f, ok := <-frames:
-			if !ok {
-				return // the client went away
-			}
-			last = time.Now()
-			switch f.op {
-			case wsOpText, wsOpBinary, wsOpCont:
-				if writeWSFrame(c, f.op, f.payload) != nil {
-					return
-				}
-			case wsOpPing:
-				if !b.noPong && writeWSFrame(c, wsOpPong, f.payload) != nil {
-					return
-				}
-			case wsOpClose:
-				// Echo the client's close and end the connection.
-				_ = writeWSFrame(c, wsOpClose, f.payload)
-				return
-			}
-		case <-timer.C:
-			now := time.Now()
-			switch {
-			case !exp.IsZero() && !now.Before(exp):
-				closeAndWait(wsTokenExpiry, "token expired")
-				return
-			case b.dropAfter > 0 && !now.Before(start.Add(b.dropAfter)):
-				// Drop TCP without a close frame: a reset, as a load
-				// balancer or a crashed backend does it.
-				if tc, ok := c.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0)
-				}
-				return
-			case b.idleAfter > 0 && !now.Before(last.Add(b.idleAfter)):
-				closeAndWait(wsIdleCode, "idle timeout")
-				return
-			case b.tickEvery > 0 && !now.Before(nextTick):
-				if writeWSFrame(c, wsOpText, []byte("tick")) != nil {
-					return
-				}
-				last = now
-				nextTick = nextTick.Add(b.tickEvery)
-			}
 		}
 	}
 }
