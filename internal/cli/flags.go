@@ -265,7 +265,8 @@ func flagError(cmd string, fs *pflag.FlagSet, err error) error {
 }
 
 // options validates the flags and builds probe.Options. Every error names
-// the flag.
+// the flag; the flags are checked in the order below, so the first bad
+// one is reported.
 func (f *checkFlags) options() (*probe.Options, error) {
 	o := &probe.Options{}
 	if f.n < 1 {
@@ -275,92 +276,18 @@ func (f *checkFlags) options() (*probe.Options, error) {
 		return nil, usagef("check: --interval %s: want a positive duration", f.interval)
 	}
 	o.Timeout = f.timeout
-	for _, r := range f.resolve {
-		e, err := probe.ParseResolve(r)
-		if err != nil {
-			return nil, usagef("check: %v", err)
-		}
-		o.Resolve = append(o.Resolve, e)
+	if err := f.dnsOptions(o); err != nil {
+		return nil, err
 	}
-	if f.dnsServer != "" {
-		s, err := optparse.NormalizeHostPort(f.dnsServer, "53")
-		if err != nil {
-			return nil, usagef("check: --dns-server %q: %v", f.dnsServer, err)
-		}
-		o.DNSServer = s
+	if err := f.tlsOptions(o); err != nil {
+		return nil, err
 	}
-	if f.ipv4 && f.ipv6 {
-		return nil, usagef("check: --ipv4 and --ipv6 exclude each other")
+	if err := f.requestOptions(o); err != nil {
+		return nil, err
 	}
-	o.IPv4Only, o.IPv6Only = f.ipv4, f.ipv6
-	if f.ca != "" {
-		pool, err := optparse.LoadCA(f.ca)
-		if err != nil {
-			return nil, usagef("check: --ca: %v", err)
-		}
-		o.RootCAs, o.CAFile = pool, f.ca
+	if err := f.httpOptions(o); err != nil {
+		return nil, err
 	}
-	if (f.cert == "") != (f.key == "") {
-		return nil, usagef("check: --cert and --key go together")
-	}
-	if f.cert != "" {
-		c, err := optparse.LoadKeyPair(f.cert, f.key)
-		if err != nil {
-			return nil, usagef("check: --cert/--key: %v", err)
-		}
-		o.ClientCert = c
-	}
-	o.Insecure = f.insecure
-	o.ServerName = f.serverName
-	o.Method = strings.ToUpper(f.method)
-	if len(f.headers) > 0 {
-		o.Header = http.Header{}
-		for _, h := range f.headers {
-			k, v, ok := strings.Cut(h, ":")
-			k = strings.TrimSpace(k)
-			if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") {
-				return nil, usagef("check: -H %q: want 'Key: Value'", redactHeader(h))
-			}
-			o.Header.Add(k, strings.TrimSpace(v))
-		}
-	}
-	if f.data != "" {
-		if strings.HasPrefix(f.data, "@") {
-			b, err := os.ReadFile(f.data[1:])
-			if err != nil {
-				return nil, usagef("check: --data %s: %v", f.data, optparse.UnwrapPathErr(err))
-			}
-			o.Body = b
-		} else {
-			o.Body = []byte(f.data)
-		}
-	}
-	n := 0
-	for _, b := range []bool{f.http11, f.http2, f.h2c} {
-		if b {
-			n++
-		}
-	}
-	if n > 1 {
-		return nil, usagef("check: --http1.1, --http2 and --h2c exclude each other")
-	}
-	o.HTTP1Only, o.HTTP2Only, o.H2C = f.http11, f.http2, f.h2c
-	mb, err := optparse.ParseSize(f.maxBody)
-	if err != nil {
-		return nil, usagef("check: --max-body %q: %v", f.maxBody, err)
-	}
-	o.MaxBody = mb
-	if f.maxHeader != "" {
-		if o.MaxHeaderBytes, err = optparse.ParseSize(f.maxHeader); err != nil {
-			return nil, usagef("check: --max-header %q: %v", f.maxHeader, err)
-		}
-	}
-	o.MaxRedirects, o.NoRedirects = f.maxRedirects, f.maxRedirects == 0 // --max-redirects 0 follows none
-	vs, err := probe.ParseStatusRanges(f.validStatus)
-	if err != nil {
-		return nil, usagef("check: --valid-status: %v", err)
-	}
-	o.ValidStatus = vs
 	o.SkipResumptionCheck = f.noResumption
 	o.ICMPCount, o.ICMPInterval = f.icmpCount, f.icmpInterval
 	if err := f.grpcOptions(o); err != nil {
@@ -376,6 +303,117 @@ func (f *checkFlags) options() (*probe.Options, error) {
 	}
 	f.built = o
 	return o, nil
+}
+
+// dnsOptions reads the name resolution flags into o: --resolve,
+// --dns-server, --ipv4 and --ipv6.
+func (f *checkFlags) dnsOptions(o *probe.Options) error {
+	for _, r := range f.resolve {
+		e, err := probe.ParseResolve(r)
+		if err != nil {
+			return usagef("check: %v", err)
+		}
+		o.Resolve = append(o.Resolve, e)
+	}
+	if f.dnsServer != "" {
+		s, err := optparse.NormalizeHostPort(f.dnsServer, "53")
+		if err != nil {
+			return usagef("check: --dns-server %q: %v", f.dnsServer, err)
+		}
+		o.DNSServer = s
+	}
+	if f.ipv4 && f.ipv6 {
+		return usagef("check: --ipv4 and --ipv6 exclude each other")
+	}
+	o.IPv4Only, o.IPv6Only = f.ipv4, f.ipv6
+	return nil
+}
+
+// tlsOptions reads the TLS flags into o: --ca, --cert and --key,
+// --insecure and --servername.
+func (f *checkFlags) tlsOptions(o *probe.Options) error {
+	if f.ca != "" {
+		pool, err := optparse.LoadCA(f.ca)
+		if err != nil {
+			return usagef("check: --ca: %v", err)
+		}
+		o.RootCAs, o.CAFile = pool, f.ca
+	}
+	if (f.cert == "") != (f.key == "") {
+		return usagef("check: --cert and --key go together")
+	}
+	if f.cert != "" {
+		c, err := optparse.LoadKeyPair(f.cert, f.key)
+		if err != nil {
+			return usagef("check: --cert/--key: %v", err)
+		}
+		o.ClientCert = c
+	}
+	o.Insecure = f.insecure
+	o.ServerName = f.serverName
+	return nil
+}
+
+// requestOptions reads the HTTP request flags into o: -X, -H and --data
+// (a body, or @FILE).
+func (f *checkFlags) requestOptions(o *probe.Options) error {
+	o.Method = strings.ToUpper(f.method)
+	if len(f.headers) > 0 {
+		o.Header = http.Header{}
+		for _, h := range f.headers {
+			k, v, ok := strings.Cut(h, ":")
+			k = strings.TrimSpace(k)
+			if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") {
+				return usagef("check: -H %q: want 'Key: Value'", redactHeader(h))
+			}
+			o.Header.Add(k, strings.TrimSpace(v))
+		}
+	}
+	if f.data != "" {
+		if strings.HasPrefix(f.data, "@") {
+			b, err := os.ReadFile(f.data[1:])
+			if err != nil {
+				return usagef("check: --data %s: %v", f.data, optparse.UnwrapPathErr(err))
+			}
+			o.Body = b
+		} else {
+			o.Body = []byte(f.data)
+		}
+	}
+	return nil
+}
+
+// httpOptions reads the HTTP protocol and response flags into o: the
+// protocol choice (--http1.1, --http2, --h2c), --max-body, --max-header,
+// --max-redirects and --valid-status.
+func (f *checkFlags) httpOptions(o *probe.Options) error {
+	n := 0
+	for _, b := range []bool{f.http11, f.http2, f.h2c} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		return usagef("check: --http1.1, --http2 and --h2c exclude each other")
+	}
+	o.HTTP1Only, o.HTTP2Only, o.H2C = f.http11, f.http2, f.h2c
+	mb, err := optparse.ParseSize(f.maxBody)
+	if err != nil {
+		return usagef("check: --max-body %q: %v", f.maxBody, err)
+	}
+	o.MaxBody = mb
+	if f.maxHeader != "" {
+		if o.MaxHeaderBytes, err = optparse.ParseSize(f.maxHeader); err != nil {
+			return usagef("check: --max-header %q: %v", f.maxHeader, err)
+		}
+	}
+	o.MaxRedirects, o.NoRedirects = f.maxRedirects, f.maxRedirects == 0 // --max-redirects 0 follows none
+	vs, err := probe.ParseStatusRanges(f.validStatus)
+	if err != nil {
+		return usagef("check: --valid-status: %v", err)
+	}
+	o.ValidStatus = vs
+	return nil
 }
 
 // optionFlags spells probe's neutral setting keys (probe.FieldError.Key)
