@@ -387,96 +387,130 @@ func (d *Dialer) Connect(ctx context.Context, addrs []netip.Addr, port int) (*Co
 	addrs = connectOrder(addrs)
 	d.Rec.Begin(PhaseConnect)
 	info := d.conn()
-	base := len(info.Attempts)
 
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type outcome struct {
-		i    int
-		c    net.Conn
-		err  error
-		done time.Time
-	}
-	results := make(chan outcome, len(addrs))
-	starts := make([]time.Time, len(addrs))
-	next, inflight := 0, 0
-	start := func() {
-		i := next
-		next++
-		inflight++
-		starts[i] = d.Rec.Now()
-		info.Attempts = append(info.Attempts, ConnectAttempt{Addr: netip.AddrPortFrom(addrs[i], uint16(port)).String(), StartMS: d.Rec.Since(starts[i])})
-		go func() {
-			var nd net.Dialer
-			c, err := nd.DialContext(actx, "tcp", netip.AddrPortFrom(addrs[i], uint16(port)).String())
-			results <- outcome{i, c, err, d.Rec.Now()}
-		}()
-	}
-	start()
-	timer := time.NewTimer(FallbackDelay)
-	defer timer.Stop()
-
-	var winner net.Conn
-	var lastErr error
-	record := func(o outcome) {
-		a := &info.Attempts[base+o.i]
-		a.DurationMS = ms(o.done.Sub(starts[o.i]))
-		if o.err != nil {
-			if winner != nil || (errors.Is(o.err, context.Canceled) && ctx.Err() == nil) {
-				a.Canceled = true
-			}
-			a.Error = shortErr(o.err)
-		}
-	}
-	for winner == nil && inflight > 0 {
-		select {
-		case o := <-results:
-			inflight--
-			record(o)
-			if o.err == nil {
-				winner = o.c
-				break
-			}
-			lastErr = o.err
-			if next < len(addrs) && ctx.Err() == nil {
-				start()
-				timer.Reset(FallbackDelay)
-			}
-		case <-timer.C:
-			if next < len(addrs) {
-				start()
-				timer.Reset(FallbackDelay)
-			}
-		}
-	}
+	r := &connectRace{d: d, ctx: ctx, actx: actx, addrs: addrs, port: port, info: info, base: len(info.Attempts),
+		results: make(chan connectOutcome, len(addrs)), starts: make([]time.Time, len(addrs))}
+	r.race()
 	// Stop the losers and wait for them: no goroutine outlives Connect.
 	cancel()
-	for ; inflight > 0; inflight-- {
-		o := <-results
-		if o.err == nil {
-			o.c.Close()
-			o.err = errors.New("lost the race")
-		}
-		record(o)
-		info.Attempts[base+o.i].Canceled = true
-	}
-	if winner == nil {
-		d.Rec.End(PhaseConnect)
+	r.drain()
+	d.Rec.End(PhaseConnect)
+	if r.winner == nil {
+		lastErr := r.lastErr
 		if lastErr == nil {
 			lastErr = ctx.Err()
 		}
 		return nil, Classify(ctx, PhaseConnect, ClassConnect, lastErr)
 	}
-	d.Rec.End(PhaseConnect)
-	c := NewConn(winner, d.Opts.wireCap())
-	info.RemoteAddr = winner.RemoteAddr().String()
-	info.LocalAddr = winner.LocalAddr().String()
+	c := NewConn(r.winner, d.Opts.wireCap())
+	info.RemoteAddr = r.winner.RemoteAddr().String()
+	info.LocalAddr = r.winner.LocalAddr().String()
 	if ap, err := netip.ParseAddrPort(info.RemoteAddr); err == nil && ap.Addr().Is6() && !ap.Addr().Is4In6() {
 		info.IPVersion = 6
 	} else {
 		info.IPVersion = 4
 	}
 	return c, nil
+}
+
+// connectRace is the attempts of one Connect: started in order, raced,
+// and each recorded in info.Attempts.
+type connectRace struct {
+	d     *Dialer
+	ctx   context.Context // Connect's: its end is not an attempt's own cancel
+	actx  context.Context // the attempts': cancelled when the race is over
+	addrs []netip.Addr
+	port  int
+	info  *ConnInfo
+	base  int // index in info.Attempts of the first attempt
+
+	results  chan connectOutcome
+	starts   []time.Time // per address, when its attempt started
+	next     int         // the next address to try
+	inflight int
+	winner   net.Conn
+	lastErr  error
+}
+
+// connectOutcome is how the attempt at addrs[i] ended.
+type connectOutcome struct {
+	i    int
+	c    net.Conn
+	err  error
+	done time.Time
+}
+
+// start starts the attempt at the next address.
+func (r *connectRace) start() {
+	i := r.next
+	r.next++
+	r.inflight++
+	r.starts[i] = r.d.Rec.Now()
+	addr := netip.AddrPortFrom(r.addrs[i], uint16(r.port)).String()
+	r.info.Attempts = append(r.info.Attempts, ConnectAttempt{Addr: addr, StartMS: r.d.Rec.Since(r.starts[i])})
+	go func() {
+		var nd net.Dialer
+		c, err := nd.DialContext(r.actx, "tcp", addr)
+		r.results <- connectOutcome{i, c, err, r.d.Rec.Now()}
+	}()
+}
+
+// race runs the attempts until one connects or all have failed, starting
+// the next one on a failure or after FallbackDelay.
+func (r *connectRace) race() {
+	r.start()
+	timer := time.NewTimer(FallbackDelay)
+	defer timer.Stop()
+	for r.winner == nil && r.inflight > 0 {
+		select {
+		case o := <-r.results:
+			r.inflight--
+			r.record(o)
+			if o.err == nil {
+				r.winner = o.c
+				break
+			}
+			r.lastErr = o.err
+			if r.next < len(r.addrs) && r.ctx.Err() == nil {
+				r.start()
+				timer.Reset(FallbackDelay)
+			}
+		case <-timer.C:
+			if r.next < len(r.addrs) {
+				r.start()
+				timer.Reset(FallbackDelay)
+			}
+		}
+	}
+}
+
+// drain waits for the attempts still running once actx is cancelled,
+// closes any that connected anyway and records them as canceled.
+func (r *connectRace) drain() {
+	for ; r.inflight > 0; r.inflight-- {
+		o := <-r.results
+		if o.err == nil {
+			o.c.Close()
+			o.err = errors.New("lost the race")
+		}
+		r.record(o)
+		r.info.Attempts[r.base+o.i].Canceled = true
+	}
+}
+
+// record fills the attempt of o: its duration and error, and whether it
+// was canceled (it lost to the winner, or the race cancelled it).
+func (r *connectRace) record(o connectOutcome) {
+	a := &r.info.Attempts[r.base+o.i]
+	a.DurationMS = ms(o.done.Sub(r.starts[o.i]))
+	if o.err != nil {
+		if r.winner != nil || (errors.Is(o.err, context.Canceled) && r.ctx.Err() == nil) {
+			a.Canceled = true
+		}
+		a.Error = shortErr(o.err)
+	}
 }
 
 func (d *Dialer) conn() *ConnInfo {
