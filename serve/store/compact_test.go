@@ -249,9 +249,9 @@ func TestLateRun(t *testing.T) {
 	}
 }
 
-// labMix is runs of a few targets over hours, every interval: mostly
+// mixedRuns is runs of a few targets over hours, every interval: mostly
 // successes, some failures and findings, a late run now and then.
-func labMix(targets int, hours int, interval time.Duration) []Record {
+func mixedRuns(targets int, hours int, interval time.Duration) []Record {
 	rng := rand.New(rand.NewPCG(5, 6))
 	var recs []Record
 	for at := base; at.Before(base.Add(time.Duration(hours) * time.Hour)); at = at.Add(interval) {
@@ -278,7 +278,7 @@ func TestMigrateFromV2(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "v2.db")
 	db := v2Open(t, path)
-	recs := labMix(3, 6, time.Minute)
+	recs := mixedRuns(3, 6, time.Minute)
 	// A late run, and two runs of one target in one second.
 	recs = append(recs, Record{Target: "t0", Module: "lab", Result: httpsResult(base.Add(90*time.Minute+500*time.Millisecond), 1, 2, 3, 4)})
 	recs = append(recs, Record{Target: "t1", Module: "lab", Result: dnsResult(base.Add(2*time.Hour+200*time.Millisecond), 1)})
@@ -354,5 +354,45 @@ func TestMigrateFromV2(t *testing.T) {
 		sameJSON(t, fa, fb)
 	}
 	// And it takes new runs.
-	write(t, s, labMix(3, 1, time.Minute)[:3]...)
+	write(t, s, mixedRuns(3, 1, time.Minute)[:3]...)
+}
+
+// A target that fails now and then keeps two bases, one for its
+// successes and one for its failures, and each document is a delta
+// against the one it is like; pruning keeps both.
+func TestDocBasesOutages(t *testing.T) {
+	s, _ := openTemp(t)
+	t0 := periodStart(1, base).Add(time.Minute)
+	var recs []Record
+	for i := range 40 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		r := httpsResult(at, 1, 2, 3, 4)
+		if i%4 == 2 {
+			r = failedResult(at)
+		}
+		recs = append(recs, Record{Target: "api", Result: r})
+		write(t, s, recs[i])
+	}
+	if n := count(t, s, "SELECT count(*) FROM doc_bases"); n != 2 {
+		t.Errorf("%d bases, want 2", n)
+	}
+	if n := count(t, s, "SELECT count(*) FROM docs"); n != 21 { // the first, 10 failures, 10 recoveries
+		t.Errorf("%d docs, want 21", n)
+	}
+	if _, err := s.Prune(ctx, t0.Add(39*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, "SELECT count(*) FROM doc_bases"); n != 2 {
+		t.Errorf("%d bases after prune, want 2", n)
+	}
+	write(t, s, Record{Target: "api", Result: failedResult(t0.Add(40 * time.Minute))})
+	write(t, s, Record{Target: "api", Result: httpsResult(t0.Add(41*time.Minute), 1, 2, 3, 4)})
+	if n := count(t, s, "SELECT count(*) FROM doc_bases"); n != 2 {
+		t.Errorf("%d bases after more outages, want 2", n)
+	}
+	got, err := s.Results(ctx, "api", time.Time{}, 0)
+	if err != nil || len(got) != 3 || !got[0].Full || !got[1].Full {
+		t.Fatalf("%d results, %v", len(got), err)
+	}
+	sameJSON(t, got[1].Result, failedResult(t0.Add(40*time.Minute)))
 }

@@ -186,7 +186,7 @@ func (w *writeTx) pruneSpans(tid, lo, end int64) error {
 
 // pruneTargetRest deletes what of target tid no run from cutID on needs:
 // its latest document if older, base documents no kept document refers
-// to (but the current base, while the target has runs), and configs
+// to (but the two latest, while the target has runs), and configs
 // superseded before cutID.
 func (w *writeTx) pruneTargetRest(tid, cutID int64) error {
 	lo, hi := targetRange(tid)
@@ -196,17 +196,23 @@ func (w *writeTx) pruneTargetRest(tid, cutID int64) error {
 	var one int
 	switch err := w.queryRow(`SELECT 1 FROM runs WHERE id >= ? AND id < ? LIMIT 1`, cutID, hi).Scan(&one); {
 	case errors.Is(err, sql.ErrNoRows):
-		// No run left: the next one starts afresh.
+		// No run left: the bases go, and the next run starts afresh.
 		if _, err := w.exec(`UPDATE targets SET base = NULL WHERE id = ?`, tid); err != nil {
+			return err
+		}
+		if _, err := w.exec(`DELETE FROM doc_bases WHERE id >= ? AND id < ?`, lo, hi); err != nil {
 			return err
 		}
 	case err != nil:
 		return err
-	}
-	if _, err := w.exec(`DELETE FROM doc_bases WHERE id >= ?1 AND id < ?2
-		AND id != coalesce((SELECT base FROM targets WHERE id = ?4), 0)
-		AND id NOT IN (SELECT base FROM docs WHERE id >= ?1 AND id < ?3 AND base IS NOT NULL)`, lo, cutID, hi, tid); err != nil {
-		return err
+	default:
+		if _, err := w.exec(`DELETE FROM doc_bases WHERE id >= ?1 AND id < ?2
+			AND id != coalesce((SELECT base FROM targets WHERE id = ?4), 0)
+			AND id != coalesce((SELECT max(id) FROM doc_bases WHERE id >= ?1 AND id < ?3
+				AND id != coalesce((SELECT base FROM targets WHERE id = ?4), 0)), 0)
+			AND id NOT IN (SELECT base FROM docs WHERE id >= ?1 AND id < ?3 AND base IS NOT NULL)`, lo, cutID, hi, tid); err != nil {
+			return err
+		}
 	}
 	_, err := w.exec(`DELETE FROM configs WHERE id >= ?1
 		AND id < (SELECT max(id) FROM configs WHERE id >= ?1 AND id <= ?2)`, lo, cutID)

@@ -37,6 +37,7 @@ type targetState struct {
 	lastShape int64
 	sealedTo  int64 // unix second on the hour: the hours before it are rolled up in hours
 	base      int64 // doc_bases id of the current base (0: none)
+	alt       int64 // the base before it (0: none)
 	module    string
 	url       string
 	hasConfig bool
@@ -140,6 +141,11 @@ func loadState(ctx context.Context, q querier, tid int64) (*targetState, error) 
 	}
 	st.base = base.Int64
 	lo, hi := targetRange(tid)
+	var alt sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT max(id) FROM doc_bases WHERE id >= ? AND id < ? AND id != ?`, lo, hi, st.base).Scan(&alt); err != nil {
+		return nil, err
+	}
+	st.alt = alt.Int64
 	err := q.QueryRowContext(ctx, `SELECT id, shape FROM runs WHERE id >= ? AND id < ? ORDER BY id DESC LIMIT 1`, lo, hi).
 		Scan(&st.lastID, &st.lastShape)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {

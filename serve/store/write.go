@@ -303,21 +303,34 @@ func (w *writeTx) writeRun(p *prepared) error {
 	return nil
 }
 
-// keepDoc stores the whole document of run id: as a delta against the
-// target's base, or as the target's new base when there is none or the
-// delta would be large.
+// keepDoc stores the whole document of run id as a delta against one of
+// the target's two latest bases (the one that served last first), or as
+// its new base when neither makes a small delta: a target that fails now
+// and then has a base for its successes and one for its failures.
 func (w *writeTx) keepDoc(st *targetState, p *prepared, id int64) error {
 	js, err := p.doc()
 	if err != nil {
 		return err
 	}
-	if st.base != 0 {
-		base, err := w.baseJSON(st.base)
+	for _, b := range []int64{st.base, st.alt} {
+		if b == 0 {
+			continue
+		}
+		base, err := w.baseJSON(b)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // pruned
+		}
 		if err != nil {
 			return err
 		}
 		if d := encodeDelta(js, base); len(d)*rebaseRatio <= len(js) {
-			_, err := w.exec(`INSERT INTO docs (id, base, doc) VALUES (?, ?, ?)`, id, st.base, d)
+			if b == st.alt {
+				st.base, st.alt = st.alt, st.base
+				if _, err := w.exec(`UPDATE targets SET base = ? WHERE id = ?`, st.base, st.id); err != nil {
+					return err
+				}
+			}
+			_, err := w.exec(`INSERT INTO docs (id, base, doc) VALUES (?, ?, ?)`, id, b, d)
 			return err
 		}
 	}
@@ -330,7 +343,7 @@ func (w *writeTx) keepDoc(st *targetState, p *prepared, id int64) error {
 	if _, err := w.exec(`UPDATE targets SET base = ? WHERE id = ?`, id, st.id); err != nil {
 		return err
 	}
-	st.base, w.bases[id] = id, js
+	st.base, st.alt, w.bases[id] = id, st.base, js
 	return nil
 }
 
@@ -341,7 +354,7 @@ func (w *writeTx) baseJSON(id int64) ([]byte, error) {
 	}
 	var doc []byte
 	if err := w.queryRow(`SELECT doc FROM doc_bases WHERE id = ?`, id).Scan(&doc); err != nil {
-		return nil, fmt.Errorf("base %d: %w", id, err)
+		return nil, err
 	}
 	js, err := decodeDoc(doc, nil)
 	if err != nil {
