@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -52,8 +54,9 @@ func storeResult(rng *rand.Rand, at time.Time) *probe.Result {
 }
 
 // BenchmarkPercentiles7d times Percentiles over 7 days of 30 s runs
-// (20,160 results) from the roll-ups, against the same report computed
-// by scanning the raw phase rows, alternating the two in one loop.
+// (20,160 results) from the hour roll-ups, against the same report
+// computed by scanning every run of the window, alternating the two in
+// one loop.
 func BenchmarkPercentiles7d(b *testing.B) {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "history.db")
@@ -143,7 +146,9 @@ type rawQuantiles struct {
 }
 
 // rawPercentiles is the baseline: the Percentiles report computed from
-// the raw phases and results rows, one sketch per phase and bucket.
+// every run in the window, read from the runs table (phase durations:
+// uvarints of microseconds in the order its shape lists the phases), one
+// sketch per phase and bucket.
 func rawPercentiles(ctx context.Context, db *sql.DB, target string, from, to time.Time) (map[string]rawQuantiles, error) {
 	lo, hi := from.UnixNano(), to.UnixNano()
 	width := (hi - lo) / store.Buckets
@@ -164,49 +169,49 @@ func rawPercentiles(ctx context.Context, db *sql.DB, target string, from, to tim
 		}
 		return bs[i].Add(v)
 	}
-	rows, err := db.QueryContext(ctx, `SELECT r.started_at, p.name, p.duration_ms
-		FROM results r JOIN phases p ON p.result_id = r.id
-		WHERE r.target = ? AND r.started_at >= ? AND r.started_at < ? AND NOT p.incomplete`, target, lo, hi)
+	var tid int64
+	if err := db.QueryRowContext(ctx, `SELECT id FROM targets WHERE name = ?`, target).Scan(&tid); err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT r.id & 8589934591, r.us, r.total_us, r.phases, s.phases, s.incomplete, s.success
+		FROM runs r JOIN shapes s ON s.id = r.shape WHERE r.id >= ? AND r.id < ?`, tid<<33|lo/1e9, tid<<33|hi/1e9)
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var at int64
-		var name string
-		var ms float64
-		if err := rows.Scan(&at, &name, &ms); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if err := add(name, at, ms); err != nil {
-			rows.Close()
-			return nil, err
-		}
-	}
-	rows.Close()
+	defer rows.Close()
 	runs := 0
-	rows, err = db.QueryContext(ctx, `SELECT started_at, success, total_ms FROM results
-		WHERE target = ? AND started_at >= ? AND started_at < ?`, target, lo, hi)
-	if err != nil {
-		return nil, err
-	}
 	for rows.Next() {
-		var at int64
+		var sec, us, totalUS, incomplete int64
+		var durs []byte
+		var names string
 		var ok bool
-		var ms float64
-		if err := rows.Scan(&at, &ok, &ms); err != nil {
-			rows.Close()
+		if err := rows.Scan(&sec, &us, &totalUS, &durs, &names, &incomplete, &ok); err != nil {
 			return nil, err
+		}
+		at := sec*1e9 + us*1e3
+		var phases []string
+		if err := json.Unmarshal([]byte(names), &phases); err != nil {
+			return nil, err
+		}
+		for i, name := range phases {
+			d, n := binary.Uvarint(durs)
+			durs = durs[n:]
+			if incomplete&(1<<i) == 0 {
+				if err := add(name, at, float64(d)/1e3); err != nil {
+					return nil, err
+				}
+			}
 		}
 		runs++
 		if ok {
-			if err := add("total", at, ms); err != nil {
-				rows.Close()
+			if err := add("total", at, float64(totalUS)/1e3); err != nil {
 				return nil, err
 			}
 		}
 	}
-	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	out := map[string]rawQuantiles{}
 	for phase, bs := range sketches {
 		all, _ := ddsketch.LogUnboundedDenseDDSketch(store.RelativeAccuracy)
@@ -224,7 +229,7 @@ func rawPercentiles(ctx context.Context, db *sql.DB, target string, from, to tim
 	q := out["total"]
 	q.count = runs
 	out["total"] = q
-	return out, rows.Err()
+	return out, nil
 }
 
 // BenchmarkWriteBatch measures Store.Write with batches of 100 results

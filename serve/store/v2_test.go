@@ -22,7 +22,7 @@ import (
 // build real v2 databases with it to migrate, and the storage benchmark
 // measures it as the baseline.
 
-// v2Open creates a v2 database at path.
+// v2Open opens the v2 database at path, creating it when new.
 func v2Open(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"+
@@ -31,6 +31,10 @@ func v2Open(t testing.TB, path string) *sql.DB {
 		t.Fatal(err)
 	}
 	db.SetMaxOpenConns(1)
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v == 2 {
+		return db
+	}
 	for v, m := range migrations[:2] {
 		if _, err := db.Exec(m); err != nil {
 			t.Fatal(err)
@@ -295,4 +299,106 @@ func (a *v2Agg) flush(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
+}
+
+// v2Percentiles is the v2 Store.Percentiles.
+func v2Percentiles(ctx context.Context, db *sql.DB, target string, window time.Duration, now time.Time) (Report, error) {
+	if window < time.Minute {
+		return Report{}, fmt.Errorf("store: percentiles: window %v is shorter than a minute", window)
+	}
+	minute, hour := int64(time.Minute), int64(time.Hour)
+	to := floorTo(now.UnixNano(), minute) + minute
+	from := to - int64(window)
+	width := int64(window) / Buckets
+	rep := Report{
+		Target:      target,
+		Window:      windowName(window),
+		From:        fromNanos(from),
+		To:          fromNanos(to),
+		BucketWidth: time.Duration(width),
+		Buckets:     Buckets,
+		Phases:      []PhaseSeries{},
+	}
+
+	type span struct {
+		res    string
+		lo, hi int64
+	}
+	spans := []span{{"m", from, to}}
+	if width >= hour {
+		if hFrom, hTo := ceilTo(from, hour), floorTo(to, hour); hFrom < hTo {
+			spans = []span{{"m", from, hFrom}, {"h", hFrom, hTo}, {"m", hTo, to}}
+		}
+	}
+
+	series := map[string]*[Buckets]*ddsketch.DDSketch{}
+	for _, sp := range spans {
+		if sp.lo >= sp.hi {
+			continue
+		}
+		if err := v2ScanRollups(ctx, db, target, sp.res, sp.lo, sp.hi, func(phase string, start, count, successes int64, sketch []byte) error {
+			i := min(max(floorDiv(start-from, width), 0), Buckets-1)
+			if phase == TotalPhase {
+				rep.Runs += int(count)
+				rep.Successes += int(successes)
+			}
+			b := series[phase]
+			if b == nil {
+				b = new([Buckets]*ddsketch.DDSketch)
+				series[phase] = b
+			}
+			if b[i] == nil {
+				b[i] = newSketch()
+			}
+			return b[i].DecodeAndMergeWith(sketch)
+		}); err != nil {
+			return Report{}, fmt.Errorf("store: percentiles %s: %w", target, err)
+		}
+	}
+	if rep.Runs > 0 {
+		rep.SuccessRatio = float64(rep.Successes) / float64(rep.Runs)
+	}
+
+	for _, phase := range orderPhases(series) {
+		b := series[phase]
+		ps := PhaseSeries{Phase: phase, Buckets: make([]Quantiles, Buckets)}
+		all := newSketch()
+		for i, sk := range b {
+			if sk == nil {
+				continue
+			}
+			ps.Buckets[i] = quantiles(sk)
+			if err := all.MergeWith(sk); err != nil {
+				return Report{}, fmt.Errorf("store: percentiles %s: %w", target, err)
+			}
+		}
+		ps.Overall = quantiles(all)
+		if ps.Overall.Count == 0 && (phase != TotalPhase || rep.Runs == 0) {
+			continue
+		}
+		rep.Phases = append(rep.Phases, ps)
+	}
+	return rep, nil
+}
+
+func v2ScanRollups(ctx context.Context, db *sql.DB, target, res string, lo, hi int64,
+	f func(phase string, start, count, successes int64, sketch []byte) error) error {
+	rows, err := db.QueryContext(ctx, `SELECT phase, bucket_start, count, successes, sketch FROM rollups
+		WHERE target = ? AND resolution = ? AND bucket_start >= ? AND bucket_start < ?`, target, res, lo, hi)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var phase string
+		var start, count, successes int64
+		var sketch []byte
+		if err := rows.Scan(&phase, &start, &count, &successes, &sketch); err != nil {
+			return err
+		}
+		if err := f(phase, start, count, successes, sketch); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
