@@ -217,8 +217,12 @@ func TestWSSecretsNeverShown(t *testing.T) {
 	srv := httptest.NewServer(web.New(web.Deps{Config: func() *config.Config { return cfg }, Store: st, State: state,
 		Metrics: http.NotFoundHandler(), Version: "test", Logf: func(f string, a ...any) { outputs = append(outputs, fmt.Sprintf(f, a...)) }}))
 	pages := []string{"/", "/targets/chat", "/findings", "/api/v1/targets", "/api/v1/targets/chat/results"}
-	for i := 1; i <= len(results); i++ {
-		pages = append(pages, fmt.Sprintf("/runs/%d", i), fmt.Sprintf("/api/v1/runs/%d", i))
+	stored, err := st.Results(ctx, "chat", time.Time{}, 0)
+	if err != nil || len(stored) != len(results) {
+		t.Fatalf("stored runs: %d, %v; want %d", len(stored), err, len(results))
+	}
+	for _, sr := range stored { // run ids are the store's, not 1..n
+		pages = append(pages, fmt.Sprintf("/runs/%d", sr.ID), fmt.Sprintf("/api/v1/runs/%d", sr.ID))
 	}
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	for _, p := range pages {
