@@ -69,7 +69,14 @@ func (t *Transport) wrapBody(x *exchange, resp *http.Response, cancel context.Ca
 	if x == nil && want < 0 && cancel == nil {
 		return
 	}
-	resp.Body = &body{rc: resp.Body, x: x, cancel: cancel, want: want, req: resp.Request}
+	var b *body
+	if x != nil {
+		b = &x.att.body // one allocation with the attempt's other blocks
+	} else {
+		b = new(body)
+	}
+	b.rc, b.x, b.cancel, b.want, b.req = resp.Body, x, cancel, want, resp.Request
+	resp.Body = b
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -151,11 +158,7 @@ func (x *exchange) markTruncated() {
 }
 
 // finishBody finishes the exchange of a body that ended after n bytes.
-func (x *exchange) finishBody(err error, n int64) {
-	end := time.Now()
-	x.setBodyBytes(n)
-	x.finish(err, end)
-}
+func (x *exchange) finishBody(err error, n int64) { x.finishAt(err, x.now(), n) }
 
 func (x *exchange) setBodyBytes(n int64) {
 	if !x.lock() {

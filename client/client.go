@@ -123,8 +123,10 @@ func buildBase(cfg config) *http.Transport {
 // gauges and the per-connection facts.
 func (t *Transport) dialer(dial func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if x, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
-			ctx = httptrace.WithClientTrace(ctx, x.dialTrace())
+		if ac, ok := ctx.Value(exchangeKey{}).(*attemptCtx); ok {
+			if x := ac.claim(); x != nil {
+				ctx = httptrace.WithClientTrace(ctx, x.dialTrace())
+			}
 		}
 		c, err := dial(ctx, network, addr)
 		if err != nil {
@@ -176,6 +178,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	var cancel context.CancelFunc
 	var budget time.Duration // for Result.TimeoutMS
+	var start time.Time      // of the first attempt, when the deadline gives it
 	if dl, ok := ctx.Deadline(); ok {
 		if t.observe {
 			budget = time.Until(dl)
@@ -183,11 +186,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	} else if d := t.cfg.timeouts.Request; d > 0 && !isUpgrade(req) {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		budget = d
+		if dl, ok := ctx.Deadline(); ok && t.observe {
+			start = dl.Add(-d) // WithTimeout read the clock just now
+		}
 	}
 	if t.retry != nil {
 		return t.roundTripRetry(ctx, req, cancel, budget)
 	}
-	x, resp, err := t.attempt(ctx, req, 1, nil, budget)
+	x, resp, err := t.attempt(ctx, req, 1, nil, budget, start)
 	return t.settle(x, resp, err, cancel)
 }
 
@@ -213,14 +219,14 @@ func isUpgrade(req *http.Request) bool {
 	return req.Header.Get("Upgrade") != "" || strings.EqualFold(req.Header.Get("Connection"), "upgrade")
 }
 
-// attempt sends one attempt of req under ctx. n counts attempts from 1;
-// note annotates a retry. The exchange (nil when nothing observes) is
-// not finished: the caller settles it.
-func (t *Transport) attempt(ctx context.Context, req *http.Request, n int, note *retryNote, budget time.Duration) (*exchange, *http.Response, error) {
+// attempt sends one attempt of req under ctx, started at start (zero:
+// now). n counts attempts from 1; note annotates a retry. The exchange
+// (nil when nothing observes) is not finished: the caller settles it.
+func (t *Transport) attempt(ctx context.Context, req *http.Request, n int, note *retryNote, budget time.Duration, start time.Time) (*exchange, *http.Response, error) {
 	r := req
 	var x *exchange
 	if t.observe {
-		x = t.newExchange(ctx, req, n, note, budget)
+		x = t.newExchange(ctx, req, n, note, budget, start)
 		ctx = x.ctx
 	}
 	if ctx != req.Context() || n > 1 || (x != nil && x.span != nil) {

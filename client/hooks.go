@@ -10,9 +10,10 @@ import (
 	"github.com/pathlens/pathlens/probe"
 )
 
-// setTrace sets the hooks every request needs. The DNS and connect
-// hooks are added by the dialer (dialTrace) only when a request dials:
-// net hooks make httptrace build a second trace for the resolver.
+// setTrace sets the hooks every request needs, once for the life of the
+// exchange. The DNS and connect hooks are added by the dialer
+// (dialTrace) only when a request dials: net hooks make httptrace build
+// a second trace for the resolver.
 func (x *exchange) setTrace() {
 	x.trace = httptrace.ClientTrace{
 		TLSHandshakeStart:    x.tlsStart,
@@ -180,52 +181,63 @@ func (x *exchange) tlsInfo(cs tls.ConnectionState, full bool) *probe.TLSInfo {
 }
 
 func (x *exchange) gotConn(info httptrace.GotConnInfo) {
-	t := time.Now()
+	d := x.since()
 	if !x.lock() {
 		return
 	}
 	defer x.mu.Unlock()
 	x.connGot = true
 	c := x.conn()
-	if info.Reused {
-		// Any dial this request started went to the pool: its phases are
-		// not this request's.
-		if x.rec.Last() != "" {
-			x.rec.Reset(t)
-		}
-		x.res.DNS, x.res.TLS = nil, nil
-		c.Attempts = nil
-		c.Reused = true
-		if info.WasIdle {
-			c.IdleMS = probe.MS(info.IdleTime)
-		}
-		if tc, ok := info.Conn.(*tls.Conn); ok {
-			x.tlsInfo(tc.ConnectionState(), false)
-		}
-	}
+	var tc *trackedConn
 	if info.Conn != nil {
-		if tc := trackedOf(info.Conn); tc != nil {
-			c.RemoteAddr, c.LocalAddr, c.IPVersion = tc.remote, tc.local, tc.ipVersion
-			x.tracked = tc
-			tc.acquire()
-		} else {
-			if ra := info.Conn.RemoteAddr(); ra != nil {
-				c.RemoteAddr = ra.String()
-				c.IPVersion = ipVersion(c.RemoteAddr)
-			}
-			if la := info.Conn.LocalAddr(); la != nil {
-				c.LocalAddr = la.String()
-			}
+		tc = trackedOf(info.Conn)
+	}
+	// Straight from the idle pool (HTTP/1), or an HTTP/2 connection's
+	// stream, this attempt started no dial: anything else keeps x.
+	if !info.WasIdle && !(info.Reused && tc != nil && tc.h2.Load()) {
+		x.keep = true
+	}
+	if info.Reused {
+		x.reusedConn(info, c, x.rec.Start().Add(d))
+	}
+	if tc != nil {
+		c.RemoteAddr, c.LocalAddr, c.IPVersion = tc.remote, tc.local, tc.ipVersion
+		x.tracked = tc
+		tc.acquire()
+	} else if info.Conn != nil {
+		if ra := info.Conn.RemoteAddr(); ra != nil {
+			c.RemoteAddr = ra.String()
+			c.IPVersion = ipVersion(c.RemoteAddr)
+		}
+		if la := info.Conn.LocalAddr(); la != nil {
+			c.LocalAddr = la.String()
 		}
 	}
-	x.atConn.Store(x.mark(t))
+	x.atConn.Store(int64(d) + 1)
+}
+
+// reusedConn records a connection from the pool (mu held): any dial this
+// request started went to the pool, its phases are not this request's.
+func (x *exchange) reusedConn(info httptrace.GotConnInfo, c *probe.ConnInfo, t time.Time) {
+	if x.rec.Last() != "" {
+		x.rec.Reset(t)
+	}
+	x.res.DNS, x.res.TLS = nil, nil
+	c.Attempts = nil
+	c.Reused = true
+	if info.WasIdle {
+		c.IdleMS = probe.MS(info.IdleTime)
+	}
+	if tc, ok := info.Conn.(*tls.Conn); ok && x.t.observer != nil { // only the observer reads it
+		x.tlsInfo(tc.ConnectionState(), false)
+	}
 }
 
 func (x *exchange) wroteRequest(httptrace.WroteRequestInfo) {
-	x.atWrote.CompareAndSwap(0, x.mark(time.Now()))
+	x.atWrote.CompareAndSwap(0, x.mark())
 }
 
-func (x *exchange) gotFirstByte() { x.atFirst.CompareAndSwap(0, x.mark(time.Now())) }
+func (x *exchange) gotFirstByte() { x.atFirst.CompareAndSwap(0, x.mark()) }
 
 // requestPhases turns the milestones into phases (mu held, at finish).
 // The writer and reader goroutines report independently: the first byte
@@ -248,4 +260,37 @@ func (x *exchange) requestPhases() {
 		x.rec.BeginAt(probe.PhaseWait, x.at(w))
 		x.rec.BeginAt(probe.PhaseTransfer, x.at(max(first, conn)))
 	}
+}
+
+// spans are the request, wait and transfer phases of an attempt that
+// succeeded on a connection it did not dial, as nanoseconds since the
+// start: request is [conn, wait), wait [wait, transfer), transfer
+// [transfer, end). They are what requestPhases and the recorder make of
+// the same milestones, without either.
+type spans struct{ conn, wait, transfer, end int64 }
+
+// measure fills s from x's milestones (mu held) and reports whether spans
+// describe the attempt: a response in the valid status range, on a
+// connection the attempt did not dial (the recorder has no phase).
+func (s *spans) measure(x *exchange, end time.Time) bool {
+	conn, wrote, first := x.atConn.Load(), x.atWrote.Load(), x.atFirst.Load()
+	if conn == 0 || first == 0 || x.res.HTTP == nil || !statusOK(x.res.HTTP.Status) || x.rec.Last() != "" {
+		return false
+	}
+	w := first // as requestPhases
+	if wrote != 0 && wrote < first {
+		w = max(wrote, conn)
+	}
+	s.conn, s.wait, s.transfer = conn-1, w-1, max(first, conn)-1
+	s.end = int64(end.Sub(x.rec.Start()))
+	return true
+}
+
+// phases appends the Result's phases to buf, as the recorder makes them.
+func (s *spans) phases(buf []probe.Phase) []probe.Phase {
+	ms := func(ns int64) float64 { return probe.MS(time.Duration(ns)) }
+	return append(buf,
+		probe.Phase{Name: probe.PhaseRequest, StartMS: ms(s.conn), DurationMS: ms(s.wait - s.conn)},
+		probe.Phase{Name: probe.PhaseWait, StartMS: ms(s.wait), DurationMS: ms(s.transfer - s.wait)},
+		probe.Phase{Name: probe.PhaseTransfer, StartMS: ms(s.transfer), DurationMS: ms(s.end - s.transfer)})
 }

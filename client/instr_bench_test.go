@@ -21,13 +21,16 @@ var fakeAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
 func (fakeConn) RemoteAddr() net.Addr { return fakeAddr }
 func (fakeConn) LocalAddr() net.Addr  { return fakeAddr }
 
-// cannedRT answers at once, firing the hooks a reused connection fires.
+// cannedRT answers at once, firing the hooks a reused connection fires,
+// on a connection the client dialed (a trackedConn, as in real use).
 type cannedRT struct{}
+
+var cannedConn = newTrackedConn(fakeConn{}, nil)
 
 func (cannedRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	if tr := httptrace.ContextClientTrace(req.Context()); tr != nil {
 		if tr.GotConn != nil {
-			tr.GotConn(httptrace.GotConnInfo{Conn: fakeConn{}, Reused: true, WasIdle: true})
+			tr.GotConn(httptrace.GotConnInfo{Conn: cannedConn, Reused: true, WasIdle: true})
 		}
 		if tr.WroteRequest != nil {
 			tr.WroteRequest(httptrace.WroteRequestInfo{})
@@ -51,6 +54,7 @@ func BenchmarkInstrumentation(b *testing.B) {
 		{"bare-transport", nil},
 		{"defaults", nil},
 		{"observer", []Option{WithObserver(func(probe.Result) {})}},
+		{"metrics", []Option{WithMetrics(prometheus.NewRegistry())}},
 		{"observer+metrics", []Option{WithObserver(func(probe.Result) {}), WithMetrics(prometheus.NewRegistry())}},
 	}
 	for _, tc := range cases {

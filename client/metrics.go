@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,18 +32,26 @@ var (
 	// metricPhases are the phases one HTTP request of the client has: the
 	// http kind's phases in probe.Phases order, less redirect (the client
 	// times each hop as a request of its own).
-	metricPhases = []string{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS, probe.PhaseRequest, probe.PhaseWait, probe.PhaseTransfer}
-	outcomes     = []string{"1xx", "2xx", "3xx", "4xx", "5xx", "truncated", "dns", "connect", "tls", "http", "protocol", "timeout", "canceled", "config", "other"}
+	metricPhases = [...]string{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseTLS, probe.PhaseRequest, probe.PhaseWait, probe.PhaseTransfer}
+	outcomes     = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "truncated", "dns", "connect", "tls", "http", "protocol", "timeout", "canceled", "config", "other"}
 	stopReasons  = []string{"deadline", "max_attempts", "not_idempotent", "body_not_replayable"}
+)
+
+// Indexes in metricPhases of the phases of a request on a connection it
+// did not dial.
+const (
+	iRequest = 3 + iota
+	iWait
+	iTransfer
 )
 
 // metrics holds the client's collectors, with the label values every
 // request uses resolved once.
 type metrics struct {
-	phase    map[string]prometheus.Observer
+	phase    [len(metricPhases)]prometheus.Observer // by index in metricPhases
 	total    prometheus.Observer
-	outcome  map[string]prometheus.Counter
-	retryOn  [2]prometheus.Counter // [0] error, [1] status
+	outcome  [len(outcomes)]prometheus.Counter // by index in outcomes
+	retryOn  [2]prometheus.Counter             // [0] error, [1] status
 	stopped  map[string]prometheus.Counter
 	capped   prometheus.Counter
 	open     prometheus.Gauge
@@ -86,9 +96,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}, []string{"result"}))
 
 	m := &metrics{
-		phase:    map[string]prometheus.Observer{},
 		total:    total,
-		outcome:  map[string]prometheus.Counter{},
 		retryOn:  [2]prometheus.Counter{retries.WithLabelValues("error"), retries.WithLabelValues("status")},
 		stopped:  map[string]prometheus.Counter{},
 		capped:   capped,
@@ -98,11 +106,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dialOK:   dials.WithLabelValues("ok"),
 		dialFail: dials.WithLabelValues("error"),
 	}
-	for _, p := range metricPhases {
-		m.phase[p] = phase.WithLabelValues(p)
+	for i, p := range metricPhases {
+		m.phase[i] = phase.WithLabelValues(p)
 	}
-	for _, o := range outcomes {
-		m.outcome[o] = outcome.WithLabelValues(o)
+	for i, o := range outcomes {
+		m.outcome[i] = outcome.WithLabelValues(o)
 	}
 	for _, s := range stopReasons {
 		m.stopped[s] = stopped.WithLabelValues(s)
@@ -125,41 +133,74 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	return c
 }
 
-// observe records one finished attempt.
+// observe records one finished attempt from its Result.
 func (m *metrics) observe(r *probe.Result) {
 	for i := range r.Phases {
 		p := &r.Phases[i]
 		if p.Incomplete {
 			continue
 		}
-		if o, ok := m.phase[p.Name]; ok {
-			o.Observe(p.DurationMS / 1e3)
+		if i := phaseIndex(p.Name); i >= 0 {
+			m.phase[i].Observe(p.DurationMS / 1e3)
 		}
 	}
 	m.total.Observe(r.TotalMS / 1e3)
 	m.outcome[outcome(r)].Inc()
 }
 
-// outcome names an attempt's result for the requests counter.
-func outcome(r *probe.Result) string {
+// observeSpans records an attempt that succeeded on a connection it did
+// not dial, from its milestones: the figures observe would take from the
+// Result (the same rounding to the microsecond), without the Result.
+// status is in 200-399.
+func (m *metrics) observeSpans(s *spans, status int) {
+	m.phase[iRequest].Observe(probe.MS(time.Duration(s.wait-s.conn)) / 1e3)
+	m.phase[iWait].Observe(probe.MS(time.Duration(s.transfer-s.wait)) / 1e3)
+	m.phase[iTransfer].Observe(probe.MS(time.Duration(s.end-s.transfer)) / 1e3)
+	m.total.Observe(probe.MS(time.Duration(s.end)) / 1e3)
+	m.outcome[status/100-1].Inc()
+}
+
+// phaseIndex is the index of phase name in metricPhases, or -1.
+func phaseIndex(name string) int {
+	for i, p := range metricPhases {
+		if p == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// outcome indexes outcomes with an attempt's result for the requests
+// counter.
+func outcome(r *probe.Result) int {
 	e := r.Error
 	if e == nil || e.Cause == probe.CauseStatus {
 		if r.HTTP != nil && r.HTTP.Status >= 100 && r.HTTP.Status < 600 {
-			return outcomes[r.HTTP.Status/100-1] // "1xx" … "5xx", no allocation
+			return r.HTTP.Status/100 - 1 // "1xx" … "5xx"
 		}
 		if e == nil {
-			return "2xx"
+			return 1 // "2xx"
 		}
 	}
 	if e.Cause == probe.CauseTruncated {
-		return "truncated"
+		return outcomeIndex("truncated")
 	}
 	switch e.Class {
 	case probe.ClassDNS, probe.ClassConnect, probe.ClassTLS, probe.ClassHTTP, probe.ClassProtocol,
 		probe.ClassTimeout, probe.ClassCanceled, probe.ClassConfig:
-		return string(e.Class)
+		return outcomeIndex(string(e.Class))
 	}
-	return "other"
+	return outcomeIndex("other")
+}
+
+// outcomeIndex is the index of o in outcomes ("other" if it is not one).
+func outcomeIndex(o string) int {
+	for i, s := range outcomes {
+		if s == o {
+			return i
+		}
+	}
+	return len(outcomes) - 1
 }
 
 func (m *metrics) retried(status, capped bool) {
@@ -191,6 +232,9 @@ type trackedConn struct {
 	mu            sync.Mutex
 	streams       int
 	closed        bool
+	// h2 is set once a response came over the connection in HTTP/2: its
+	// requests are streams, none of which queued a dial.
+	h2 atomic.Bool
 }
 
 func newTrackedConn(c net.Conn, m *metrics) *trackedConn {

@@ -252,3 +252,166 @@ func TestObserverConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestObserverResultsIntact: the state of an attempt on a reused
+// connection is recycled, never its Result: every Result an observer
+// kept still describes its own request after many more, with the phases
+// and facts the recorder gave before recycling (request, wait, transfer
+// in order and back to back, non-negative, within the total).
+func TestObserverResultsIntact(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/a", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/bb", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, strings.Repeat("x", 1000)) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var col collector
+	c := client.New(client.WithObserver(col.observe))
+	defer c.CloseIdleConnections()
+	const n = 60
+	for i := range n {
+		path := []string{"/a", "/bb"}[i%2]
+		get(t, c, srv.URL+path)
+	}
+	rs := col.all()
+	if len(rs) != n {
+		t.Fatalf("%d Results, want %d", len(rs), n)
+	}
+	for i, r := range rs {
+		path, size := "/a", int64(3)
+		if i%2 == 1 {
+			path, size = "/bb", 1000
+		}
+		if r.Target != srv.URL+path || !r.Success || r.Error != nil || r.HTTP == nil || r.HTTP.Status != 200 ||
+			r.HTTP.Proto != "HTTP/1.1" || r.HTTP.BodyBytes != size || r.HTTP.ContentLength != size {
+			t.Fatalf("Result %d (%s): %q success=%v err=%+v http=%+v", i, path, r.Target, r.Success, r.Error, r.HTTP)
+		}
+		if i > 0 && (r.Conn == nil || !r.Conn.Reused || r.Conn.RemoteAddr != srv.Listener.Addr().String() || r.Conn.LocalAddr == "") {
+			t.Fatalf("Result %d: conn %+v", i, r.Conn)
+		}
+		if i > 0 && !r.StartedAt.After(rs[i-1].StartedAt) {
+			t.Errorf("Result %d started at %v, before the one before it (%v)", i, r.StartedAt, rs[i-1].StartedAt)
+		}
+		if i == 0 {
+			continue
+		}
+		if got := probetest.PhaseNames(&r); !slices.Equal(got, []string{"request", "wait", "transfer"}) {
+			t.Fatalf("Result %d phases %v", i, got)
+		}
+		for j, p := range r.Phases {
+			if p.Incomplete || p.DurationMS < 0 || p.StartMS < 0 {
+				t.Errorf("Result %d phase %+v", i, p)
+			}
+			if j > 0 {
+				prev := r.Phases[j-1]
+				if gap := p.StartMS - (prev.StartMS + prev.DurationMS); gap < -0.0015 || gap > 0.0015 {
+					t.Errorf("Result %d: %s does not start where %s ends: %+v", i, p.Name, prev.Name, r.Phases)
+				}
+			}
+		}
+		last := r.Phases[len(r.Phases)-1]
+		if end := last.StartMS + last.DurationMS; end > r.TotalMS+0.0015 || r.TotalMS <= 0 {
+			t.Errorf("Result %d: phases end at %.3f, total %.3f", i, end, r.TotalMS)
+		}
+	}
+}
+
+// TestAttemptContextOutlivesAttempt: resp.Request's context keeps
+// working once the attempt is over and its state recycled, and a
+// request sent on it while the first body is still open leaves both
+// Results whole.
+func TestAttemptContextOutlivesAttempt(t *testing.T) {
+	srv := okServer(t)
+	var col collector
+	c := client.New(client.WithObserver(col.observe))
+	defer c.CloseIdleConnections()
+	get(t, c, srv.URL) // dial once; the rest reuse the connection
+
+	do := func(ctx context.Context) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	finish := func(resp *http.Response) {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	// The caller's deadline: the client adds none, so the context is not
+	// cancelled when the body ends.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp := do(ctx)
+	finish(resp)
+	finish(do(resp.Request.Context())) // after the attempt: a context like any other
+	open := do(context.Background())
+	finish(do(open.Request.Context())) // while the body of open is unread
+	finish(open)
+
+	rs := col.all()
+	if len(rs) != 5 {
+		t.Fatalf("%d Results, want 5", len(rs))
+	}
+	for i, r := range rs {
+		want := []string{"connect", "request", "wait", "transfer"} // the first, and the one sent while open was busy
+		if i == 1 || i == 2 || i == 4 {
+			want = want[1:]
+		}
+		if !r.Success || r.HTTP == nil || r.HTTP.BodyBytes != 3 || r.Conn == nil || r.Conn.Reused != (len(want) == 3) ||
+			!slices.Equal(probetest.PhaseNames(&r), want) {
+			t.Errorf("Result %d: success=%v http=%+v conn=%+v phases=%v", i, r.Success, r.HTTP, r.Conn, probetest.PhaseNames(&r))
+		}
+	}
+}
+
+// TestObserverConcurrentHTTP1: requests queued for a few HTTP/1
+// connections (some get one from the idle pool, some wait for one handed
+// over, some start dials that go to the pool) each get one Result, whole
+// (run with -race).
+func TestObserverConcurrentHTTP1(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/a", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/bb", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, strings.Repeat("x", 1000)) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var col collector
+	c := client.New(client.WithObserver(col.observe), client.WithPool(client.Pool{MaxConnsPerHost: 2, MaxIdleConnsPerHost: 1}))
+	defer c.CloseIdleConnections()
+	const workers, each = 8, 25
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			var err error
+			for i := 0; i < each && err == nil; i++ {
+				var resp *http.Response
+				if resp, err = c.Get(srv.URL + []string{"/a", "/bb"}[(w+i)%2]); err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := col.all()
+	if len(rs) != workers*each {
+		t.Fatalf("%d Results, want %d", len(rs), workers*each)
+	}
+	for _, r := range rs {
+		size := int64(3)
+		if strings.HasSuffix(r.Target, "/bb") {
+			size = 1000
+		}
+		names := probetest.PhaseNames(&r)
+		if !r.Success || r.HTTP == nil || r.HTTP.BodyBytes != size || r.Conn == nil || r.Conn.RemoteAddr == "" ||
+			len(names) < 3 || !slices.Equal(names[len(names)-3:], []string{"request", "wait", "transfer"}) {
+			t.Fatalf("%s: success=%v err=%+v http=%+v conn=%+v phases=%v", r.Target, r.Success, r.Error, r.HTTP, r.Conn, names)
+		}
+	}
+}

@@ -64,7 +64,7 @@ func (t *Transport) roundTripRetry(ctx context.Context, req *http.Request, cance
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	var note *retryNote
 	for n := 1; ; n++ {
-		x, resp, err := t.attempt(ctx, req, n, note, budget)
+		x, resp, err := t.attempt(ctx, req, n, note, budget, time.Time{})
 		reason, retryable := shouldRetry(ctx, rt, resp, err)
 		if !retryable {
 			return t.settle(x, resp, err, cancel)
