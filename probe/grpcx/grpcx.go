@@ -149,30 +149,8 @@ func request(t probe.Target, o *probe.Options, info *probe.GRPCInfo) ([]byte, er
 // call runs the request, wait and stream phases on conn.
 func call(ctx context.Context, conn net.Conn, creds credentials.TransportCredentials, req []byte,
 	o *probe.Options, rec *probe.Recorder, info *probe.GRPCInfo) error {
-	var used atomic.Bool
-	dial := func(context.Context, string) (net.Conn, error) {
-		if used.Swap(true) {
-			return nil, errOneConn
-		}
-		return conn, nil
-	}
 	tr := &tracer{rec: rec, budget: o.EffectiveTimeout(), ms: probe.Milestones{Rec: rec, Response: probe.PhaseStream}}
-	opts := []grpc.DialOption{
-		grpc.WithContextDialer(dial),
-		grpc.WithTransportCredentials(creds),
-		grpc.WithAuthority(info.Authority),
-		grpc.WithStatsHandler(tr),
-		grpc.WithUserAgent(probe.UserAgent()), // grpc-go appends its own
-		grpc.WithDisableRetry(),
-		grpc.WithDisableServiceConfig(),
-	}
-	if o.H2Window > 0 {
-		opts = append(opts, grpc.WithInitialWindowSize(o.H2Window))
-	}
-	if o.H2ConnWindow > 0 {
-		opts = append(opts, grpc.WithInitialConnWindowSize(o.H2ConnWindow))
-	}
-	cc, err := grpc.NewClient("passthrough:///"+info.Authority, opts...)
+	cc, err := newClient(conn, creds, o, info.Authority, tr)
 	if err != nil {
 		conn.Close()
 		return probe.Errorf("", probe.ClassConfig, probe.CauseClient, "grpc client: %v", err)
@@ -202,19 +180,55 @@ func call(ctx context.Context, conn net.Conn, creds credentials.TransportCredent
 	}
 	tr.sent()
 
+	health, err := receive(cs, rec, tr, info)
+	if tk := keys(cs.Trailer()); len(tk) > 0 {
+		info.TrailerKeys = tk
+	}
+	return tr.finish(ctx, info, err, health, true)
+}
+
+// newClient is a grpc-go client that dials conn once (a reconnect gets
+// errOneConn), reports to tr, and uses the windows of o.
+func newClient(conn net.Conn, creds credentials.TransportCredentials, o *probe.Options, authority string, tr *tracer) (*grpc.ClientConn, error) {
+	var used atomic.Bool
+	dial := func(context.Context, string) (net.Conn, error) {
+		if used.Swap(true) {
+			return nil, errOneConn
+		}
+		return conn, nil
+	}
+	opts := []grpc.DialOption{
+		grpc.WithContextDialer(dial),
+		grpc.WithTransportCredentials(creds),
+		grpc.WithAuthority(authority),
+		grpc.WithStatsHandler(tr),
+		grpc.WithUserAgent(probe.UserAgent()), // grpc-go appends its own
+		grpc.WithDisableRetry(),
+		grpc.WithDisableServiceConfig(),
+	}
+	if o.H2Window > 0 {
+		opts = append(opts, grpc.WithInitialWindowSize(o.H2Window))
+	}
+	if o.H2ConnWindow > 0 {
+		opts = append(opts, grpc.WithInitialConnWindowSize(o.H2ConnWindow))
+	}
+	return grpc.NewClient("passthrough:///"+authority, opts...)
+}
+
+// receive reads the response messages until the stream ends, counting
+// them and timing the gaps between them. It returns the first message of
+// a health check, and how the stream ended: nil for a status OK.
+func receive(cs grpc.ClientStream, rec *probe.Recorder, tr *tracer, info *probe.GRPCInfo) ([]byte, error) {
 	var last time.Time
 	var health, msg []byte // msg is reused: the codec copies into it
 	for {
 		err := cs.RecvMsg(&msg)
 		now := rec.Now()
+		if errors.Is(err, io.EOF) {
+			return health, nil
+		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			if tk := keys(cs.Trailer()); len(tk) > 0 {
-				info.TrailerKeys = tk
-			}
-			return tr.finish(ctx, info, err, health, true)
+			return health, err
 		}
 		tr.respond(now)
 		info.Messages++
@@ -295,18 +309,7 @@ func (t *tracer) finish(ctx context.Context, info *probe.GRPCInfo, err error, he
 	phase := t.rec.InFlight()
 	t.rec.End(phase)
 	t.rec.MarkDone() // closing the client is not part of the call
-
-	t.mu.Lock()
-	info.TrailersReceived = t.trailers
-	if t.header != nil {
-		info.HeadersReceived = true
-		info.HeaderKeys = keys(t.header, "content-type")
-		if ct := t.header.Get("content-type"); len(ct) > 0 {
-			info.ContentType = ct[0]
-		}
-	}
-	trailers := t.trailers
-	t.mu.Unlock()
+	trailers := t.received(info)
 
 	st := status.Convert(err)
 	info.StatusCode = int(st.Code())
@@ -342,7 +345,32 @@ func (t *tracer) finish(ctx context.Context, info *probe.GRPCInfo, err error, he
 	if m := rstRE.FindStringSubmatch(st.Message()); m != nil {
 		info.ResetCode = m[1]
 	}
-	if err != nil && opened && info.StatusOrigin == probe.GRPCStatusClient && !localLimit(st) {
+	if err != nil {
+		return statusError(info, st, phase, opened)
+	}
+	return answerError(info, health, phase)
+}
+
+// received fills what the stats handler saw of the response headers and
+// trailers into info, and reports whether trailers came.
+func (t *tracer) received(info *probe.GRPCInfo) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	info.TrailersReceived = t.trailers
+	if t.header != nil {
+		info.HeadersReceived = true
+		info.HeaderKeys = keys(t.header, "content-type")
+		if ct := t.header.Get("content-type"); len(ct) > 0 {
+			info.ContentType = ct[0]
+		}
+	}
+	return t.trailers
+}
+
+// statusError is the probe's error for a call that ended with a status
+// other than OK: a stream that ended without grpc-status, or the status.
+func statusError(info *probe.GRPCInfo, st *status.Status, phase string, opened bool) error {
+	if opened && info.StatusOrigin == probe.GRPCStatusClient && !localLimit(st) {
 		// The stream was open and ended without grpc-status: reset,
 		// END_STREAM without trailers, or the connection went away.
 		info.NoTrailers = true
@@ -353,16 +381,20 @@ func (t *tracer) finish(ctx context.Context, info *probe.GRPCInfo, err error, he
 		return probe.Errorf(phase, probe.ClassProtocol, cause,
 			"stream ended without a grpc-status trailer after %d message%s: %s", info.Messages, plural(info.Messages), st.Message())
 	}
-	if err != nil {
-		cause := probe.CauseGRPCStatus
-		switch {
-		case readCap(st):
-			cause = probe.CauseReadCap
-		case !opened:
-			cause = probe.CauseTransport
-		}
-		return probe.Errorf(phase, probe.ClassProtocol, cause, "%s: %s", info.StatusName, st.Message())
+	cause := probe.CauseGRPCStatus
+	switch {
+	case readCap(st):
+		cause = probe.CauseReadCap
+	case !opened:
+		cause = probe.CauseTransport
 	}
+	return probe.Errorf(phase, probe.ClassProtocol, cause, "%s: %s", info.StatusName, st.Message())
+}
+
+// answerError checks the answer of a call that ended with status OK: a
+// health check's status must be SERVING, and at least the expected
+// messages must have come.
+func answerError(info *probe.GRPCInfo, health []byte, phase string) error {
 	if info.Health && len(health) > 0 {
 		var hr healthpb.HealthCheckResponse
 		if uerr := proto.Unmarshal(health, &hr); uerr != nil {
