@@ -78,6 +78,10 @@ func Audit(c *http.Client) []diagnose.Finding {
 	return sortFindings(out)
 }
 
+// auditTransport checks t's settings one after another, each check a
+// few lines that add one finding. It stays one function because the
+// checks are independent and read top-down as the list of what the
+// auditor looks at; splitting it would scatter that list.
 func auditTransport(t *http.Transport, ours *Transport, add func(diagnose.Finding)) {
 	//lint:ignore SA1019 the auditor reports the deprecated Dial/DialTLS fields that callers still set
 	customTLSDial := t.DialTLSContext != nil || t.DialTLS != nil
