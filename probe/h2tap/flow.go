@@ -125,68 +125,16 @@ func (f *flow) get(id uint32, create bool) *stream {
 // blocked reports whether sender d cannot send DATA on x.
 func (f *flow) blocked(d int, x *stream) bool { return f.conn[d] <= 0 || x.win[d] <= 0 }
 
-// on accounts one frame. It stays one switch over the frame types: each
-// case is the flow-control rule of that frame in RFC 9113 terms.
+// on accounts one frame: each frame type's flow-control rule, in RFC
+// 9113 terms, is the method its case calls.
 func (f *flow) on(ev *event) {
-	d := ev.dir
 	switch ev.typ {
 	case http2.FrameSettings:
-		if ev.flags&http2.FlagSettingsAck != 0 {
-			return
-		}
-		s := other(d) // the settings govern what the other side sends
-		first := !f.seen[d]
-		f.seen[d] = true
-		for _, st := range ev.settings {
-			switch st.ID {
-			case http2.SettingInitialWindowSize:
-				delta := int64(st.Val) - f.initial[s]
-				f.initial[s] = int64(st.Val)
-				for _, x := range f.order {
-					if x.open(s) {
-						x.win[s] += delta
-					}
-				}
-				f.reopen(s, 0, false, ev.at)
-			case http2.SettingMaxFrameSize:
-				f.maxFrame[s] = st.Val
-			}
-		}
-		if first {
-			for _, x := range f.order {
-				if x.initWin[s] == 0 {
-					x.initWin[s] = uint32(f.initial[s])
-				}
-			}
-		}
+		f.settings(ev)
 	case http2.FrameWindowUpdate:
-		s := other(d)
-		if ev.stream == 0 {
-			f.conn[s] += int64(ev.inc)
-			f.connPeak[s] = max(f.connPeak[s], f.conn[s])
-			f.reopen(s, 0, true, ev.at)
-			return
-		}
-		if x := f.get(ev.stream, false); x != nil {
-			x.win[s] += int64(ev.inc)
-			f.reopen(s, x.id, false, ev.at)
-		}
+		f.windowUpdate(ev)
 	case http2.FrameHeaders:
-		known := f.streams[ev.stream] != nil
-		x := f.get(ev.stream, true)
-		if x == nil {
-			return
-		}
-		if !known && ev.stream%2 == 1 {
-			f.opened[dirSend]++ // client-initiated (odd) streams, whichever frame showed it first
-		}
-		if ev.status != 0 && (x.status == 0 || x.status < 200) {
-			x.status = ev.status
-		}
-		if ev.flags&http2.FlagHeadersEndStream != 0 {
-			x.end[d] = true
-			delete(f.pend, stallKey{d, x.id}) // trailers only: nothing was waiting
-		}
+		f.headers(ev)
 	case http2.FrameContinuation:
 		// The :status of a header block is known at the frame that ends it.
 		if x := f.get(ev.stream, false); x != nil && ev.status != 0 && (x.status == 0 || x.status < 200) {
@@ -195,20 +143,98 @@ func (f *flow) on(ev *event) {
 	case http2.FrameData:
 		f.data(ev)
 	case http2.FrameRSTStream:
-		x := f.get(ev.stream, true)
-		if x == nil || x.reset {
-			return
-		}
-		x.reset, x.resetCode, x.resetDir, x.resetAt = true, ev.code, d, ev.at
-		for s := range 2 {
-			k := stallKey{s, x.id}
-			if p := f.pend[k]; p != nil {
-				if !p.reopened && !x.end[s] {
-					p.binding = f.binding(s, x)
-					f.stall(k, p, ev.at, false) // blocked until the reset
+		f.rstStream(ev)
+	}
+}
+
+// settings applies a (non-ACK) SETTINGS frame to what the other side
+// sends: INITIAL_WINDOW_SIZE moves every open stream's window by the
+// difference and may reopen a window; MAX_FRAME_SIZE is remembered. The
+// first SETTINGS fixes the initial window of the streams opened before it.
+func (f *flow) settings(ev *event) {
+	if ev.flags&http2.FlagSettingsAck != 0 {
+		return
+	}
+	d := ev.dir
+	s := other(d) // the settings govern what the other side sends
+	first := !f.seen[d]
+	f.seen[d] = true
+	for _, st := range ev.settings {
+		switch st.ID {
+		case http2.SettingInitialWindowSize:
+			delta := int64(st.Val) - f.initial[s]
+			f.initial[s] = int64(st.Val)
+			for _, x := range f.order {
+				if x.open(s) {
+					x.win[s] += delta
 				}
-				delete(f.pend, k)
 			}
+			f.reopen(s, 0, false, ev.at)
+		case http2.SettingMaxFrameSize:
+			f.maxFrame[s] = st.Val
+		}
+	}
+	if first {
+		for _, x := range f.order {
+			if x.initWin[s] == 0 {
+				x.initWin[s] = uint32(f.initial[s])
+			}
+		}
+	}
+}
+
+// windowUpdate adds a WINDOW_UPDATE's increment to the other side's
+// connection or stream window, which may reopen it.
+func (f *flow) windowUpdate(ev *event) {
+	s := other(ev.dir)
+	if ev.stream == 0 {
+		f.conn[s] += int64(ev.inc)
+		f.connPeak[s] = max(f.connPeak[s], f.conn[s])
+		f.reopen(s, 0, true, ev.at)
+		return
+	}
+	if x := f.get(ev.stream, false); x != nil {
+		x.win[s] += int64(ev.inc)
+		f.reopen(s, x.id, false, ev.at)
+	}
+}
+
+// headers opens the stream of a HEADERS frame, keeps its final :status
+// and, with END_STREAM, ends the sender's side of it.
+func (f *flow) headers(ev *event) {
+	known := f.streams[ev.stream] != nil
+	x := f.get(ev.stream, true)
+	if x == nil {
+		return
+	}
+	if !known && ev.stream%2 == 1 {
+		f.opened[dirSend]++ // client-initiated (odd) streams, whichever frame showed it first
+	}
+	if ev.status != 0 && (x.status == 0 || x.status < 200) {
+		x.status = ev.status
+	}
+	if ev.flags&http2.FlagHeadersEndStream != 0 {
+		x.end[ev.dir] = true
+		delete(f.pend, stallKey{ev.dir, x.id}) // trailers only: nothing was waiting
+	}
+}
+
+// rstStream records a stream's (first) reset; a sender still blocked on
+// it stalled until the reset.
+func (f *flow) rstStream(ev *event) {
+	x := f.get(ev.stream, true)
+	if x == nil || x.reset {
+		return
+	}
+	x.reset, x.resetCode, x.resetDir, x.resetAt = true, ev.code, ev.dir, ev.at
+	for s := range 2 {
+		k := stallKey{s, x.id}
+		if p := f.pend[k]; p != nil {
+			if !p.reopened && !x.end[s] {
+				p.binding = f.binding(s, x)
+				f.stall(k, p, ev.at, false) // blocked until the reset
+			}
+			delete(f.pend, k)
 		}
 	}
 }
