@@ -2,22 +2,16 @@ package serve
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/pem"
 	"fmt"
-	"io"
-	"log"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pathlens/pathlens/internal/probetest"
 	"github.com/pathlens/pathlens/serve/store"
 )
 
@@ -26,17 +20,7 @@ import (
 // runs carry its verdict, so TLS_NO_RESUMPTION stays active at one
 // connection per run.
 func TestScheduledResumptionCadence(t *testing.T) {
-	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.TLS = &tls.Config{SessionTicketsDisabled: true}
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.StartTLS()
-	defer srv.Close()
+	srv, conns := probetest.NoResumptionTLSServer(t)
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {

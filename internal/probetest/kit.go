@@ -2,8 +2,14 @@ package probetest
 
 import (
 	"context"
+	"crypto/tls"
+	"io"
+	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,4 +130,23 @@ func Finding(r *probe.Result, id string) *probe.Finding {
 		}
 	}
 	return nil
+}
+
+// NoResumptionTLSServer starts a TLS server that never resumes a session
+// (no session tickets) and counts the connections it accepts, for tests
+// of how often a probe opens the resumption check's second connection.
+func NoResumptionTLSServer(t testing.TB) (srv *httptest.Server, conns *atomic.Int64) {
+	t.Helper()
+	conns = new(atomic.Int64)
+	srv = httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.TLS = &tls.Config{SessionTicketsDisabled: true}
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv, conns
 }

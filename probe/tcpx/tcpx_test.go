@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,17 +280,7 @@ func TestTLSFailures(t *testing.T) {
 // opened on the first run only; later runs carry its verdict (with its
 // age), so TLS_NO_RESUMPTION stays active without the extra handshake.
 func TestResumptionMemory(t *testing.T) {
-	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.TLS = &tls.Config{SessionTicketsDisabled: true}
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	srv, conns := probetest.NoResumptionTLSServer(t)
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	mem := &probe.ResumptionMemory{Every: time.Hour}
