@@ -95,18 +95,8 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	info.ValidStatus = rangesString(o.EffectiveValidStatus())
 	r.HTTP = info
 
-	method := o.Method
-	if method == "" {
-		method = http.MethodGet
-		if len(o.Body) > 0 {
-			method = http.MethodPost
-		}
-	}
-	body := o.Body
-	u := *t.URL
-	header := o.Header.Clone()
+	req := &hopRequest{method: requestMethod(o), u: *t.URL, header: o.Header.Clone(), body: o.Body}
 	var firstHopStart time.Time
-
 	for hop := 0; ; hop++ {
 		hopStart := rec.Now()
 		if hop == 0 {
@@ -116,7 +106,7 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 		p.mu.Lock()
 		p.tlsCfg, p.tlsAddr = nil, "" // the resumption check is about the final hop's server
 		p.mu.Unlock()
-		resp, err := p.exchange(ctx, method, &u, header, body)
+		resp, err := p.exchange(ctx, req.method, &req.u, req.header, req.body)
 		if err != nil {
 			if hop > 0 {
 				rec.AddSpan(probe.PhaseRedirect, firstHopStart, hopStart)
@@ -124,45 +114,78 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 			return err
 		}
 		if loc := resp.Header.Get("Location"); isRedirect(resp.StatusCode) && loc != "" && o.EffectiveMaxRedirects() > 0 {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxRedirectBody))
-			resp.Body.Close()
-			end := rec.Now()
-			next, perr := u.Parse(loc)
-			hopRec := probe.Redirect{URL: u.String(), Status: resp.StatusCode, Location: loc,
-				StartMS: rec.Since(hopStart), TotalMS: probe.MS(end.Sub(hopStart)), Reused: r.Conn != nil && r.Conn.Reused,
-				Phases: rec.Reset(end)}
-			info.Redirects = append(info.Redirects, hopRec)
-			if perr != nil {
-				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseBadRedirect, "redirect to unparsable Location %q: %v", loc, perr)
+			if err := p.redirect(req, resp, loc, hopStart, firstHopStart); err != nil {
+				return err
 			}
-			if len(info.Redirects) > o.EffectiveMaxRedirects() {
-				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseTooManyRedirects, "stopped after %d redirects (limit %d)", len(info.Redirects), o.EffectiveMaxRedirects())
-			}
-			if next.Scheme != "http" && next.Scheme != "https" {
-				return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseBadRedirect, "redirect to unsupported scheme %q", next.Scheme)
-			}
-			if o.CheckRedirect != nil {
-				asked := *next // the callback cannot change where the probe goes
-				if err := o.CheckRedirect(&asked); err != nil {
-					info.Redirects[len(info.Redirects)-1].Refused = err.Error()
-					rec.AddSpan(probe.PhaseRedirect, firstHopStart, end)
-					return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseRedirectRefused, "redirect to %s refused: %v", withoutUserinfo(next), err)
-				}
-			}
-			if (resp.StatusCode == http.StatusSeeOther && method != http.MethodHead) || ((resp.StatusCode == 301 || resp.StatusCode == 302) && method == http.MethodPost) {
-				method, body = http.MethodGet, nil
-			}
-			if !probe.SameOrigin(&u, next) {
-				header = crossOriginHeader(header, body != nil)
-			}
-			u = *next
 			continue
 		}
 		if hop > 0 {
 			rec.AddSpan(probe.PhaseRedirect, firstHopStart, hopStart)
 		}
-		return p.finish(ctx, resp, method)
+		return p.finish(ctx, resp, req.method)
 	}
+}
+
+// hopRequest is the request of one hop; a redirect rewrites it for the
+// next.
+type hopRequest struct {
+	method string
+	u      url.URL
+	header http.Header
+	body   []byte
+}
+
+// requestMethod is the first hop's method: Options.Method, else GET, or
+// POST with a body.
+func requestMethod(o *probe.Options) string {
+	if o.Method != "" {
+		return o.Method
+	}
+	if len(o.Body) > 0 {
+		return http.MethodPost
+	}
+	return http.MethodGet
+}
+
+// redirect records the redirect answer resp (to loc) as a hop and points
+// req at its target, or returns why the chain stops there: a Location
+// that does not parse, too many redirects, a scheme other than http and
+// https, or Options.CheckRedirect's refusal.
+func (p *prober) redirect(req *hopRequest, resp *http.Response, loc string, hopStart, firstHopStart time.Time) error {
+	rec, o, info := p.rec, p.opts, p.res.HTTP
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxRedirectBody))
+	resp.Body.Close()
+	end := rec.Now()
+	next, perr := req.u.Parse(loc)
+	hopRec := probe.Redirect{URL: req.u.String(), Status: resp.StatusCode, Location: loc,
+		StartMS: rec.Since(hopStart), TotalMS: probe.MS(end.Sub(hopStart)), Reused: p.res.Conn != nil && p.res.Conn.Reused,
+		Phases: rec.Reset(end)}
+	info.Redirects = append(info.Redirects, hopRec)
+	if perr != nil {
+		return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseBadRedirect, "redirect to unparsable Location %q: %v", loc, perr)
+	}
+	if len(info.Redirects) > o.EffectiveMaxRedirects() {
+		return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseTooManyRedirects, "stopped after %d redirects (limit %d)", len(info.Redirects), o.EffectiveMaxRedirects())
+	}
+	if next.Scheme != "http" && next.Scheme != "https" {
+		return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseBadRedirect, "redirect to unsupported scheme %q", next.Scheme)
+	}
+	if o.CheckRedirect != nil {
+		asked := *next // the callback cannot change where the probe goes
+		if err := o.CheckRedirect(&asked); err != nil {
+			info.Redirects[len(info.Redirects)-1].Refused = err.Error()
+			rec.AddSpan(probe.PhaseRedirect, firstHopStart, end)
+			return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseRedirectRefused, "redirect to %s refused: %v", withoutUserinfo(next), err)
+		}
+	}
+	if (resp.StatusCode == http.StatusSeeOther && req.method != http.MethodHead) || ((resp.StatusCode == 301 || resp.StatusCode == 302) && req.method == http.MethodPost) {
+		req.method, req.body = http.MethodGet, nil
+	}
+	if !probe.SameOrigin(&req.u, next) {
+		req.header = crossOriginHeader(req.header, req.body != nil)
+	}
+	req.u = *next
+	return nil
 }
 
 // crossOriginSafe lists the caller's headers a redirect to another origin
