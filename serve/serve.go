@@ -79,6 +79,9 @@ type server struct {
 	reloads sync.WaitGroup // SIGHUP reloads under way
 	// resumption is each target's ResumptionMemory, by name (see jobs).
 	resumption map[string]*probe.ResumptionMemory
+	srv        *http.Server
+	served     chan error     // srv.Serve's return
+	hup        chan os.Signal // SIGHUP: reload
 }
 
 // Run serves until ctx is cancelled; it returns nil after a clean shutdown.
@@ -92,48 +95,67 @@ func Run(ctx context.Context, o Options) error {
 	if o.Grace == 0 {
 		o.Grace = 5 * time.Second
 	}
+	cfg, cleanup, err := loadConfig(ctx, o)
+	defer cleanup()
+	if err != nil || o.CheckConfig {
+		return err
+	}
+	s, err := start(ctx, o, cfg)
+	if err != nil {
+		return err
+	}
+	return s.shutdown(s.loop(ctx, cfg))
+}
+
+// loadConfig reads the config (or starts the demo's lab and makes its
+// config) and applies the flags over it; with --check-config it prints
+// the verdict. cleanup stops the demo's lab; it is never nil.
+func loadConfig(ctx context.Context, o Options) (cfg *config.Config, cleanup func(), err error) {
+	cleanup = func() {}
 	if o.Demo && o.ConfigPath != "" {
-		return &ConfigError{errors.New("serve: --demo and --config exclude each other")}
+		return nil, cleanup, &ConfigError{errors.New("serve: --demo and --config exclude each other")}
 	}
 	if !o.Demo && o.ConfigPath == "" {
-		return &ConfigError{errors.New("serve: no config: give --config FILE, or --demo to probe the built-in lab")}
+		return nil, cleanup, &ConfigError{errors.New("serve: no config: give --config FILE, or --demo to probe the built-in lab")}
 	}
-	var cfg *config.Config
 	var demoDir string
 	if o.Demo {
 		if o.CheckConfig {
-			return &ConfigError{errors.New("serve: --check-config needs --config FILE")}
+			return nil, cleanup, &ConfigError{errors.New("serve: --check-config needs --config FILE")}
 		}
 		dir, err := os.MkdirTemp("", "pathlens-demo-")
 		if err != nil {
-			return err
+			return nil, cleanup, err
 		}
-		demoDir = dir
-		defer os.RemoveAll(demoDir)
+		demoDir, cleanup = dir, func() { os.RemoveAll(dir) }
 		l, err := lab.Start(ctx, lab.Options{Dir: filepath.Join(dir, "lab")})
 		if err != nil {
-			return fmt.Errorf("serve --demo: lab: %w", err)
+			return nil, cleanup, fmt.Errorf("serve --demo: lab: %w", err)
 		}
-		defer l.Close()
+		cleanup = func() { l.Close(); os.RemoveAll(dir) }
 		cfg = demo.MustConfig(l.Manifest())
 	} else {
 		c, err := config.Load(o.ConfigPath)
 		if err != nil {
-			return &ConfigError{err}
+			return nil, cleanup, &ConfigError{err}
 		}
 		cfg = c
 	}
 	if err := applyOverrides(cfg, o, demoDir); err != nil {
-		return &ConfigError{err}
+		return nil, cleanup, &ConfigError{err}
 	}
 	if o.Pprof && cfg.Auth.Token == "" {
-		return &ConfigError{errors.New("serve: --pprof needs auth.token_file in the config: the profiles show the process's memory")}
+		return nil, cleanup, &ConfigError{errors.New("serve: --pprof needs auth.token_file in the config: the profiles show the process's memory")}
 	}
 	if o.CheckConfig {
 		fmt.Fprintf(o.Stdout, "%s: ok: %d targets, %d modules, listen %s, storage %s\n", cfg.Path, len(cfg.Targets), len(cfg.Modules), cfg.Listen, cfg.Storage.Path)
-		return nil
 	}
+	return cfg, cleanup, nil
+}
 
+// start opens the store, restores the last hour into the UI's state,
+// starts the HTTP server and the scheduler, and says where it listens.
+func start(ctx context.Context, o Options, cfg *config.Config) (*server, error) {
 	st, err := store.Open(cfg.Storage.Path)
 	if err != nil {
 		// A damaged database or one another pathlens holds is for the
@@ -142,9 +164,9 @@ func Run(ctx context.Context, o Options) error {
 		var corrupt *store.CorruptError
 		var inUse *store.InUseError
 		if errors.As(err, &corrupt) || errors.As(err, &inUse) {
-			return &ConfigError{fmt.Errorf("serve: %w", err)}
+			return nil, &ConfigError{fmt.Errorf("serve: %w", err)}
 		}
-		return fmt.Errorf("serve: storage %s: %w", cfg.Storage.Path, err)
+		return nil, fmt.Errorf("serve: storage %s: %w", cfg.Storage.Path, err)
 	}
 	s := &server{o: o, log: o.Logger, store: st, metrics: metrics.New(), state: web.NewState()}
 	s.cfg.Store(cfg)
@@ -167,7 +189,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		s.writer.Close()
 		st.Close()
-		return fmt.Errorf("serve: listen %s: %w", cfg.Listen, err)
+		return nil, fmt.Errorf("serve: listen %s: %w", cfg.Listen, err)
 	}
 	handler := web.New(web.Deps{
 		Config:  s.cfg.Load,
@@ -180,15 +202,14 @@ func Run(ctx context.Context, o Options) error {
 		Health:  s.writer.Health,
 		Pprof:   o.Pprof,
 	})
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.srv.Serve(ln) }()
 
 	// SIGHUP is caught before anyone is told the server is up, so a reload
 	// signal sent right after Ready can never kill the process.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	s.hup = make(chan os.Signal, 1)
+	signal.Notify(s.hup, syscall.SIGHUP)
 
 	addr := ln.Addr().String()
 	fmt.Fprintf(o.Stdout, "pathlens serve: %d targets, UI at http://%s/  (metrics /metrics, probe /probe)\n", len(cfg.Targets), addr)
@@ -196,39 +217,47 @@ func Run(ctx context.Context, o Options) error {
 		o.Ready(addr)
 	}
 	s.sched.Set(s.jobs(cfg))
+	return s, nil
+}
 
+// loop prunes the store on its cadence and starts reloads on SIGHUP until
+// ctx is cancelled or the HTTP server stops; it returns the server's error.
+func (s *server) loop(ctx context.Context, cfg *config.Config) error {
 	pruneEvery := min(cfg.Storage.Retention/10, 10*time.Minute)
 	pruneTicker := time.NewTicker(pruneEvery)
 	defer pruneTicker.Stop()
 	s.prune(ctx)
-
-	var serveErr error
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
-		case <-hup:
+			return nil
+		case <-s.hup:
 			// Off the loop: a slow load must never hold up shutdown.
 			s.reloads.Add(1)
 			go func() { defer s.reloads.Done(); s.Reload() }()
 		case <-pruneTicker.C:
 			s.prune(ctx)
-		case serveErr = <-served:
-			break loop
+		case err := <-s.served:
+			return err
 		}
 	}
+}
+
+// shutdown stops reloads, the HTTP server and the scheduler (each within
+// the grace period), then flushes the writer and closes the store.
+func (s *server) shutdown(serveErr error) error {
+	signal.Stop(s.hup)
 	s.reload.Lock()
 	s.closing = true // a reload still loading its file will not apply it
 	s.reload.Unlock()
-	s.log.Info("shutting down", "grace", o.Grace)
-	shutCtx, cancel := context.WithTimeout(context.Background(), o.Grace)
+	s.log.Info("shutting down", "grace", s.o.Grace)
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.o.Grace)
 	defer cancel()
-	_ = srv.Shutdown(shutCtx)
-	s.sched.Stop(o.Grace)
-	waitFor(&s.reloads, o.Grace) // a reload stuck reading its file is left behind, not waited on forever
+	_ = s.srv.Shutdown(shutCtx)
+	s.sched.Stop(s.o.Grace)
+	waitFor(&s.reloads, s.o.Grace) // a reload stuck reading its file is left behind, not waited on forever
 	werr := s.writer.Close()
-	cerr := st.Close()
+	cerr := s.store.Close()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
@@ -264,35 +293,40 @@ func applyOverrides(cfg *config.Config, o Options, demoDir string) error {
 }
 
 // jobs turns the config's targets into scheduler jobs. Each target's
-// options get the target's ResumptionMemory (kept across reloads by
-// name), so scheduled probes test TLS resumption every
-// tls.resumption_check_every instead of on every run. Callers hold
-// s.reload or run before the server starts.
+// ResumptionMemory (kept across reloads by name) goes into its options
+// at each run, so scheduled probes test TLS resumption every
+// tls.resumption_check_every instead of on every run; the options
+// themselves stay shared by the module's targets (config.Target.Options).
+// Callers hold s.reload or run before the server starts.
 func (s *server) jobs(cfg *config.Config) []sched.Job {
 	out := make([]sched.Job, 0, len(cfg.Targets))
 	mems := make(map[string]*probe.ResumptionMemory, len(cfg.Targets))
 	for _, t := range cfg.Targets {
-		opts := *t.Options
-		if !opts.SkipResumptionCheck {
+		var m *probe.ResumptionMemory
+		if !t.Options.SkipResumptionCheck {
 			every := probe.DefaultResumptionEvery
 			if mod := cfg.Modules[t.Module]; mod != nil {
 				every = mod.TLS.ResumptionEvery
 			}
-			m := s.resumption[t.Name]
+			m = s.resumption[t.Name]
 			if m == nil || m.Every != every {
 				m = &probe.ResumptionMemory{Every: every}
 			}
-			mems[t.Name], opts.Resumption = m, m
+			mems[t.Name] = m
 		}
-		out = append(out, sched.Job{Key: t.Name, Interval: t.Interval, Run: func(ctx context.Context) { s.runTarget(ctx, t, &opts) }})
+		out = append(out, sched.Job{Key: t.Name, Interval: t.Interval, Run: func(ctx context.Context) { s.runTarget(ctx, t, m) }})
 	}
 	s.resumption = mems
 	return out
 }
 
 // runTarget probes one target and hands the Result to every consumer.
-func (s *server) runTarget(ctx context.Context, t *config.Target, opts *probe.Options) {
-	r := engine.Check(ctx, t.Parsed, opts)
+// The options are copied per run (a few hundred bytes, next to a probe's
+// tens of kilobytes) to carry the target's ResumptionMemory.
+func (s *server) runTarget(ctx context.Context, t *config.Target, m *probe.ResumptionMemory) {
+	opts := *t.Options
+	opts.Resumption = m
+	r := engine.Check(ctx, t.Parsed, &opts)
 	if ctx.Err() != nil && r.Error != nil && r.Error.Class == probe.ClassCanceled {
 		return // shutting down or removed: not a measurement
 	}

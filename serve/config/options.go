@@ -194,6 +194,20 @@ func (m *Module) options(timeout time.Duration) *probe.Options {
 	return &o
 }
 
+// shared returns the module's options for budget that its targets
+// share, built on first use.
+func (m *Module) shared(budget time.Duration) *probe.Options {
+	if o := m.byBudget[budget]; o != nil {
+		return o
+	}
+	if m.byBudget == nil {
+		m.byBudget = map[time.Duration]*probe.Options{}
+	}
+	o := m.options(budget)
+	m.byBudget[budget] = o
+	return o
+}
+
 // ModuleOptions returns fresh probe options of the named module for
 // GET /probe?module= ("" means the default module). The timeout is the
 // module's, else defaults.timeout; a positive timeout argument (such as

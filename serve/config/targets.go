@@ -78,7 +78,7 @@ func (d *decoder) target(c *Config, r *rawTarget, path string, first map[string]
 		}
 		budget = wsBudget(t.Timeout, m.WS.Hold, t.Interval)
 	}
-	t.Options = m.options(budget)
+	t.Options = m.shared(budget)
 	return t
 }
 

@@ -107,6 +107,10 @@ type Module struct {
 	// certificate loaded once, shared by every target of the module);
 	// Timeout is left 0 and set per use.
 	base *probe.Options
+	// byBudget holds the options targets of the module share, one per
+	// budget: 100,000 targets of a few modules hold a few copies, not
+	// 100,000 (Target.Options).
+	byBudget map[time.Duration]*probe.Options
 }
 
 // MetricsModule turns on per-target series /metrics leaves out by
@@ -194,7 +198,9 @@ type Target struct {
 	Timeout  time.Duration
 	Labels   map[string]string
 	// Parsed and Options are derived at load: the parsed URL and the probe
-	// options of the module with the target's timeout applied.
+	// options of the module with the target's timeout applied. Options is
+	// shared by the module's targets of the same budget: read it, never
+	// change it (copy it to set per-run fields).
 	Parsed  probe.Target
 	Options *probe.Options
 }
