@@ -140,6 +140,12 @@ type DNSInfo struct {
 	// probes), at most MaxListedAnswers; AnswersOmitted counts the rest.
 	Answers        []string `json:"answers,omitempty"`
 	AnswersOmitted int      `json:"answers_omitted,omitempty"`
+	// AuthorityRRs and AdditionalRRs count the records of the response's
+	// authority and additional sections (dns probes asking a server;
+	// the EDNS OPT pseudo-record is not counted). The records themselves
+	// are not kept.
+	AuthorityRRs  int `json:"authority_rrs,omitempty"`
+	AdditionalRRs int `json:"additional_rrs,omitempty"`
 	// Source is "literal" (target was an IP), "resolve" (--resolve), "dns"
 	// (--dns-server) or "system".
 	Source string `json:"source,omitempty"`

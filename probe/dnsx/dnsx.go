@@ -45,6 +45,14 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 		return pe
 	}
 	info.Rcode = dns.RcodeToString[m.Rcode]
+	info.AuthorityRRs = len(m.Ns)
+	for _, rr := range m.Extra {
+		// The query carries EDNS0, so the server's OPT comes back in the
+		// additional section: it is not a record of the answer.
+		if _, opt := rr.(*dns.OPT); !opt {
+			info.AdditionalRRs++
+		}
+	}
 	for _, rr := range m.Answer {
 		info.AddAnswer(rr.String())
 		switch v := rr.(type) {
