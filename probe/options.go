@@ -71,6 +71,10 @@ type Options struct {
 	// runs of one target and runs the check only when it is due (see
 	// ResumptionMemory). nil: every probe runs it.
 	Resumption *ResumptionMemory
+	// VerifyCache, when set, reuses the verdict of the certificate checks
+	// on a chain already verified for the same name and trust store
+	// (bounded in time and size; see VerifyCache). serve sets one.
+	VerifyCache *VerifyCache
 
 	// HTTP.
 	Method    string      // default GET (POST when Body is set)

@@ -69,8 +69,30 @@ func (d *Dialer) verify(cs tls.ConnectionState, name string) error {
 		return nil
 	}
 	sent := cs.PeerCertificates
-	info.Chain = CertsOf(sent)
+	if len(sent) == 0 {
+		info.Chain = []Cert{}
+		info.Analysis = &ChainAnalysis{OrderOK: true}
+		info.VerifyReason, info.VerifyError = "other", "server sent no certificate"
+		return d.verifyFailed(errors.New(info.VerifyError))
+	}
 	now := time.Now()
+	cache := d.Opts.VerifyCache
+	if cache == nil {
+		return d.verifyFailed(d.verifyChain(info, sent, name, now))
+	}
+	key := chainKey(sent, name, d.Opts.RootCAs)
+	if v := cache.get(key, now); v != nil {
+		return d.verifyFailed(v.apply(info))
+	}
+	err := d.verifyChain(info, sent, name, now)
+	cache.put(key, verdictOf(info, err), now)
+	return d.verifyFailed(err)
+}
+
+// verifyChain verifies the chain sent for name at now, records every
+// fact in info and returns x509's error (nil when verified).
+func (d *Dialer) verifyChain(info *TLSInfo, sent []*x509.Certificate, name string, now time.Time) error {
+	info.Chain = CertsOf(sent)
 	roots := d.Opts.RootCAs
 	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), CurrentTime: now}
 	if ip, err := netip.ParseAddr(name); err == nil {
@@ -82,10 +104,6 @@ func (d *Dialer) verify(cs tls.ConnectionState, name string) error {
 		opts.Intermediates.AddCert(c)
 	}
 	info.Analysis = analyzeChain(sent, roots, now)
-	if len(sent) == 0 {
-		info.VerifyReason, info.VerifyError = "other", "server sent no certificate"
-		return d.verifyFailed(errors.New(info.VerifyError))
-	}
 	chains, err := sent[0].Verify(opts)
 	if err == nil {
 		info.Verified = true
@@ -106,11 +124,11 @@ func (d *Dialer) verify(cs tls.ConnectionState, name string) error {
 	} else {
 		info.HostnameError = err.Error()
 	}
-	return d.verifyFailed(err)
+	return err
 }
 
 func (d *Dialer) verifyFailed(err error) error {
-	if d.Opts.Insecure {
+	if err == nil || d.Opts.Insecure {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrVerify, err)

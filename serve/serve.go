@@ -79,9 +79,13 @@ type server struct {
 	reloads sync.WaitGroup // SIGHUP reloads under way
 	// resumption is each target's ResumptionMemory, by name (see jobs).
 	resumption map[string]*probe.ResumptionMemory
-	srv        *http.Server
-	served     chan error     // srv.Serve's return
-	hup        chan os.Signal // SIGHUP: reload
+	// verify reuses certificate verdicts across runs and /probe calls;
+	// probeMem carries /probe's resumption verdicts.
+	verify   *probe.VerifyCache
+	probeMem probeMemories
+	srv      *http.Server
+	served   chan error     // srv.Serve's return
+	hup      chan os.Signal // SIGHUP: reload
 }
 
 // Run serves until ctx is cancelled; it returns nil after a clean shutdown.
@@ -168,7 +172,7 @@ func start(ctx context.Context, o Options, cfg *config.Config) (*server, error) 
 		}
 		return nil, fmt.Errorf("serve: storage %s: %w", cfg.Storage.Path, err)
 	}
-	s := &server{o: o, log: o.Logger, store: st, metrics: metrics.New(), state: web.NewState()}
+	s := &server{o: o, log: o.Logger, store: st, metrics: metrics.New(), state: web.NewState(), verify: &probe.VerifyCache{}}
 	s.cfg.Store(cfg)
 	s.writer = store.NewWriter(st, 200, time.Second, func(format string, args ...any) {
 		s.log.Error(fmt.Sprintf(format, args...))
@@ -325,7 +329,7 @@ func (s *server) jobs(cfg *config.Config) []sched.Job {
 // tens of kilobytes) to carry the target's ResumptionMemory.
 func (s *server) runTarget(ctx context.Context, t *config.Target, m *probe.ResumptionMemory) {
 	opts := *t.Options
-	opts.Resumption = m
+	opts.Resumption, opts.VerifyCache = m, s.verify
 	r := engine.Check(ctx, t.Parsed, &opts)
 	if ctx.Err() != nil && r.Error != nil && r.Error.Class == probe.ClassCanceled {
 		return // shutting down or removed: not a measurement
@@ -369,6 +373,10 @@ func (s *server) probeOnce(ctx context.Context, target, module string) (*probe.R
 		return nil
 	}
 	opts.DenyNetworks = pe.DenyNetworks
+	opts.VerifyCache = s.verify
+	if !opts.SkipResumptionCheck {
+		opts.Resumption = s.probeMem.get(name, target, cfg.Modules[name].TLS.ResumptionEvery)
+	}
 	return engine.Check(ctx, t, opts), nil
 }
 
