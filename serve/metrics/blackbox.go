@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -51,6 +52,10 @@ var blackboxPhase = map[string]string{
 //     of the verified chain; absent when the chain was not verified, e.g.
 //     --insecure, exactly like blackbox).
 //
+// Durations are seconds computed from the Result's whole microseconds, so
+// they print as short as Prometheus prints any float (49.431 ms is
+// 0.049431, not 49.431/1000 = 0.049430999999999996).
+//
 // Not exported (yet): blackbox's dns prober series (probe_dns_answer_rrs,
 // …), probe_icmp_reply_hop_limit, probe_ssl_last_chain_info (needs the
 // serial number), probe_ip_addr_hash, probe_failed_due_to_regex and
@@ -62,8 +67,8 @@ func BlackboxRegistry(r *probe.Result) *prometheus.Registry {
 		r = &probe.Result{}
 	}
 	gauge(reg, "probe_success", "Displays whether or not the probe was a success", boolFloat(r.Success))
-	gauge(reg, "probe_duration_seconds", "Returns how long the probe took to complete in seconds", r.TotalMS/1000)
-	gauge(reg, "probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds", firstLookupMS(r)/1000)
+	gauge(reg, "probe_duration_seconds", "Returns how long the probe took to complete in seconds", micros(r.TotalMS))
+	gauge(reg, "probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds", micros(firstLookupMS(r)))
 	ipv := 0
 	if r.Conn != nil {
 		ipv = r.Conn.IPVersion
@@ -101,12 +106,12 @@ func blackboxHTTP(reg *prometheus.Registry, r *probe.Result) {
 		Help: "Duration of http request by phase, summed over all redirects",
 	}, []string{"phase"})
 	reg.MustRegister(dur)
-	sums := map[string]float64{}
+	sums := map[string]int64{} // µs: exact, and short once in seconds
 	add := func(ps []probe.Phase) {
 		for _, p := range ps {
 			// Like blackbox, a phase that never finished adds nothing.
 			if bp, ok := blackboxPhase[p.Name]; ok && !p.Incomplete {
-				sums[bp] += p.DurationMS
+				sums[bp] += usOf(p.DurationMS)
 			}
 		}
 	}
@@ -125,7 +130,7 @@ func blackboxHTTP(reg *prometheus.Registry, r *probe.Result) {
 	}
 	add(r.Phases)
 	for _, p := range blackboxHTTPPhases {
-		dur.WithLabelValues(p).Set(sums[p] / 1000)
+		dur.WithLabelValues(p).Set(usSeconds(sums[p]))
 	}
 	gauge(reg, "probe_http_content_length", "Length of http content response", contentLength)
 	gauge(reg, "probe_http_uncompressed_body_length", "Length of uncompressed response body", body)
@@ -141,11 +146,11 @@ func blackboxICMP(reg *prometheus.Registry, r *probe.Result) {
 		Help: "Duration of icmp request by phase",
 	}, []string{"phase"})
 	reg.MustRegister(dur)
-	dur.WithLabelValues("resolve").Set(firstLookupMS(r) / 1000)
+	dur.WithLabelValues("resolve").Set(micros(firstLookupMS(r)))
 	dur.WithLabelValues("setup")
 	rtt := dur.WithLabelValues("rtt")
 	if r.ICMP != nil && r.ICMP.Received > 0 {
-		rtt.Set(r.ICMP.AvgMS / 1000)
+		rtt.Set(micros(r.ICMP.AvgMS))
 	}
 }
 
@@ -185,6 +190,13 @@ func firstLookupMS(r *probe.Result) float64 {
 	}
 	return 0
 }
+
+// usOf is a Result duration (milliseconds, rounded to the µs) in whole
+// microseconds; usSeconds turns those into seconds. Summing whole
+// microseconds and dividing once keeps a sum as short as its parts.
+func usOf(ms float64) int64 { return int64(math.Round(ms * 1000)) }
+
+func usSeconds(us int64) float64 { return float64(us) / 1e6 }
 
 // httpVersion turns "HTTP/1.1" into 1.1 and "HTTP/2.0" into 2, as blackbox
 // does (ProtoMajor + ProtoMinor/10); 0 when unparsable.

@@ -16,14 +16,14 @@ func blackboxGRPC(reg *prometheus.Registry, r *probe.Result) {
 		Help: "Duration of gRPC request by phase",
 	}, []string{"phase"})
 	reg.MustRegister(dur)
-	dur.WithLabelValues("resolve").Set(firstLookupMS(r) / 1000)
-	check := 0.0
+	dur.WithLabelValues("resolve").Set(micros(firstLookupMS(r)))
+	var check int64 // µs
 	for _, p := range r.Phases {
 		if p.Name != probe.PhaseDNS {
-			check += p.DurationMS
+			check += usOf(p.DurationMS)
 		}
 	}
-	dur.WithLabelValues("check").Set(check / 1000)
+	dur.WithLabelValues("check").Set(usSeconds(check))
 	gauge(reg, "probe_grpc_ssl", "Indicates if SSL was used for the connection", boolFloat(tlsDone(r)))
 	g := r.GRPC
 	code := -1.0 // no status: the call never ended on its own
