@@ -1,7 +1,10 @@
 package metrics
 
 import (
+	"hash/fnv"
 	"math"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -34,9 +37,13 @@ var blackboxPhase = map[string]string{
 // Result exports probe_success 0.
 //
 // What is exported, as blackbox does:
-//   - always: probe_success, probe_duration_seconds,
-//     probe_dns_lookup_time_seconds (the target's name resolution; 0 for an
-//     IP literal or a dns probe), probe_ip_protocol (4, 6 or 0 if unknown);
+//   - always: probe_success, probe_duration_seconds, probe_timeout_seconds
+//     (the probe's budget), probe_dns_lookup_time_seconds (the target's
+//     name resolution; 0 for an IP literal or a dns probe),
+//     probe_ip_protocol (4, 6 or 0 if unknown) and probe_ip_addr_hash
+//     (fnv32a of the address probed, see probedAddr; 0 if unknown);
+//   - http, https, tcp and tls probes: probe_failed_due_to_regex (1 when
+//     an assertion failed, ASSERTION_FAILED; pathlens has no regexps);
 //   - http and https probes: probe_http_duration_seconds{phase} (all five
 //     phases, summed over redirect hops), probe_http_status_code,
 //     probe_http_version, probe_http_content_length (-1 when the response
@@ -46,21 +53,22 @@ var blackboxPhase = map[string]string{
 //     (all three, as blackbox; setup is 0 as pathlens does not time the
 //     socket setup, and rtt is the mean round trip of the replies that
 //     arrived — blackbox sends a single echo — or 0 when none did);
+//   - dns probes: blackbox's dns prober series (blackboxDNS);
 //   - when a TLS handshake completed (final hop for http): probe_tls_version_info,
-//     probe_ssl_earliest_cert_expiry (earliest NotAfter of the chain as
-//     sent), probe_ssl_last_chain_expiry_timestamp_seconds (earliest NotAfter
-//     of the verified chain; absent when the chain was not verified, e.g.
-//     --insecure, exactly like blackbox).
+//     probe_tls_cipher_info, probe_ssl_earliest_cert_expiry (earliest
+//     NotAfter of the chain as sent), probe_ssl_last_chain_expiry_timestamp_seconds
+//     (earliest NotAfter of the verified chain; absent when the chain was
+//     not verified, e.g. --insecure, exactly like blackbox) and
+//     probe_ssl_last_chain_info (the leaf's facts).
 //
 // Durations are seconds computed from the Result's whole microseconds, so
 // they print as short as Prometheus prints any float (49.431 ms is
 // 0.049431, not 49.431/1000 = 0.049430999999999996).
 //
-// Not exported (yet): blackbox's dns prober series (probe_dns_answer_rrs,
-// …), probe_icmp_reply_hop_limit, probe_ssl_last_chain_info (needs the
-// serial number), probe_ip_addr_hash, probe_failed_due_to_regex and
+// Not exported (yet): probe_icmp_reply_hop_limit and
 // probe_http_last_modified_timestamp_seconds — pathlens does not record
-// what they need.
+// what they need; probe_ssl_last_chain_info's serialnumber is empty, as
+// the Result does not keep certificate serial numbers.
 func BlackboxRegistry(r *probe.Result) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	if r == nil {
@@ -68,12 +76,21 @@ func BlackboxRegistry(r *probe.Result) *prometheus.Registry {
 	}
 	gauge(reg, "probe_success", "Displays whether or not the probe was a success", boolFloat(r.Success))
 	gauge(reg, "probe_duration_seconds", "Returns how long the probe took to complete in seconds", micros(r.TotalMS))
+	gauge(reg, "probe_timeout_seconds", "Returns how long the probe timeout is in seconds", micros(r.TimeoutMS))
 	gauge(reg, "probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds", micros(firstLookupMS(r)))
-	ipv := 0
-	if r.Conn != nil {
+	addr, ok := probedAddr(r)
+	ipv, hash := 0, 0.0
+	if ok {
+		ipv, hash = 6, ipHash(addr)
+		if addr.Is4() {
+			ipv = 4
+		}
+	}
+	if r.Conn != nil && r.Conn.IPVersion != 0 {
 		ipv = r.Conn.IPVersion
 	}
 	gauge(reg, "probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6", float64(ipv))
+	gauge(reg, "probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes.", hash)
 
 	switch r.Kind {
 	case "http", "https":
@@ -82,6 +99,12 @@ func BlackboxRegistry(r *probe.Result) *prometheus.Registry {
 		blackboxICMP(reg, r)
 	case "grpc", "grpcs":
 		blackboxGRPC(reg, r)
+	case "dns":
+		blackboxDNS(reg, r)
+	}
+	switch r.Kind {
+	case "http", "https", "tcp", "tls": // blackbox's http and tcp probers
+		gauge(reg, "probe_failed_due_to_regex", "Indicates if probe failed due to regex", boolFloat(hasFinding(r, idAssertionFailed)))
 	}
 	if tlsDone(r) {
 		blackboxTLS(reg, r.TLS)
@@ -98,6 +121,19 @@ func BlackboxRegistry(r *probe.Result) *prometheus.Registry {
 		}
 	}
 	return reg
+}
+
+// idAssertionFailed is the finding of a failed user assertion: pathlens's
+// counterpart of a blackbox fail_if_*_matches_regexp that failed.
+const idAssertionFailed = "ASSERTION_FAILED"
+
+func hasFinding(r *probe.Result, id string) bool {
+	for _, f := range r.Findings {
+		if f.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func blackboxHTTP(reg *prometheus.Registry, r *probe.Result) {
@@ -161,11 +197,29 @@ func blackboxTLS(reg *prometheus.Registry, t *probe.TLSInfo) {
 	}, []string{"version"})
 	reg.MustRegister(tv)
 	tv.WithLabelValues(t.Version).Set(1)
+	cv := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "probe_tls_cipher_info",
+		Help: "Returns the TLS cipher negotiated during handshake",
+	}, []string{"cipher"})
+	reg.MustRegister(cv)
+	cv.WithLabelValues(t.Cipher).Set(1)
 	if ts, ok := earliestNotAfter(t.Chain); ok {
 		gauge(reg, "probe_ssl_earliest_cert_expiry", "Returns earliest SSL cert expiry in unixtime", ts)
 	}
 	if ts, ok := earliestNotAfter(t.VerifiedChain); ok {
 		gauge(reg, "probe_ssl_last_chain_expiry_timestamp_seconds", "Returns last SSL chain expiry in timestamp seconds", ts)
+	}
+	if len(t.Chain) > 0 {
+		// blackbox describes the first certificate the server sent
+		// (PeerCertificates[0]), verified or not.
+		leaf := t.Chain[0]
+		iv := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "probe_ssl_last_chain_info",
+			Help: "Contains SSL leaf certificate information",
+		}, []string{"fingerprint_sha256", "subject", "issuer", "subjectalternative", "serialnumber"})
+		reg.MustRegister(iv)
+		// serialnumber stays empty: the Result keeps no serial numbers.
+		iv.WithLabelValues(leaf.SHA256, leaf.Subject, leaf.Issuer, strings.Join(leaf.DNSNames, ","), "").Set(1)
 	}
 }
 
@@ -189,6 +243,62 @@ func firstLookupMS(r *probe.Result) float64 {
 		}
 	}
 	return 0
+}
+
+// probedAddr is the address blackbox's probe_ip_addr_hash and
+// probe_ip_protocol describe: the one the probe connected to (the final
+// hop's, for http; blackbox's is the target's own, before redirects),
+// else the first it tried, else the first its resolution gave; the
+// server of a dns probe when written as an address (a server named by
+// host name is resolved inside the query, unrecorded); the address an
+// icmp probe pinged.
+func probedAddr(r *probe.Result) (netip.Addr, bool) {
+	if c := r.Conn; c != nil {
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr); err == nil {
+			return ap.Addr().Unmap(), true
+		}
+		if len(c.Attempts) > 0 {
+			if ap, err := netip.ParseAddrPort(c.Attempts[0].Addr); err == nil {
+				return ap.Addr().Unmap(), true
+			}
+		}
+	}
+	if r.ICMP != nil {
+		if a, err := netip.ParseAddr(r.ICMP.Addr); err == nil {
+			return a.Unmap(), true
+		}
+	}
+	if d := r.DNS; d != nil {
+		if r.Kind == "dns" {
+			// Addrs are the answer here, not the server.
+			if host, _, err := net.SplitHostPort(d.Server); err == nil {
+				if a, err := netip.ParseAddr(host); err == nil {
+					return a.Unmap(), true
+				}
+			}
+			return netip.Addr{}, false
+		}
+		if len(d.Addrs) > 0 {
+			if a, err := netip.ParseAddr(d.Addrs[0]); err == nil {
+				return a.Unmap(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// ipHash is blackbox's probe_ip_addr_hash: FNV-1a (32 bits) of the
+// address's 4 bytes (IPv4) or 16 bytes (IPv6).
+func ipHash(a netip.Addr) float64 {
+	h := fnv.New32a()
+	if a.Is4() {
+		b := a.As4()
+		h.Write(b[:])
+	} else {
+		b := a.As16()
+		h.Write(b[:])
+	}
+	return float64(h.Sum32())
 }
 
 // usOf is a Result duration (milliseconds, rounded to the µs) in whole

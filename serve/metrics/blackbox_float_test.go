@@ -48,6 +48,7 @@ func TestBlackboxFloatFormat(t *testing.T) {
 	body := exposition(t, BlackboxRegistry(r))
 	for _, want := range []string{
 		"probe_duration_seconds 0.049431\n",
+		"probe_timeout_seconds 4.999987\n",
 		"probe_dns_lookup_time_seconds 0.001001\n",
 		`probe_http_duration_seconds{phase="processing"} 0.0003` + "\n",
 		`probe_http_duration_seconds{phase="connect"} 0.0003` + "\n",
