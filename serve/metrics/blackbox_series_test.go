@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -139,4 +141,43 @@ func TestIPHash(t *testing.T) {
 	// address of the answer.
 	r := &probe.Result{Kind: "http", DNS: &probe.DNSInfo{Name: "a.test", Addrs: []string{"127.0.0.1", "::1"}}}
 	expectRegistry(t, BlackboxRegistry(r), bbIPHash+"probe_ip_addr_hash 3668918509\n"+bbIP+"probe_ip_protocol 4\n", "probe_ip_addr_hash", "probe_ip_protocol")
+}
+
+// TestBlackboxSeriesDocumented: every family /probe can answer with is
+// in the /probe series table of docs/serve.md.
+func TestBlackboxSeriesDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/serve.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i := strings.Index(doc, "\n### `/probe` series\n")
+	if i < 0 {
+		t.Fatal("docs/serve.md has no \"### `/probe` series\" section")
+	}
+	sec := doc[i+1:]
+	if j := strings.Index(sec, "\n## "); j >= 0 {
+		sec = sec[:j]
+	}
+	grpcs := &probe.Result{Kind: "grpcs", TLS: &probe.TLSInfo{Version: "TLS 1.3", Chain: []probe.Cert{leaf1}},
+		GRPC: &probe.GRPCInfo{Health: true, HealthStatus: "SERVING", StatusOrigin: probe.GRPCStatusServer}}
+	soa := &probe.Result{Kind: "dns", DNS: &probe.DNSInfo{Type: "SOA"}}
+	icmp := &probe.Result{Kind: "icmp", ICMP: &probe.ICMPInfo{}}
+	seen := map[string]bool{}
+	for _, r := range []*probe.Result{redirectedHTTPS(), refusedHTTPS(), grpcs, soa, icmp} {
+		mfs, err := BlackboxRegistry(r).Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			name := mf.GetName()
+			seen[name] = true
+			if !strings.Contains(sec, "`"+name+"`") && !strings.Contains(sec, "`"+name+"{") {
+				t.Errorf("docs/serve.md's /probe table does not list %s", name)
+			}
+		}
+	}
+	if len(seen) < 30 {
+		t.Errorf("only %d families seen", len(seen))
+	}
 }
