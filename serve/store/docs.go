@@ -28,21 +28,15 @@ const (
 const rebaseRatio = 8
 
 var (
-	fastWriters = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.BestSpeed); return w }}
-	baseWriters = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.DefaultCompression); return w }}
-	readers     = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+	writers = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.DefaultCompression); return w }}
+	readers = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
 )
 
-// encodeFlate is js as a docFlate document; best picks the compression
-// level (bases and converted documents) over speed (the latest run of
-// every target, rewritten every run).
-func encodeFlate(js []byte, best bool) []byte {
-	pool := &fastWriters
-	if best {
-		pool = &baseWriters
-	}
-	w := pool.Get().(*flate.Writer)
-	defer pool.Put(w)
+// encodeFlate is js as a docFlate document (bases and converted
+// documents).
+func encodeFlate(js []byte) []byte {
+	w := writers.Get().(*flate.Writer)
+	defer writers.Put(w)
 	var buf bytes.Buffer
 	buf.Grow(len(js)/3 + 16)
 	buf.WriteByte(docFlate)

@@ -140,7 +140,7 @@ func (w *writeTx) convertRun(oldID int64, rec Record, js []byte) error {
 		args []any
 	}{
 		{`INSERT INTO runs (id, us, shape, total_us, phases) VALUES (?, ?, ?, ?, ?)`, []any{id, floorDiv(p.at, 1e3) - sec*1e6, shID, p.totalUS, p.durs}},
-		{`INSERT INTO docs (id, doc) VALUES (?, ?)`, []any{id, encodeFlate(js, true)}},
+		{`INSERT INTO docs (id, doc) VALUES (?, ?)`, []any{id, encodeFlate(js)}},
 		{`INSERT INTO legacy_ids (id, run_id) VALUES (?, ?)`, []any{oldID, id}},
 	} {
 		if _, err := w.exec(q.sql, q.args...); err != nil {
