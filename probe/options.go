@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -84,6 +85,12 @@ type Options struct {
 	HTTP2Only bool // offer only h2 in ALPN
 	H2C       bool // HTTP/2 over cleartext with prior knowledge
 	MaxBody   int64
+	// KeepBody keeps the final HTTP response's body, up to MaxBody, in
+	// Result.Body (never serialised) for the caller of Run to read;
+	// Assertions that read the body imply it (EffectiveKeepBody), and
+	// engine.Check drops the body once they ran. Without it the body is
+	// counted and discarded as it streams.
+	KeepBody bool
 	// MaxRedirects is how many redirects are followed (0: the default,
 	// 10). NoRedirects follows none: the first answer is final. A front
 	// end whose users write "0 follows none" sets NoRedirects for 0. A
@@ -133,6 +140,24 @@ type Options struct {
 	// Session carries state between runs (connection reuse with --reuse);
 	// nil means every run starts fresh.
 	Session *Session
+
+	// Assertions are the caller's own checks on every Result (package
+	// assert compiles them from CEL expressions); engine.Check runs them
+	// after the diagnosis. nil: none. They are read-only and may be
+	// shared by any number of Options.
+	Assertions Assertions
+}
+
+// Assertions are checks a caller adds to every probe's Result. probe
+// declares the interface so that the options can carry them without
+// importing the package that builds them (assert).
+type Assertions interface {
+	// NeedsBody reports whether the checks read the response body: the
+	// http prober keeps it (Result.Body) only then.
+	NeedsBody() bool
+	// Check evaluates the checks against r and returns the findings of
+	// the failed ones (none when all hold).
+	Check(ctx context.Context, r *Result) []Finding
 }
 
 // SameOrigin reports whether a and b have the same origin: scheme, host
@@ -261,6 +286,12 @@ func (o *Options) EffectiveMaxBody() int64 { return o.maxBody() }
 
 // EffectiveMaxRedirects is MaxRedirects or its default (0 when redirects are off).
 func (o *Options) EffectiveMaxRedirects() int { return o.maxRedirects() }
+
+// EffectiveKeepBody reports whether the prober keeps the response body:
+// KeepBody is set, or an assertion reads the body.
+func (o *Options) EffectiveKeepBody() bool {
+	return o.KeepBody || (o.Assertions != nil && o.Assertions.NeedsBody())
+}
 
 // EffectiveMaxHeader is MaxHeaderBytes or DefaultMaxHeader.
 func (o *Options) EffectiveMaxHeader() int64 {

@@ -102,6 +102,12 @@ type Result struct {
 	WS *WSInfo `json:"ws,omitempty"`
 
 	Findings []Finding `json:"findings"`
+
+	// Body is the final HTTP response's body, at most MaxBody bytes, kept
+	// only when Options.EffectiveKeepBody says so (nil otherwise). It is
+	// never serialised, and engine.Check drops it once the assertions
+	// have read it, so it reaches no output, storage or metrics.
+	Body []byte `json:"-"`
 }
 
 // Phase is one timed step of a probe, in milliseconds relative to

@@ -529,10 +529,22 @@ func (p *prober) finish(ctx context.Context, resp *http.Response, method string)
 		info.ContentEncoding = ce
 	}
 	max := p.opts.EffectiveMaxBody()
-	n, rerr := io.Copy(io.Discard, io.LimitReader(resp.Body, max+1))
+	var sink io.Writer = io.Discard
+	var kept *bodyBuffer
+	if p.opts.EffectiveKeepBody() {
+		kept = &bodyBuffer{max: max}
+		sink = kept
+	}
+	n, rerr := io.Copy(sink, io.LimitReader(resp.Body, max+1))
 	if n > max {
 		info.BodyLimited = true
 		n = max
+	}
+	if kept != nil {
+		p.res.Body = kept.b
+		if p.res.Body == nil {
+			p.res.Body = []byte{}
+		}
 	}
 	info.BodyBytes = n
 	var pe *probe.PhaseError
@@ -561,6 +573,20 @@ func (p *prober) finish(ctx context.Context, resp *http.Response, method string)
 		return probe.Errorf(probe.PhaseWait, probe.ClassHTTP, probe.CauseStatus, "status %d is not in %s", resp.StatusCode, info.ValidStatus)
 	}
 	return nil
+}
+
+// bodyBuffer keeps the first max bytes written to it and counts the rest
+// as written, so that io.Copy goes on to detect a body over the cap.
+type bodyBuffer struct {
+	b   []byte
+	max int64
+}
+
+func (w *bodyBuffer) Write(p []byte) (int, error) {
+	if room := w.max - int64(len(w.b)); room > 0 {
+		w.b = append(w.b, p[:min(int64(len(p)), room)]...)
+	}
+	return len(p), nil
 }
 
 // bodyExpected reports whether a response may carry a body: a HEAD
