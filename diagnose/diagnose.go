@@ -64,8 +64,9 @@ type Entry struct {
 	Title    string
 }
 
-// rule is one catalogue entry and the function that checks it. A rule
-// returns nil when it does not apply; rules that must not fire alongside a
+// rule is one catalogue entry and the function that checks it (nil for
+// a finding produced outside the rules). A rule returns nil when it does
+// not apply; rules that must not fire alongside a
 // more specific finding call that finding's rule themselves, so the order
 // of evaluation does not matter.
 type rule struct {
@@ -115,6 +116,8 @@ var rules = []rule{
 	{Entry{IDProbeAddressDenied, "critical", probe.PhaseConnect, "every address of a hop is in a network the probe may not connect to (DenyNetworks); nothing was connected"}, probeAddressDenied},
 	{Entry{IDProbeRedirectRefused, "critical", probe.PhaseWait, "a redirect led to a URL the probe may not follow (CheckRedirect); nothing was sent there"}, probeRedirectRefused},
 	{Entry{IDProbeTimeout, "critical", "any", "the probe's budget ran out; evidence holds the phase in flight and each phase's time"}, probeTimeout},
+	// No rule: package assert emits it (AssertionFailed, assertion.go).
+	{Entry{IDAssertionFailed, "critical", "any", "an assertion of yours (--assert, assert:) was not true or could not be evaluated; an assertion may lower its severity to warning or info"}, nil},
 }
 
 // Catalogue lists every finding the rules can emit, in catalogue order.
@@ -136,6 +139,9 @@ func Diagnose(r *probe.Result) []Finding {
 		return out
 	}
 	for _, rl := range rules {
+		if rl.check == nil {
+			continue
+		}
 		if f := rl.check(r); f != nil {
 			out = append(out, *f)
 		}
