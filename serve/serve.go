@@ -350,7 +350,7 @@ func (s *server) probeOnce(ctx context.Context, target, module string) (*probe.R
 	// budget so a timeout names the phase in flight.
 	var budget time.Duration
 	if dl, ok := ctx.Deadline(); ok {
-		budget = time.Until(dl)
+		budget = time.Until(dl).Round(time.Millisecond) // the scrape timeout as given, not a few µs short
 	}
 	opts, err := cfg.ModuleOptions(module, budget)
 	if err != nil {
