@@ -475,3 +475,31 @@ func TestScrapeSkipsForgotten(t *testing.T) {
 		t.Errorf("in-flight scrape after Forget(a):\n%s", text)
 	}
 }
+
+// TestHistogramSumShortest: a per-target histogram's _sum is kept in
+// whole microseconds, so 0.1 ms + 0.2 ms prints 0.0003 (a float sum
+// would print 0.00030000000000000003).
+func TestHistogramSumShortest(t *testing.T) {
+	e := New()
+	e.SetModuleOptions(map[string]ModuleMetrics{"web": {PerTargetHistograms: true}})
+	for _, ms := range []float64{0.1, 0.2} {
+		r := okHTTPS()
+		r.TotalMS = ms
+		e.Observe("t", "web", r)
+	}
+	want := `pathlens_probe_duration_seconds_sum{module="web",target="t"} 0.0003` + "\n"
+	if body := scrape(t, e); !strings.Contains(body, want) {
+		t.Errorf("scrape lacks %q:\n%s", want, grepLines(body, "pathlens_probe_duration_seconds_sum"))
+	}
+}
+
+// grepLines is the lines of body that contain s.
+func grepLines(body, s string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -32,13 +33,13 @@ var (
 // Its lock is the target's.
 type hist struct {
 	counts [nBuckets]uint32 // per bucket, not cumulative; the last is +Inf
-	sum    float64
+	sumUS  int64            // the sum in whole microseconds, so it prints as 0.049431, not 0.049430999999999996
 }
 
 func (h *hist) observe(v float64) {
 	i := sort.SearchFloat64s(bounds[:], v) // the first bound ≥ v, as le means
 	h.counts[i]++
-	h.sum += v
+	h.sumUS += int64(math.Round(v * 1e6))
 }
 
 // appendHist appends the _bucket, _sum and _count lines of one series.
@@ -57,7 +58,7 @@ func appendHist(b []byte, name string, ts *targetSeries, h *hist, extra ...strin
 	b = append(b, "_sum"...)
 	b = appendLabels(b, ts, extra)
 	b = append(b, "} "...)
-	b = appendFloat(b, h.sum)
+	b = appendFloat(b, float64(h.sumUS)/1e6)
 	b = append(b, '\n')
 	b = append(b, name...)
 	b = append(b, "_count"...)

@@ -80,10 +80,10 @@ func (m *moduleMetrics) add(module string) {
 }
 
 func (m *moduleMetrics) observe(module string, r *probe.Result) {
-	m.duration.WithLabelValues(module).Observe(r.TotalMS / 1000)
+	m.duration.WithLabelValues(module).Observe(micros(r.TotalMS))
 	for _, p := range r.Phases {
 		if !p.Incomplete && p.Name != "" { // as observeDurations
-			m.phase.WithLabelValues(module, p.Name).Observe(p.DurationMS / 1000)
+			m.phase.WithLabelValues(module, p.Name).Observe(micros(p.DurationMS))
 		}
 	}
 	if !r.Success {

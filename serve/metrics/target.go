@@ -131,7 +131,7 @@ func (ts *targetSeries) observeDurations(r *probe.Result, o ModuleMetrics) {
 		if ts.hist == nil {
 			ts.hist = &targetHists{}
 		}
-		ts.hist.total.observe(r.TotalMS / 1000)
+		ts.hist.total.observe(micros(r.TotalMS))
 	}
 	ts.phases = ts.phases[:0]
 	for _, p := range r.Phases {
@@ -142,7 +142,7 @@ func (ts *targetSeries) observeDurations(r *probe.Result, o ModuleMetrics) {
 			continue
 		}
 		if ts.hist != nil {
-			ts.hist.phase(p.Name).observe(p.DurationMS / 1000)
+			ts.hist.phase(p.Name).observe(micros(p.DurationMS))
 		}
 		if o.PerTargetPhases {
 			ts.phases = append(ts.phases, phaseValue{phaseName(p.Name), micros(p.DurationMS)})

@@ -46,10 +46,10 @@ func (w *wsMetrics) observe(target, module string, r *probe.Result) {
 		return
 	}
 	for _, rtt := range r.WS.PingRTTMS {
-		w.pingRTT.WithLabelValues(target, module).Observe(rtt / 1000)
+		w.pingRTT.WithLabelValues(target, module).Observe(micros(rtt))
 	}
 	if r.WS.Close != nil {
-		w.session.WithLabelValues(target, module).Observe(max(r.WS.SessionMS, 0) / 1000)
+		w.session.WithLabelValues(target, module).Observe(micros(max(r.WS.SessionMS, 0)))
 	}
 }
 
