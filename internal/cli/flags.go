@@ -50,6 +50,7 @@ type checkFlags struct {
 	lab                bool
 	labAll             bool
 	frames             bool // print the HTTP/2 frame timeline
+	asserts            multi
 
 	fs    *pflag.FlagSet // the set the flags were parsed with (which were given, their text)
 	built *probe.Options // what options built, for checkGRPCKind's Validate
@@ -113,6 +114,7 @@ func newCheckFlagSet(f *checkFlags) *pflag.FlagSet {
 	fs.BoolVarP(&f.ipv6, "ipv6", "6", false, "use IPv6 only")
 	fs.BoolVar(&f.lab, "lab", false, "probe every lab scenario in-process (no TARGET)")
 	fs.BoolVar(&f.labAll, "lab-hostile", false, "with --lab: also probe the hostile servers")
+	fs.Var(&f.asserts, "assert", "the Result must meet CEL `EXPR` (repeatable)")
 	inGroup(fs, groupGeneral)
 
 	fs.StringVarP(&f.method, "method", "X", "", "HTTP method `M` (default GET; POST with --data)")
@@ -294,6 +296,9 @@ func (f *checkFlags) options() (*probe.Options, error) {
 		return nil, err
 	}
 	if err := f.ws.apply(o, func(p *probe.Options) error { return f.validate("ws", p) }); err != nil {
+		return nil, err
+	}
+	if err := f.assertOptions(o); err != nil {
 		return nil, err
 	}
 	switch f.color {
