@@ -17,7 +17,7 @@ import (
 
 // invalidCases pairs every testdata/invalid-*.yaml with its exact error.
 var invalidCases = map[string]string{
-	"unknown-key":             `testdata/invalid-unknown-key.yaml:7: targets[0].intervall: unknown field "intervall" (allowed: name, url, module, interval, timeout, labels)`,
+	"unknown-key":             `testdata/invalid-unknown-key.yaml:7: targets[0].intervall: unknown field "intervall" (allowed: name, url, module, interval, timeout, labels, assert)`,
 	"duplicate-key":           `testdata/invalid-duplicate-key.yaml:4: defaults.interval: duplicate field "interval" (first at line 2)`,
 	"duration":                `testdata/invalid-duration.yaml:3: defaults.timeout: bad duration "10 seconds" (want e.g. 500ms, 10s or 1m)`,
 	"size":                    `testdata/invalid-size.yaml:5: modules.web.http.max_body: bad size "10XB" (want e.g. 1000, 512KiB or 10MiB)`,
@@ -86,6 +86,8 @@ var invalidCases = map[string]string{
 	"allowed-hosts-url":       `testdata/invalid-allowed-hosts-url.yaml:1: allowed_hosts[0]: "https://pathlens.example.com/": want a host name alone, not a URL (no scheme, path or user-info)`,
 	"kind-section":            `testdata/invalid-kind-section.yaml:5: modules.chat.ws: applies to ws modules only (kind is http)`,
 	"allowed-hosts-name":      `testdata/invalid-allowed-hosts-name.yaml:1: allowed_hosts[0]: "*.*.example.com" is not a host name (letters, digits, '-', '_' and '.', with an optional leading "*.")`,
+	"assert":                  `testdata/invalid-assert.yaml:7: targets[2].assert[0]: column 15: Syntax error: token recognition error at: '= '; column 17: Syntax error: extraneous input '200' expecting <EOF>`,
+	"assert-severity":         `testdata/invalid-assert-severity.yaml:5: modules.web.assert[0].severity: want critical, warning or info, got "fatal"`,
 }
 
 func TestInvalidConfigs(t *testing.T) {
@@ -361,7 +363,7 @@ targets:
 		t.Errorf("derived = %+v", d)
 	}
 	_, err = Parse("m.yaml", []byte("modules:\n  base: &b {kind: http, bogus: 1}\n  d: {<<: *b}\n"))
-	if want := `m.yaml:2: modules.base.bogus: unknown field "bogus" (allowed: kind, timeout, ip_family, http, tls, dns, icmp, grpc, ws, metrics)`; err == nil || err.Error() != want {
+	if want := `m.yaml:2: modules.base.bogus: unknown field "bogus" (allowed: kind, timeout, ip_family, http, tls, dns, icmp, grpc, ws, metrics, assert)`; err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
 	}
 }

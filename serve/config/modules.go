@@ -91,6 +91,7 @@ func (d *decoder) module(name, path string, r *rawModule) *Module {
 	ic.Interval.set(&m.ICMP.Interval)
 	d.grpcModule(join(path, "grpc"), or(r.GRPC), &m.GRPC)
 	d.wsModule(path, or(r.WS), m)
+	m.Assert = d.assertions(join(path, "assert"), r.Assert)
 
 	vo := m.valueOptions()
 	vo.Timeout = m.Timeout

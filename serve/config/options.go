@@ -128,6 +128,9 @@ func (m *Module) valueOptions() *probe.Options {
 		w = m.GRPC.H2Windows
 	}
 	o.H2Window, o.H2ConnWindow = w.Stream, w.Conn
+	if m.Assert.Len() > 0 {
+		o.Assertions = m.Assert
+	}
 	if m.HTTP.Body != "" {
 		o.Body = []byte(m.HTTP.Body)
 	}

@@ -58,6 +58,9 @@ type (
 		// Metrics is serve's own, not a probe option section: any kind
 		// may set it (so it is not a pointer field).
 		Metrics rawMetrics `yaml:"metrics"`
+		// Assert holds expressions or {expr, severity} mappings
+		// (assert.go); any kind takes it.
+		Assert []yaml.Node `yaml:"assert"`
 	}
 	rawMetrics struct {
 		PerTargetHistograms boolean `yaml:"per_target_histograms"`
@@ -123,6 +126,7 @@ type (
 		Interval dur            `yaml:"interval"`
 		Timeout  dur            `yaml:"timeout"`
 		Labels   map[string]str `yaml:"labels"` // in file order: decoder.entries
+		Assert   []yaml.Node    `yaml:"assert"` // as a module's (assert.go)
 	}
 	rawProbeEndpoint struct {
 		Allow         []yaml.Node `yaml:"allow"`

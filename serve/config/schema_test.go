@@ -11,8 +11,8 @@ import (
 func TestSchemaErrors(t *testing.T) {
 	for text, want := range map[string]string{
 		"auth: foo\n":                                             `s.yaml:1: auth: want a mapping, got a string`,
-		"targets: [foo]\n":                                        `s.yaml:1: targets[0]: want a mapping with the keys name, url, module, interval, timeout, labels, got a string`,
-		"targets: [~]\n":                                          `s.yaml:1: targets[0]: want a mapping with the keys name, url, module, interval, timeout, labels, got nothing`,
+		"targets: [foo]\n":                                        `s.yaml:1: targets[0]: want a mapping with the keys name, url, module, interval, timeout, labels, assert, got a string`,
+		"targets: [~]\n":                                          `s.yaml:1: targets[0]: want a mapping with the keys name, url, module, interval, timeout, labels, assert, got nothing`,
 		"probe_endpoint: {allow: x}\n":                            `s.yaml:1: probe_endpoint.allow: want a list, got a string`,
 		"modules: {m: 1}\n":                                       `s.yaml:1: modules.m: want a mapping, got a number`,
 		"listen: [1]\n":                                           `s.yaml:1: listen: want a string, got a list`,
@@ -29,7 +29,7 @@ func TestSchemaErrors(t *testing.T) {
 		"b: &b {timeout: 1s}\nmodules: {m: {<<: *b, <<: *b}}\n": `s.yaml:2: modules.m.<<: duplicate field "<<" (first at line 2); merge several mappings with <<: [*a, *b]`,
 		// The first error in the file wins, whatever its kind.
 		"defaults: {timeout: soon}\ntargets: [{name: a, bogus: 1}]\n": `s.yaml:1: defaults.timeout: bad duration "soon" (want e.g. 500ms, 10s or 1m)`,
-		"targets: [{name: a, bogus: 1}]\ndefaults: {timeout: soon}\n": `s.yaml:1: targets[0].bogus: unknown field "bogus" (allowed: name, url, module, interval, timeout, labels)`,
+		"targets: [{name: a, bogus: 1}]\ndefaults: {timeout: soon}\n": `s.yaml:1: targets[0].bogus: unknown field "bogus" (allowed: name, url, module, interval, timeout, labels, assert)`,
 		// A value reached through an alias is named where it is written.
 		"defaults: {interval: &d soon}\ntargets: [{name: a, url: 'http://a/', interval: *d}]\n": `s.yaml:1: defaults.interval: bad duration "soon" (want e.g. 500ms, 10s or 1m)`,
 	} {

@@ -78,6 +78,15 @@ func (d *decoder) target(c *Config, r *rawTarget, path string, first map[string]
 		}
 		budget = wsBudget(t.Timeout, m.WS.Hold, t.Interval)
 	}
+	// Targets with assertions of their own get options of their own;
+	// the others share their module's (Module.shared).
+	t.Assert = m.Assert
+	if own := d.assertions(join(path, "assert"), r.Assert); own != nil {
+		t.Assert = m.Assert.Join(own)
+		t.Options = m.options(budget)
+		t.Options.Assertions = t.Assert
+		return t
+	}
 	t.Options = m.shared(budget)
 	return t
 }

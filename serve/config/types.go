@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pathlens/pathlens/assert"
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -102,6 +103,10 @@ type Module struct {
 	IPFamily string
 	// Metrics turns on the module's optional per-target series.
 	Metrics MetricsModule
+	// Assert holds the module's assertions (docs/assertions.md), which
+	// every probe of the module runs, its targets' and /probe's; nil
+	// when it has none.
+	Assert *assert.Set
 
 	// base holds the probe options built at load (CA pool and client
 	// certificate loaded once, shared by every target of the module);
@@ -197,10 +202,14 @@ type Target struct {
 	Interval time.Duration
 	Timeout  time.Duration
 	Labels   map[string]string
+	// Assert holds the target's assertions: its module's, then its own
+	// (nil when neither has any). They are in Options.Assertions.
+	Assert *assert.Set
 	// Parsed and Options are derived at load: the parsed URL and the probe
 	// options of the module with the target's timeout applied. Options is
-	// shared by the module's targets of the same budget: read it, never
-	// change it (copy it to set per-run fields).
+	// shared by the module's targets of the same budget that have no
+	// assertions of their own: read it, never change it (copy it to set
+	// per-run fields).
 	Parsed  probe.Target
 	Options *probe.Options
 }
