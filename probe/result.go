@@ -255,6 +255,7 @@ type Cert struct {
 	NotBefore  time.Time `json:"not_before"`
 	NotAfter   time.Time `json:"not_after"`
 	SHA256     string    `json:"sha256"`
+	Serial     string    `json:"serial,omitempty"` // lower-case hex of the serial number's bytes
 	IsCA       bool      `json:"is_ca"`
 	SelfSigned bool      `json:"self_signed,omitempty"`
 	DNSNames   []string  `json:"dns_names,omitempty"`

@@ -171,6 +171,7 @@ func CertsOf(cs []*x509.Certificate) []Cert {
 			NotBefore:  c.NotBefore.UTC(),
 			NotAfter:   c.NotAfter.UTC(),
 			SHA256:     hex.EncodeToString(sum[:]),
+			Serial:     serialHex(c),
 			IsCA:       c.IsCA,
 			SelfSigned: selfSigned(c),
 			DNSNames:   c.DNSNames,
@@ -181,6 +182,15 @@ func CertsOf(cs []*x509.Certificate) []Cert {
 		out = append(out, ce)
 	}
 	return out
+}
+
+// serialHex is c's serial number as blackbox_exporter labels it: the
+// lower-case hex of its big-endian bytes ("" without one).
+func serialHex(c *x509.Certificate) string {
+	if c.SerialNumber == nil {
+		return ""
+	}
+	return hex.EncodeToString(c.SerialNumber.Bytes())
 }
 
 func selfSigned(c *x509.Certificate) bool {

@@ -174,8 +174,9 @@ func leafInfo(t *testing.T, caFile, addr, name string) (labels, cipher string) {
 	st := c.(*tls.Conn).ConnectionState()
 	leaf := st.PeerCertificates[0]
 	sum := sha256.Sum256(leaf.Raw)
-	return fmt.Sprintf(`fingerprint_sha256=%q,issuer=%q,serialnumber="",subject=%q,subjectalternative=%q`,
-		hex.EncodeToString(sum[:]), leaf.Issuer.String(), leaf.Subject.String(), strings.Join(leaf.DNSNames, ",")), tls.CipherSuiteName(st.CipherSuite)
+	// blackbox labels the serial as fmt's %x of its bytes.
+	return fmt.Sprintf(`fingerprint_sha256=%q,issuer=%q,serialnumber="%x",subject=%q,subjectalternative=%q`,
+		hex.EncodeToString(sum[:]), leaf.Issuer.String(), leaf.SerialNumber.Bytes(), leaf.Subject.String(), strings.Join(leaf.DNSNames, ",")), tls.CipherSuiteName(st.CipherSuite)
 }
 
 // TestProbeBlackboxSeries: /probe on the lab exports blackbox_exporter's

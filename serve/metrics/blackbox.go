@@ -67,8 +67,7 @@ var blackboxPhase = map[string]string{
 //
 // Not exported (yet): probe_icmp_reply_hop_limit and
 // probe_http_last_modified_timestamp_seconds — pathlens does not record
-// what they need; probe_ssl_last_chain_info's serialnumber is empty, as
-// the Result does not keep certificate serial numbers.
+// what they need.
 func BlackboxRegistry(r *probe.Result) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	if r == nil {
@@ -218,8 +217,7 @@ func blackboxTLS(reg *prometheus.Registry, t *probe.TLSInfo) {
 			Help: "Contains SSL leaf certificate information",
 		}, []string{"fingerprint_sha256", "subject", "issuer", "subjectalternative", "serialnumber"})
 		reg.MustRegister(iv)
-		// serialnumber stays empty: the Result keeps no serial numbers.
-		iv.WithLabelValues(leaf.SHA256, leaf.Subject, leaf.Issuer, strings.Join(leaf.DNSNames, ","), "").Set(1)
+		iv.WithLabelValues(leaf.SHA256, leaf.Subject, leaf.Issuer, strings.Join(leaf.DNSNames, ","), leaf.Serial).Set(1)
 	}
 }
 
