@@ -60,8 +60,8 @@ const (
 // both front ends show after naming where the expression came from
 // (`check: --assert "EXPR": MSG`, `FILE:LINE: targets[0].assert[0]: MSG`).
 type Error struct {
-	Expr string
-	Msg  string
+	Expr string // the expression as written
+	Msg  string // why it does not compile, on one line
 }
 
 func (e *Error) Error() string { return e.Msg }
