@@ -315,7 +315,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case varResult:
 		if a.view == nil {
-			a.view = resultView(a.r)
+			a.view = newLazyView(a.r)
 		}
 		return a.view, true
 	case varBody:

@@ -10,6 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+
 	"github.com/pathlens/pathlens/probe"
 )
 
@@ -18,30 +22,56 @@ import (
 // scalars, whole numbers as int and the rest as double, times as RFC
 // 3339 strings — plus the computed fields: days_left on every
 // certificate of tls.chain and tls.verified_chain, and dns.records, the
-// answer records taken apart.
+// answer records taken apart. lazyView builds the same field by field.
 func resultView(r *probe.Result) map[string]any {
-	v, _ := jsonValue(reflect.ValueOf(r)).(map[string]any)
-	if v == nil {
-		return map[string]any{}
+	m := map[string]any{}
+	for _, k := range viewKeys(r) {
+		m[k], _ = viewField(r, k)
 	}
-	if r.TLS != nil {
-		if t, ok := v["tls"].(map[string]any); ok {
-			for _, key := range []string{"chain", "verified_chain"} {
-				certs, _ := t[key].([]any)
-				src := r.TLS.Chain
-				if key == "verified_chain" {
-					src = r.TLS.VerifiedChain
-				}
-				for i, c := range certs {
-					if m, ok := c.(map[string]any); ok && i < len(src) {
-						m["days_left"] = daysLeft(src[i], r.StartedAt)
-					}
-				}
-			}
+	return m
+}
+
+var resultFields = sync.OnceValue(func() map[string]field {
+	m := map[string]field{}
+	for _, f := range fieldsOf(reflect.TypeFor[probe.Result]()) {
+		m[f.name] = f
+	}
+	return m
+})
+
+// viewKeys are the top-level keys of r's view, in JSON order: the
+// fields --json writes (an omitempty one only when set).
+func viewKeys(r *probe.Result) []string {
+	v := reflect.ValueOf(r).Elem()
+	var keys []string
+	for _, f := range fieldsOf(v.Type()) {
+		if !f.inline && !(f.omitEmpty && isEmpty(v.Field(f.index))) {
+			keys = append(keys, f.name)
 		}
 	}
-	if r.DNS != nil && len(r.DNS.Answers) > 0 {
-		if d, ok := v["dns"].(map[string]any); ok {
+	return keys
+}
+
+// viewField is the view of r's top-level field name, computed fields
+// included; false when --json has no such field.
+func viewField(r *probe.Result, name string) (any, bool) {
+	f, ok := resultFields()[name]
+	if !ok {
+		return nil, false
+	}
+	fv := reflect.ValueOf(r).Elem().Field(f.index)
+	if f.omitEmpty && isEmpty(fv) {
+		return nil, false
+	}
+	v := jsonValue(fv)
+	switch name {
+	case "tls":
+		if t, ok := v.(map[string]any); ok {
+			addDaysLeft(t, "chain", r.TLS.Chain, r.StartedAt)
+			addDaysLeft(t, "verified_chain", r.TLS.VerifiedChain, r.StartedAt)
+		}
+	case "dns":
+		if d, ok := v.(map[string]any); ok && len(r.DNS.Answers) > 0 {
 			recs := make([]any, len(r.DNS.Answers))
 			for i, a := range r.DNS.Answers {
 				recs[i] = dnsRecord(a)
@@ -49,8 +79,92 @@ func resultView(r *probe.Result) map[string]any {
 			d["records"] = recs
 		}
 	}
-	return v
+	return v, true
 }
+
+// addDaysLeft sets days_left on each certificate of t[key], the view of src.
+func addDaysLeft(t map[string]any, key string, src []probe.Cert, now time.Time) {
+	certs, _ := t[key].([]any)
+	for i, c := range certs {
+		if m, ok := c.(map[string]any); ok && i < len(src) {
+			m["days_left"] = daysLeft(src[i], now)
+		}
+	}
+}
+
+// lazyView is the value of r: a CEL map whose top-level fields are
+// built on first read, so that r.http.status does not pay for the
+// HTTP/2 frame timeline. Anything that needs the whole map (equality,
+// conversion) builds it all.
+type lazyView struct {
+	r    *probe.Result
+	keys []string
+	vals map[string]ref.Val
+	full ref.Val
+}
+
+func newLazyView(r *probe.Result) *lazyView {
+	return &lazyView{r: r, keys: viewKeys(r), vals: map[string]ref.Val{}}
+}
+
+func (l *lazyView) whole() ref.Val {
+	if l.full == nil {
+		l.full = types.DefaultTypeAdapter.NativeToValue(resultView(l.r))
+	}
+	return l.full
+}
+
+// Find is the view of a top-level field.
+func (l *lazyView) Find(key ref.Val) (ref.Val, bool) {
+	k, ok := key.(types.String)
+	if !ok {
+		return nil, false
+	}
+	if v, ok := l.vals[string(k)]; ok {
+		return v, true
+	}
+	raw, ok := viewField(l.r, string(k))
+	if !ok {
+		return nil, false
+	}
+	v := types.DefaultTypeAdapter.NativeToValue(raw)
+	l.vals[string(k)] = v
+	return v, true
+}
+
+func (l *lazyView) Get(key ref.Val) ref.Val {
+	if v, ok := l.Find(key); ok {
+		return v
+	}
+	return types.NewErr("no such key: %v", key)
+}
+
+func (l *lazyView) Contains(key ref.Val) ref.Val {
+	_, ok := l.Find(key)
+	return types.Bool(ok)
+}
+
+func (l *lazyView) Size() ref.Val { return types.Int(len(l.keys)) }
+
+func (l *lazyView) Iterator() traits.Iterator {
+	return types.NewStringList(types.DefaultTypeAdapter, l.keys).Iterator()
+}
+
+func (l *lazyView) ConvertToNative(t reflect.Type) (any, error) { return l.whole().ConvertToNative(t) }
+
+func (l *lazyView) ConvertToType(t ref.Type) ref.Val {
+	switch t {
+	case types.MapType:
+		return l
+	case types.TypeType:
+		return types.MapType
+	}
+	return types.NewErr("type conversion error from map to '%s'", t)
+}
+
+func (l *lazyView) Equal(other ref.Val) ref.Val { return l.whole().Equal(other) }
+func (l *lazyView) Type() ref.Type              { return types.MapType }
+func (l *lazyView) Value() any                  { return l.whole().Value() }
 
 // daysLeft is the time from the probe's start to c's NotAfter in days,
 // to one decimal (negative once expired), as TLS_CERT_EXPIRING counts.
@@ -266,3 +380,5 @@ func typedNumbers(x any) any {
 	}
 	return x
 }
+
+var _ traits.Mapper = (*lazyView)(nil)

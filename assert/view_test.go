@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,3 +118,28 @@ func TestTimeout(t *testing.T) {
 		t.Errorf("stopped after %s", d)
 	}
 }
+
+// r is a map like any other: keys, size, membership, a missing key.
+func TestViewAsMap(t *testing.T) {
+	r := labResult(t, "ok-http")
+	for expr, want := range map[string]any{
+		`"http" in r && !("tls" in r)`:                  true,
+		`size(r) == ` + itoa(len(assert.ResultView(r))): true,
+		`r.exists(k, k == "conn")`:                      true,
+		`has(r.http) && !has(r.tls)`:                    true,
+		`r == r`:                                        true,
+		`r.kind == "http" && r.schema == "pathlens/v1"`: true,
+		`r.findings.size() == 0 && r.error == null`:     true,
+	} {
+		got, err := assert.MustCompile(expr, "").Eval(context.Background(), r)
+		if err != nil || got != want {
+			t.Errorf("%s: %v, %v; want %v", expr, got, err, want)
+		}
+	}
+	_, err := assert.MustCompile(`r.nope == 1`, "").Eval(context.Background(), r)
+	if err == nil || err.Error() != "no such key: nope" {
+		t.Errorf("r.nope: %v, want no such key: nope", err)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
