@@ -64,6 +64,7 @@ type Error struct {
 	Msg  string // why it does not compile, on one line
 }
 
+// Error is Msg: the caller names where the expression came from.
 func (e *Error) Error() string { return e.Msg }
 
 // Assertion is one compiled expression and its severity.
