@@ -22,17 +22,8 @@ import (
 func TestScheduledResumptionCadence(t *testing.T) {
 	srv, conns := probetest.NoResumptionTLSServer(t)
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "pathlens.yaml")
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nstorage: {path: %s}\ndefaults: {interval: 1s, timeout: 900ms}\n"+
-		"modules:\n  t: {kind: tls, tls: {ca_file: %s}}\ntargets:\n  - {name: tls, url: \"tls://%s\", module: t}\n",
-		filepath.Join(dir, "h.db"), ca, srv.Listener.Addr())
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := noResumptionConfig(t, dir, srv.Certificate().Raw, "defaults: {interval: 1s, timeout: 900ms}\n"+
+		"targets:\n  - {name: tls, url: \"tls://"+srv.Listener.Addr().String()+"\", module: t}\n")
 	base, stop := startRun(t, Options{ConfigPath: cfgPath, Grace: time.Second})
 	runsRE := regexp.MustCompile(`(?m)^pathlens_probe_runs_total\{module="t",result="success",target="tls"\} (\d+)$`)
 	var runs int
@@ -70,17 +61,7 @@ func TestScheduledResumptionCadence(t *testing.T) {
 // first, and every call still reports TLS_NO_RESUMPTION.
 func TestProbeEndpointResumptionCadence(t *testing.T) {
 	srv, conns := probetest.NoResumptionTLSServer(t)
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "pathlens.yaml")
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nstorage: {path: %s}\nmodules:\n  t: {kind: tls, tls: {ca_file: %s}}\n"+
-		"probe_endpoint: {allow: [\"tls://127.0.0.1:*\"], modules: [t]}\n", filepath.Join(dir, "h.db"), ca)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := noResumptionConfig(t, t.TempDir(), srv.Certificate().Raw, "probe_endpoint: {allow: [\"tls://127.0.0.1:*\"], modules: [t]}\n")
 	base, stop := startRun(t, Options{ConfigPath: cfgPath, Grace: time.Second})
 	const calls = 4
 	for i := range calls {
@@ -95,4 +76,21 @@ func TestProbeEndpointResumptionCadence(t *testing.T) {
 	if got, want := conns.Load(), int64(calls+1); got != want {
 		t.Errorf("connections = %d after %d /probe calls, want %d (one per call and one resumption check)", got, calls, want)
 	}
+}
+
+// noResumptionConfig writes, in dir, the server certificate cert as a CA
+// file and a config with a tls module t that trusts it, storage h.db and
+// the rest given; it returns the config's path.
+func noResumptionConfig(t *testing.T, dir string, cert []byte, rest string) string {
+	t.Helper()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pathlens.yaml")
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nstorage: {path: %s}\nmodules:\n  t: {kind: tls, tls: {ca_file: %s}}\n%s", filepath.Join(dir, "h.db"), ca, rest)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
