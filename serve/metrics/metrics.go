@@ -18,6 +18,8 @@
 package metrics
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -100,6 +102,8 @@ type Exporter struct {
 	mod         moduleMetrics        // module.go
 	ws          wsMetrics            // ws.go
 	handlerErrs *prometheus.CounterVec
+	slo         *sloCollector // slo.go
+	alerts      alertStats    // alerts.go
 
 	// storeErrs reads the store writer's failed batches for
 	// pathlens_store_write_errors_total; nil until SetStoreWriteErrors.
@@ -109,8 +113,9 @@ type Exporter struct {
 	targets map[string]*targetSeries
 	modules map[string]*moduleState
 	opts    map[string]ModuleMetrics
-	sorted  []*targetSeries // targets by name for scrapes; nil once targets changed
-	gen     uint64          // counts changes of targets
+	labels  map[string][]string // each target's own labels (SetTargetLabels)
+	sorted  []*targetSeries     // targets by name for scrapes; nil once targets changed
+	gen     uint64              // counts changes of targets
 }
 
 // New returns an Exporter with a fresh registry that already holds the
@@ -121,7 +126,10 @@ func New() *Exporter {
 		reg:     prometheus.NewRegistry(),
 		targets: map[string]*targetSeries{},
 		modules: map[string]*moduleState{},
+		slo:     newSLOCollector(),
 	}
+	e.reg.MustRegister(e.slo)
+	e.alerts.register(e.reg)
 	e.mod.register(e.reg)
 	e.ws.register(e.reg)
 	e.handlerErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -181,6 +189,49 @@ func (e *Exporter) SetModuleOptions(opts map[string]ModuleMetrics) {
 	}
 }
 
+// SetTargetLabels sets each target's own labels (the config's
+// targets[].labels), which every per-target series then carries besides
+// target and module, so that dashboards and alert rules can select and
+// group by them. It replaces the previous labels; a target not in labels
+// has none. Identical label sets are stored once.
+func (e *Exporter) SetTargetLabels(labels map[string]map[string]string) {
+	byTarget := make(map[string][]string, len(labels))
+	interned := map[string][]string{}
+	for target, set := range labels {
+		if len(set) == 0 {
+			continue
+		}
+		names := make([]string, 0, len(set))
+		for n := range set {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		pairs := make([]string, 0, 2*len(names))
+		for _, n := range names {
+			pairs = append(pairs, n, set[n])
+		}
+		key := strings.Join(pairs, "\x00")
+		if p, ok := interned[key]; ok {
+			pairs = p
+		} else {
+			interned[key] = pairs
+		}
+		byTarget[target] = pairs
+	}
+	e.mu.Lock()
+	e.labels = byTarget
+	all := make([]*targetSeries, 0, len(e.targets))
+	for _, ts := range e.targets {
+		all = append(all, ts)
+	}
+	e.mu.Unlock()
+	for _, ts := range all {
+		ts.mu.Lock()
+		ts.labels = byTarget[ts.name]
+		ts.mu.Unlock()
+	}
+}
+
 // Registry returns the Exporter's registry: the per-module, ws, store,
 // go_, process_ and promhttp_ families. The per-target families are not
 // on it; Handler and Gatherer serve both.
@@ -209,6 +260,7 @@ func (e *Exporter) Observe(target, module string, r *probe.Result) {
 	}
 	ts.observe(r, o)
 	e.mod.observe(module, r)
+	e.slo.observe(target, r)
 	if r.WS != nil {
 		ts.ws = true
 		e.ws.observe(target, module, r)
@@ -235,6 +287,7 @@ func (e *Exporter) addTarget(target, module string) *targetSeries {
 	}
 	m.n++
 	ts = newTargetSeries(target, m)
+	ts.labels = e.labels[target]
 	e.targets[target] = ts
 	e.sorted, e.gen = nil, e.gen+1
 	return ts

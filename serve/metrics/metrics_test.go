@@ -383,7 +383,9 @@ func richExporter() *Exporter {
 // the series every deployment has.
 func defaultExporter() *Exporter {
 	e := New()
+	e.SetSLOs(map[string]SLO{tgt: {Objective: 0.999, Latency: 300 * time.Millisecond}}, map[string]string{tgt: mod})
 	observeSamples(e)
+	e.SetErrorBudget(tgt, 0.5)
 	return e
 }
 

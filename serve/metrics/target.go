@@ -19,7 +19,11 @@ type targetSeries struct {
 	mu   sync.Mutex // guards everything below
 	name string
 	mod  *moduleState // fixed for the life of the struct
-	gone bool         // forgotten: scrapes and late Observes skip it
+	// labels are the target's own labels as sorted (name, value) pairs,
+	// on every per-target series (SetTargetLabels); shared, never changed
+	// in place.
+	labels []string
+	gone   bool // forgotten: scrapes and late Observes skip it
 
 	success bool
 	resumed int8 // pathlens_tls_handshake_resumed: -1 absent, else 0 or 1; opt-in

@@ -54,27 +54,29 @@ func appendPair(b []byte, name, value string) []byte {
 
 // appendLabels appends the label set of one of ts's series without the
 // closing brace: the extra (name, value) pairs, sorted by name, merged
-// with module and target so that every label set is in name order, as
-// client_golang writes it.
+// with the target's own labels (sorted pairs too) and with module and
+// target, so that every label set is in name order, as client_golang
+// writes it. The names never collide: the config reserves pathlens's.
 func appendLabels(b []byte, ts *targetSeries, extra []string) []byte {
 	b = append(b, '{')
-	i := 0
-	for ; i+1 < len(extra) && extra[i] < "module"; i += 2 {
-		b = appendPair(b, extra[i], extra[i+1])
-		b = append(b, ',')
+	own := [4]string{"module", ts.mod.name, "target", ts.name}
+	lists := [3][]string{extra, ts.labels, own[:]}
+	for n := 0; ; n++ {
+		k := -1
+		for j := range lists {
+			if len(lists[j]) >= 2 && (k < 0 || lists[j][0] < lists[k][0]) {
+				k = j
+			}
+		}
+		if k < 0 {
+			return b
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = appendPair(b, lists[k][0], lists[k][1])
+		lists[k] = lists[k][2:]
 	}
-	b = appendPair(b, "module", ts.mod.name)
-	for ; i+1 < len(extra) && extra[i] < "target"; i += 2 {
-		b = append(b, ',')
-		b = appendPair(b, extra[i], extra[i+1])
-	}
-	b = append(b, ',')
-	b = appendPair(b, "target", ts.name)
-	for ; i+1 < len(extra); i += 2 {
-		b = append(b, ',')
-		b = appendPair(b, extra[i], extra[i+1])
-	}
-	return b
 }
 
 // appendSample appends one sample line `name{labels} value`.
