@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,7 +256,15 @@ func TestDeployGrafana(t *testing.T) {
 			}
 			e, _ := tm["expr"].(string)
 			exprs = append(exprs, e)
-			if bad := unknownNames(e, known); len(bad) > 0 {
+			// A panel may show an opt-in series when its description
+			// names the option that turns it on.
+			desc, _ := pm["description"].(string)
+			k := known
+			if strings.Contains(desc, "per_target_phases") {
+				k = maps.Clone(known)
+				k[NameProbeLastPhaseDuration] = true
+			}
+			if bad := unknownNames(e, k); len(bad) > 0 {
 				t.Errorf("panel %q: expr %q uses series pathlens does not export: %v", pm["title"], e, bad)
 			}
 		}
@@ -270,6 +279,10 @@ func TestDeployGrafana(t *testing.T) {
 		"pathlens_module_probe_errors_total{",
 		"pathlens_finding_active{",
 		"pathlens_tls_cert_not_after_timestamp_seconds{",
+		"pathlens_probe_last_phase_duration_seconds{",
+		"pathlens_slo_error_budget_remaining_ratio{",
+		"pathlens_slo_good_runs_total{",
+		"pathlens_alerts_firing",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no panel queries %q", want)
