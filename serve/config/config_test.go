@@ -17,7 +17,7 @@ import (
 
 // invalidCases pairs every testdata/invalid-*.yaml with its exact error.
 var invalidCases = map[string]string{
-	"unknown-key":             `testdata/invalid-unknown-key.yaml:7: targets[0].intervall: unknown field "intervall" (allowed: name, url, module, interval, timeout, labels, assert)`,
+	"unknown-key":             `testdata/invalid-unknown-key.yaml:7: targets[0].intervall: unknown field "intervall" (allowed: name, url, module, interval, timeout, labels, assert, slo, failures_before_down, successes_before_up, warnings_before_degraded, flap_changes, flap_window)`,
 	"duplicate-key":           `testdata/invalid-duplicate-key.yaml:4: defaults.interval: duplicate field "interval" (first at line 2)`,
 	"duration":                `testdata/invalid-duration.yaml:3: defaults.timeout: bad duration "10 seconds" (want e.g. 500ms, 10s or 1m)`,
 	"size":                    `testdata/invalid-size.yaml:5: modules.web.http.max_body: bad size "10XB" (want e.g. 1000, 512KiB or 10MiB)`,
@@ -61,10 +61,10 @@ var invalidCases = map[string]string{
 	"syntax-tab":              `testdata/invalid-syntax-tab.yaml:3: YAML syntax error: found a tab character that violates indentation`,
 	"syntax-flow":             `testdata/invalid-syntax-flow.yaml:2: YAML syntax error: did not find expected ',' or ']'`,
 	"second-document":         `testdata/invalid-second-document.yaml:2: a config file holds one YAML document; remove the second (---)`,
-	"not-mapping":             `testdata/invalid-not-mapping.yaml:1: the config must be a mapping with the keys listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint, got a list`,
+	"not-mapping":             `testdata/invalid-not-mapping.yaml:1: the config must be a mapping with the keys listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint, alerting, maintenance, memory_limit, got a list`,
 	"wrong-type":              `testdata/invalid-wrong-type.yaml:2: targets: want a list, got a mapping`,
 	"module-default":          `testdata/invalid-module-default.yaml:2: modules.default: the module name "default" is reserved for the built-in module (kind from the URL scheme)`,
-	"label-reserved":          `testdata/invalid-label-reserved.yaml:6: targets[0].labels.target: label name "target" is reserved (pathlens metrics use target, module, phase, id, severity, result, subject)`,
+	"label-reserved":          `testdata/invalid-label-reserved.yaml:6: targets[0].labels.target: label name "target" is reserved (pathlens metrics use target, module, phase, id, severity, result, subject, class, direction, le, finding, alertname, location, agent)`,
 	"dns-server":              `testdata/invalid-dns-server.yaml:4: modules.resolver.dns.server: "10.0.0.53:domain": bad port "domain"`,
 	"ip-family":               `testdata/invalid-ip-family.yaml:2: modules.web.ip_family: unknown ip_family "ipv4" (want ip4 or ip6)`,
 	"h2-conn-window":          `testdata/invalid-h2-conn-window.yaml:5: modules.web.http.h2_conn_window: want 131070 or more (the HTTP/2 client cannot announce a connection window below 131070 bytes: the 65,535-byte initial window plus at least as much again), got 64KiB`,
@@ -333,7 +333,7 @@ func TestDefaultsAndEmpty(t *testing.T) {
 			t.Fatalf("Parse(%q): %v", text, err)
 		}
 		if c.Listen != DefaultListen || c.Storage.Path != DefaultStorage || c.Storage.Retention != DefaultRetention ||
-			c.Defaults != (Defaults{DefaultInterval, DefaultTimeout, DefaultConcurrency}) || !c.Auth.OpenEndpoints ||
+			c.Defaults != (Defaults{Interval: DefaultInterval, Timeout: DefaultTimeout, Concurrency: DefaultConcurrency}) || !c.Auth.OpenEndpoints ||
 			len(c.Targets) != 0 || len(c.Modules) != 1 || c.Modules[DefaultModule] == nil {
 			t.Errorf("Parse(%q) = %+v", text, c)
 		}

@@ -119,6 +119,10 @@ func (d *decoder) config(r *rawConfig) *Config {
 		c.AllowedHosts = append(c.AllowedHosts, h)
 	}
 	d.probeEndpoint(c, &r.ProbeEndpoint)
+	d.alerting(c, &r.Alerting, r.Maintenance)
+	if n := r.MemoryLimit.set(&c.MemoryLimit); n != nil && c.MemoryLimit < 64<<20 {
+		d.failf(n, "memory_limit", "%s is below the minimum of 64MiB", n.Value)
+	}
 	return c
 }
 
@@ -152,6 +156,7 @@ func (d *decoder) defaults(c *Config, r *rawDefaults) {
 	if n := r.Concurrency.set(&df.Concurrency); n != nil && df.Concurrency < 1 {
 		d.failf(n, "defaults.concurrency", "want 1 or more, got %d", df.Concurrency)
 	}
+	d.rules("defaults", &r.rawRules, &df.Rules)
 	if dTO != nil && df.Timeout <= 0 {
 		d.failf(dTO, "defaults.timeout", "want a positive duration, got %s", fmtDur(df.Timeout))
 	}

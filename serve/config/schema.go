@@ -29,6 +29,9 @@ type (
 		Modules       map[string]*rawModule `yaml:"modules"`
 		Targets       []*rawTarget          `yaml:"targets"`
 		ProbeEndpoint rawProbeEndpoint      `yaml:"probe_endpoint"`
+		Alerting      rawAlerting           `yaml:"alerting"`
+		Maintenance   []*rawWindow          `yaml:"maintenance"`
+		MemoryLimit   size                  `yaml:"memory_limit"`
 	}
 	rawAuth struct {
 		TokenFile     str     `yaml:"token_file"`
@@ -42,6 +45,7 @@ type (
 		Interval    dur     `yaml:"interval"`
 		Timeout     dur     `yaml:"timeout"`
 		Concurrency integer `yaml:"concurrency"`
+		rawRules    `yaml:",inline"`
 	}
 	// rawModule's pointer fields are its option sections (nil: not set),
 	// named as in probe.Kind.Sections.
@@ -127,6 +131,8 @@ type (
 		Timeout  dur            `yaml:"timeout"`
 		Labels   map[string]str `yaml:"labels"` // in file order: decoder.entries
 		Assert   []yaml.Node    `yaml:"assert"` // as a module's (assert.go)
+		SLO      *rawSLO        `yaml:"slo"`
+		rawRules `yaml:",inline"`
 	}
 	rawProbeEndpoint struct {
 		Allow         []yaml.Node `yaml:"allow"`
@@ -295,12 +301,23 @@ func addSchemaKeys(m map[string][]string, t reflect.Type) {
 	if t.Kind() != reflect.Struct || t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) || m[t.String()] != nil {
 		return
 	}
-	keys := make([]string, t.NumField())
-	m[t.String()] = keys
+	m[t.String()] = inlineKeys(m, t)
+}
+
+// inlineKeys lists struct t's keys, those of its ",inline" fields in
+// their place, and adds the structs of its fields to m.
+func inlineKeys(m map[string][]string, t reflect.Type) []string {
+	var keys []string
 	for i := range t.NumField() {
-		keys[i] = yamlKey(t.Field(i))
-		addSchemaKeys(m, t.Field(i).Type)
+		f := t.Field(i)
+		if strings.Contains(f.Tag.Get("yaml"), ",inline") {
+			keys = append(keys, inlineKeys(m, f.Type)...)
+			continue
+		}
+		keys = append(keys, yamlKey(f))
+		addSchemaKeys(m, f.Type)
 	}
+	return keys
 }
 
 func yamlKey(f reflect.StructField) string {

@@ -11,8 +11,8 @@ import (
 func TestSchemaErrors(t *testing.T) {
 	for text, want := range map[string]string{
 		"auth: foo\n":                                             `s.yaml:1: auth: want a mapping, got a string`,
-		"targets: [foo]\n":                                        `s.yaml:1: targets[0]: want a mapping with the keys name, url, module, interval, timeout, labels, assert, got a string`,
-		"targets: [~]\n":                                          `s.yaml:1: targets[0]: want a mapping with the keys name, url, module, interval, timeout, labels, assert, got nothing`,
+		"targets: [foo]\n":                                        `s.yaml:1: targets[0]: want a mapping with the keys name, url, module, interval, timeout, labels, assert, slo, failures_before_down, successes_before_up, warnings_before_degraded, flap_changes, flap_window, got a string`,
+		"targets: [~]\n":                                          `s.yaml:1: targets[0]: want a mapping with the keys name, url, module, interval, timeout, labels, assert, slo, failures_before_down, successes_before_up, warnings_before_degraded, flap_changes, flap_window, got nothing`,
 		"probe_endpoint: {allow: x}\n":                            `s.yaml:1: probe_endpoint.allow: want a list, got a string`,
 		"modules: {m: 1}\n":                                       `s.yaml:1: modules.m: want a mapping, got a number`,
 		"listen: [1]\n":                                           `s.yaml:1: listen: want a string, got a list`,
@@ -22,14 +22,14 @@ func TestSchemaErrors(t *testing.T) {
 		"modules: {m: {kind: http, http: {max_body: [1]}}}\n":     `s.yaml:1: modules.m.http.max_body: want a size, got a list`,
 		"modules: {m: {kind: http, http: {headers: {X: [1]}}}}\n": `s.yaml:1: modules.m.http.headers.X: want a string, got a list`,
 		"modules: {m: {kind: ws, ws: {jwt: 5}}}\n":                `s.yaml:1: modules.m.ws.jwt: want a mapping, got a number`,
-		"x: 1\nlisten: 2\n":                                       `s.yaml:1: x: unknown field "x" (allowed: listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint)`,
+		"x: 1\nlisten: 2\n":                                       `s.yaml:1: x: unknown field "x" (allowed: listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint, alerting, maintenance, memory_limit)`,
 		"modules:\n  m:\n    kind: http\n    tls: {insecure: true, sni: a}\n": `s.yaml:4: modules.m.tls.sni: unknown field "sni" (allowed: ca_file, cert_file, key_file, server_name, insecure, resumption_check, resumption_check_every)`,
 		"modules: {[a]: 1}\n":                                   `s.yaml:1: modules: a key must be a string, got a list`,
 		"modules: {m: {<<: 1}}\n":                               `s.yaml:1: modules.m: a merge (<<) takes a mapping or a list of mappings`,
 		"b: &b {timeout: 1s}\nmodules: {m: {<<: *b, <<: *b}}\n": `s.yaml:2: modules.m.<<: duplicate field "<<" (first at line 2); merge several mappings with <<: [*a, *b]`,
 		// The first error in the file wins, whatever its kind.
 		"defaults: {timeout: soon}\ntargets: [{name: a, bogus: 1}]\n": `s.yaml:1: defaults.timeout: bad duration "soon" (want e.g. 500ms, 10s or 1m)`,
-		"targets: [{name: a, bogus: 1}]\ndefaults: {timeout: soon}\n": `s.yaml:1: targets[0].bogus: unknown field "bogus" (allowed: name, url, module, interval, timeout, labels, assert)`,
+		"targets: [{name: a, bogus: 1}]\ndefaults: {timeout: soon}\n": `s.yaml:1: targets[0].bogus: unknown field "bogus" (allowed: name, url, module, interval, timeout, labels, assert, slo, failures_before_down, successes_before_up, warnings_before_degraded, flap_changes, flap_window)`,
 		// A value reached through an alias is named where it is written.
 		"defaults: {interval: &d soon}\ntargets: [{name: a, url: 'http://a/', interval: *d}]\n": `s.yaml:1: defaults.interval: bad duration "soon" (want e.g. 500ms, 10s or 1m)`,
 	} {

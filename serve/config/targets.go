@@ -12,8 +12,9 @@ import (
 	"github.com/pathlens/pathlens/probe"
 )
 
-// reservedLabels are the label names pathlens' own metrics carry.
-var reservedLabels = []string{"target", "module", "phase", "id", "severity", "result", "subject"}
+// reservedLabels are the label names pathlens' own metrics and alerts
+// carry (target labels go on both).
+var reservedLabels = []string{"target", "module", "phase", "id", "severity", "result", "subject", "class", "direction", "le", "finding", "alertname", "location", "agent"}
 
 // target checks target r (the item at path; nil when null) and builds
 // it: name, url, module, then interval and timeout, labels and the ws
@@ -63,6 +64,11 @@ func (d *decoder) target(c *Config, r *rawTarget, path string, first map[string]
 
 	intNode := d.targetTimes(c, m, r, path, t)
 	d.targetLabels(r, path, t)
+	t.Rules = c.Defaults.Rules
+	d.rules(path, &r.rawRules, &t.Rules)
+	if r.SLO != nil {
+		t.SLO = d.slo(join(path, "slo"), r.SLO)
+	}
 
 	// A ws target holds its session for up to its interval: its budget is
 	// the timeout plus the hold, capped at the interval (ws.go).

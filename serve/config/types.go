@@ -11,6 +11,7 @@ import (
 
 	"github.com/pathlens/pathlens/assert"
 	"github.com/pathlens/pathlens/probe"
+	"github.com/pathlens/pathlens/serve/alert"
 )
 
 // Defaults for fields the file leaves out.
@@ -58,6 +59,13 @@ type Config struct {
 	// the web server answers to besides loopback names and addresses and
 	// the host of Listen, so that a DNS-rebinding page cannot reach it.
 	AllowedHosts []string
+	// Alerting and Maintenance configure notifications (alerting.go,
+	// docs/alerting.md); AlertConfig turns them into an alert.Config.
+	Alerting    Alerting
+	Maintenance []alert.Window
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (runtime/debug.SetMemoryLimit); 0 leaves it to GOMEMLIMIT.
+	MemoryLimit int64
 }
 
 // Auth protects the UI and API with a bearer token when TokenFile is set.
@@ -83,6 +91,9 @@ type Defaults struct {
 	Timeout  time.Duration
 	// Concurrency caps probes running at once across all targets.
 	Concurrency int
+	// Rules are the state thresholds (failures_before_down, …) as the
+	// file sets them; zero fields take the alert package's defaults.
+	Rules alert.Rules
 }
 
 // Module is a named probe configuration that targets refer to.
@@ -205,6 +216,10 @@ type Target struct {
 	// Assert holds the target's assertions: its module's, then its own
 	// (nil when neither has any). They are in Options.Assertions.
 	Assert *assert.Set
+	// Rules are the target's state thresholds: defaults', then its own.
+	Rules alert.Rules
+	// SLO is the target's objective (nil: none).
+	SLO *SLO
 	// Parsed and Options are derived at load: the parsed URL and the probe
 	// options of the module with the target's timeout applied. Options is
 	// shared by the module's targets of the same budget that have no
