@@ -281,8 +281,6 @@ func parseObjective(s string) (float64, error) {
 	return v, nil
 }
 
-func strconvQuote(s string) string { return strconv.Quote(s) }
-
 // AlertConfig is the alert.Config of c: its alerting, maintenance and
 // state thresholds (defaults, and each target's where they differ).
 func (c *Config) AlertConfig() alert.Config {
