@@ -72,6 +72,8 @@ func exportedNames(t *testing.T) map[string]bool {
 var (
 	quoted     = regexp.MustCompile("\"(?:[^\"\\\\]|\\\\.)*\"|'(?:[^'\\\\]|\\\\.)*'|`[^`]*`")
 	metricName = regexp.MustCompile(`\b(?:pathlens|probe)_[A-Za-z0-9_:]*`)
+	// recordedName is a recording rule's name, level:metric:operations.
+	recordedName = regexp.MustCompile(`\bpathlens:[A-Za-z0-9_:]*`)
 )
 
 // unknownNames returns the pathlens_/probe_ identifiers of a PromQL
@@ -157,6 +159,7 @@ func TestDeployAlerts(t *testing.T) {
 		Groups []struct {
 			Name  string `yaml:"name"`
 			Rules []struct {
+				Record      string            `yaml:"record"`
 				Alert       string            `yaml:"alert"`
 				Expr        string            `yaml:"expr"`
 				For         string            `yaml:"for"`
@@ -170,8 +173,26 @@ func TestDeployAlerts(t *testing.T) {
 	}
 	known := exportedNames(t)
 	exprs := map[string]string{}
+	// Recording rules (pathlens:…) export no alert; alerts may use them.
+	recorded := map[string]bool{}
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
+			if r.Record != "" {
+				recorded[r.Record] = true
+			}
+		}
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				if r.Expr == "" {
+					t.Errorf("group %s: recording rule %s without expr", g.Name, r.Record)
+				}
+				if bad := unknownNames(r.Expr, known); len(bad) > 0 {
+					t.Errorf("%s: expr %q uses series pathlens does not export: %v", r.Record, r.Expr, bad)
+				}
+				continue
+			}
 			if r.Alert == "" || r.Expr == "" {
 				t.Errorf("group %s: rule without alert name or expr: %+v", g.Name, r)
 				continue
@@ -179,6 +200,11 @@ func TestDeployAlerts(t *testing.T) {
 			exprs[r.Alert] = r.Expr
 			if bad := unknownNames(r.Expr, known); len(bad) > 0 {
 				t.Errorf("%s: expr %q uses series pathlens does not export: %v", r.Alert, r.Expr, bad)
+			}
+			for _, n := range recordedName.FindAllString(quoted.ReplaceAllString(r.Expr, `""`), -1) {
+				if !recorded[n] {
+					t.Errorf("%s: expr uses %s, which no rule records", r.Alert, n)
+				}
 			}
 			for _, a := range []string{"summary", "description"} {
 				if !strings.Contains(r.Annotations[a], "$labels.") {
@@ -203,6 +229,11 @@ func TestDeployAlerts(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("no alert with expr %q (have %v)", want, exprs)
+		}
+	}
+	for _, want := range []string{"PathlensSLOBurnRateFast", "PathlensSLOBurnRateSlow", "PathlensErrorBudgetExhausted"} {
+		if exprs[want] == "" {
+			t.Errorf("no alert %s", want)
 		}
 	}
 }
