@@ -22,6 +22,15 @@ var pruneRows int64 = 20000
 // before the cut and a latest document older than it go too. It returns
 // the number of runs deleted.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	return s.PruneKeeping(ctx, before, nil)
+}
+
+// PruneKeeping is Prune, except that the hour roll-ups of the targets
+// named in hoursBefore are kept back to that target's own, earlier time:
+// a target with a 30-day objective keeps 30 days of roll-ups (a few
+// hundred bytes an hour) while its runs go after the retention. A time
+// after before is ignored.
+func (s *Store) PruneKeeping(ctx context.Context, before time.Time, hoursBefore map[string]time.Time) (int64, error) {
 	cutSec := floorDiv(nanos(before), 1e9)
 	if cutSec <= 0 {
 		return 0, nil
@@ -30,9 +39,19 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: prune: %w", err)
 	}
+	hourCuts := map[int64]int64{}
+	for name, t := range hoursBefore {
+		tid, ok, err := s.targetID(ctx, s.db, name)
+		if err != nil {
+			return 0, fmt.Errorf("store: prune: %w", err)
+		}
+		if sec := floorDiv(nanos(t), 1e9); ok && sec < cutSec {
+			hourCuts[tid] = max(sec, 0)
+		}
+	}
 	var total int64
 	for i := 0; i < len(tids); {
-		n, next, err := s.pruneChunk(ctx, tids, i, min(cutSec, secMask))
+		n, next, err := s.pruneChunk(ctx, tids, i, min(cutSec, secMask), hourCuts)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("store: prune: %w", err)
@@ -65,7 +84,7 @@ func (s *Store) targetIDs(ctx context.Context) ([]int64, error) {
 // pruneChunk prunes targets tids[i:] in one transaction until pruneRows
 // runs are deleted, and returns the runs deleted and the index of the
 // first target not done.
-func (s *Store) pruneChunk(ctx context.Context, tids []int64, i int, cutSec int64) (int64, int, error) {
+func (s *Store) pruneChunk(ctx context.Context, tids []int64, i int, cutSec int64, hourCuts map[int64]int64) (int64, int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -78,7 +97,11 @@ func (s *Store) pruneChunk(ctx context.Context, tids []int64, i int, cutSec int6
 	var deleted int64
 	var pruned []int64
 	for ; i < len(tids) && deleted < pruneRows; i++ {
-		n, done, err := w.pruneTarget(tids[i], cutSec, pruneRows-deleted)
+		hourCut, ok := hourCuts[tids[i]]
+		if !ok {
+			hourCut = cutSec
+		}
+		n, done, err := w.pruneTarget(tids[i], cutSec, hourCut, pruneRows-deleted)
 		if err != nil {
 			return 0, i, err
 		}
@@ -101,11 +124,12 @@ func (s *Store) pruneChunk(ctx context.Context, tids []int64, i int, cutSec int6
 }
 
 // pruneTarget deletes up to budget of target tid's runs before second
-// cutSec, with what goes with them; done reports whether none is left.
-func (w *writeTx) pruneTarget(tid, cutSec, budget int64) (deleted int64, done bool, err error) {
+// cutSec, with what goes with them, and its hour roll-ups of the hours
+// that ended by second hourCut; done reports whether no run is left.
+func (w *writeTx) pruneTarget(tid, cutSec, hourCut, budget int64) (deleted int64, done bool, err error) {
 	lo, hi := targetRange(tid)
 	cutID := runID(tid, cutSec)
-	if _, err := w.exec(`DELETE FROM hours WHERE id >= ? AND id <= ?`, lo, runID(tid, max(cutSec-3600, 0))); err != nil {
+	if _, err := w.exec(`DELETE FROM hours WHERE id >= ? AND id <= ?`, lo, runID(tid, max(hourCut-3600, 0))); err != nil {
 		return 0, false, err
 	}
 	var oldest int64

@@ -412,3 +412,45 @@ func BenchmarkAvailability30d(b *testing.B) {
 		})
 	}
 }
+
+// PruneKeeping keeps a target's hour roll-ups past the runs' retention:
+// its availability over 30 days still counts the runs of the hours kept,
+// while another target's ends with its runs.
+func TestPruneKeepsRollups(t *testing.T) {
+	s, _ := openTemp(t)
+	var recs []Record
+	for at := now.Add(-10 * day); at.Before(now); at = at.Add(20 * time.Minute) {
+		recs = append(recs, okRun("slo", at, 50), okRun("plain", at, 50))
+	}
+	for i := 0; i < len(recs); i += 500 {
+		write(t, s, recs[i:min(i+500, len(recs))]...)
+	}
+	before := availability(t, s, "slo", []time.Duration{30 * day}, 0)[0].Runs
+	if before != 10*72 {
+		t.Fatalf("%d runs before the prune, want %d", before, 10*72)
+	}
+	cut := now.Add(-2 * day)
+	if _, err := s.PruneKeeping(ctx, cut, map[string]time.Time{"slo": now.Add(-9 * day), "unknown": now.Add(-9 * day)}); err != nil {
+		t.Fatal(err)
+	}
+	slo := availability(t, s, "slo", []time.Duration{30 * day}, 0)[0].Runs
+	plain := availability(t, s, "plain", []time.Duration{30 * day}, 0)[0].Runs
+	// Whole hours only at the kept edge: up to an hour's 3 runs less.
+	if slo < 9*72-3 || slo > 9*72 {
+		t.Errorf("slo: %d runs over 30 days after the prune, want about %d (9 days of roll-ups)", slo, 9*72)
+	}
+	if plain < 2*72-3 || plain > 2*72+3 {
+		t.Errorf("plain: %d runs over 30 days after the prune, want about %d (2 days of runs)", plain, 2*72)
+	}
+	for _, name := range []string{"slo", "plain"} {
+		rs, err := s.Results(ctx, name, time.Time{}, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Result.StartedAt.Before(cut) {
+				t.Errorf("%s: a run of %s survived the prune", name, r.Result.StartedAt)
+			}
+		}
+	}
+}
