@@ -11,6 +11,7 @@ import (
 	"github.com/pathlens/pathlens/engine"
 	"github.com/pathlens/pathlens/lab"
 	"github.com/pathlens/pathlens/probe"
+	"github.com/pathlens/pathlens/serve/alert"
 	"github.com/pathlens/pathlens/serve/config"
 	"github.com/pathlens/pathlens/serve/metrics"
 	"github.com/pathlens/pathlens/serve/sched"
@@ -77,11 +78,15 @@ func BenchmarkTargetMemory(b *testing.B) {
 		s.sched = sched.New(sched.NewFakeClock(time.Unix(0, 0)), 16)
 		s.metrics.SetModuleOptions(moduleMetrics(cfg.Modules))
 		s.sched.Set(s.jobs(cfg))
+		if s.alerts, err = alert.New(cfg.AlertConfig(), nil); err != nil {
+			b.Fatal(err)
+		}
 		h2 := liveHeap()
 		for i, t := range cfg.Targets {
 			r := results[i%len(results)]
 			s.metrics.Observe(t.Name, t.Module, r)
 			s.state.Record(t.Name, t.Module, r, 0)
+			s.alerts.Observe(t.Name, t.Module, t.Labels, r)
 		}
 		h3 := liveHeap()
 		per := func(a, z uint64) float64 { return (float64(z) - float64(a)) / n }

@@ -27,6 +27,7 @@ import (
 	"github.com/pathlens/pathlens/engine"
 	"github.com/pathlens/pathlens/lab"
 	"github.com/pathlens/pathlens/probe"
+	"github.com/pathlens/pathlens/serve/alert"
 	"github.com/pathlens/pathlens/serve/config"
 	"github.com/pathlens/pathlens/serve/demo"
 	"github.com/pathlens/pathlens/serve/metrics"
@@ -72,6 +73,7 @@ type server struct {
 	writer  *store.Writer
 	metrics *metrics.Exporter
 	state   *web.State
+	alerts  *alert.Manager // states with memory, and who is told of them
 	sched   *sched.Scheduler
 	reload  sync.Mutex     // held while a reload applies; guards closing
 	closing bool           // shutdown began: reloads no longer apply
@@ -181,6 +183,17 @@ func start(ctx context.Context, o Options, cfg *config.Config) (*server, error) 
 	s.sched = sched.New(o.Clock, cfg.Defaults.Concurrency)
 	registerSchedStats(s.metrics.Registry(), s.sched)
 	s.metrics.SetModuleOptions(moduleMetrics(cfg.Modules))
+	s.metrics.SetSLOs(sloTargets(cfg))
+	s.metrics.SetTargetLabels(targetLabels(cfg))
+	applyMemoryLimit(cfg)
+	s.alerts, err = alert.New(cfg.AlertConfig(), s.log)
+	if err != nil { // the config was checked: only a token file gone since
+		s.writer.Close()
+		st.Close()
+		return nil, &ConfigError{fmt.Errorf("serve: %w", err)}
+	}
+	s.metrics.SetAlertStats(alertStats(s.alerts))
+	go s.alerts.Run(context.WithoutCancel(ctx)) // Close in shutdown stops it
 	names := make([]string, 0, len(cfg.Targets))
 	for _, t := range cfg.Targets {
 		names = append(names, t.Name)
@@ -191,6 +204,7 @@ func start(ctx context.Context, o Options, cfg *config.Config) (*server, error) 
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		s.alerts.Close()
 		s.writer.Close()
 		st.Close()
 		return nil, fmt.Errorf("serve: listen %s: %w", cfg.Listen, err)
@@ -204,6 +218,7 @@ func start(ctx context.Context, o Options, cfg *config.Config) (*server, error) 
 		Version: o.Version,
 		Logf:    func(format string, args ...any) { s.log.Info(fmt.Sprintf(format, args...)) },
 		Health:  s.writer.Health,
+		Alerts:  s.alerts,
 		Pprof:   o.Pprof,
 	})
 	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -230,7 +245,23 @@ func (s *server) loop(ctx context.Context, cfg *config.Config) error {
 	pruneEvery := min(cfg.Storage.Retention/10, 10*time.Minute)
 	pruneTicker := time.NewTicker(pruneEvery)
 	defer pruneTicker.Stop()
+	budgetTicker := time.NewTicker(budgetEvery)
+	defer budgetTicker.Stop()
+	// At most one budget refresh at a time, off the loop; cancelled and
+	// waited for on the way out, before shutdown closes the store.
+	bctx, bcancel := context.WithCancel(ctx)
+	var budgets sync.WaitGroup
+	var refreshing atomic.Bool
+	defer func() { bcancel(); budgets.Wait() }()
+	refresh := func() {
+		if !refreshing.CompareAndSwap(false, true) {
+			return
+		}
+		budgets.Add(1)
+		go func() { defer budgets.Done(); defer refreshing.Store(false); s.refreshBudgets(bctx) }()
+	}
 	s.prune(ctx)
+	refresh()
 	for {
 		select {
 		case <-ctx.Done():
@@ -241,6 +272,8 @@ func (s *server) loop(ctx context.Context, cfg *config.Config) error {
 			go func() { defer s.reloads.Done(); s.Reload() }()
 		case <-pruneTicker.C:
 			s.prune(ctx)
+		case <-budgetTicker.C:
+			refresh()
 		case err := <-s.served:
 			return err
 		}
@@ -260,6 +293,7 @@ func (s *server) shutdown(serveErr error) error {
 	_ = s.srv.Shutdown(shutCtx)
 	s.sched.Stop(s.o.Grace)
 	waitFor(&s.reloads, s.o.Grace) // a reload stuck reading its file is left behind, not waited on forever
+	s.alerts.Close()
 	werr := s.writer.Close()
 	cerr := s.store.Close()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
@@ -337,6 +371,7 @@ func (s *server) runTarget(ctx context.Context, t *config.Target, m *probe.Resum
 	s.writer.Add(store.Record{Target: t.Name, Module: t.Module, Result: r})
 	s.metrics.Observe(t.Name, t.Module, r)
 	s.state.Record(t.Name, t.Module, r, 0)
+	s.alerts.Observe(t.Name, t.Module, t.Labels, r)
 }
 
 // probeOnce serves /probe: one probe of an arbitrary (allowed) target.
@@ -410,11 +445,17 @@ func (s *server) Reload() {
 	if err == nil && (cfg.Listen != old.Listen || cfg.Storage.Path != old.Storage.Path) {
 		err = errors.New("listen and storage.path cannot change on reload; restart instead")
 	}
+	if err == nil {
+		err = s.alerts.Reload(cfg.AlertConfig())
+	}
 	if err != nil {
 		s.log.Error("reload failed; keeping the running config", "error", err)
 		return
 	}
 	s.metrics.SetModuleOptions(moduleMetrics(cfg.Modules))
+	s.metrics.SetSLOs(sloTargets(cfg))
+	s.metrics.SetTargetLabels(targetLabels(cfg))
+	applyMemoryLimit(cfg)
 	s.sched.Set(s.jobs(cfg))
 	keep := map[string]bool{}
 	for _, t := range cfg.Targets {
@@ -424,6 +465,7 @@ func (s *server) Reload() {
 		if !keep[t.Name] {
 			s.metrics.Forget(t.Name)
 			s.state.Forget(t.Name)
+			s.alerts.Forget(t.Name)
 		}
 	}
 	s.cfg.Store(cfg)
@@ -432,7 +474,8 @@ func (s *server) Reload() {
 
 func (s *server) prune(ctx context.Context) {
 	cfg := s.cfg.Load()
-	n, err := s.store.Prune(ctx, time.Now().Add(-cfg.Storage.Retention))
+	now := time.Now()
+	n, err := s.store.PruneKeeping(ctx, now.Add(-cfg.Storage.Retention), rollupsKept(cfg, now))
 	if err != nil {
 		s.log.Error("prune failed", "error", err)
 	} else if n > 0 {

@@ -29,6 +29,12 @@ type APITarget struct {
 	Labels          map[string]string `json:"labels"`
 	State           string            `json:"state"` // ok|warning|critical|failing|pending
 	Last            *APILast          `json:"last"`  // null while pending
+	// Alert is the state with memory that alerts (docs/alerting.md);
+	// absent when serve runs without its alert manager.
+	Alert *apiAlertState `json:"alert,omitempty"`
+	// Uptime is the availability over 24 h, 7 d and 30 d and the
+	// objective; only GET /api/v1/targets/NAME has it (a store query).
+	Uptime *APIUptime `json:"uptime,omitempty"`
 }
 
 // APILast summarises a target's latest run.
@@ -96,7 +102,9 @@ func (s *server) apiTargets(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if q.onPage(total) {
-			out = append(out, apiTarget(t, l))
+			a := apiTarget(t, l)
+			a.Alert = s.newAPIAlertState(t.Name)
+			out = append(out, a)
 		}
 		total++
 	})
@@ -111,7 +119,17 @@ func (s *server) apiTarget(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, http.StatusNotFound, "unknown target")
 		return
 	}
-	s.writeJSON(w, http.StatusOK, apiTarget(t, s.d.State.get(t.Name, s.d.Now()).Last))
+	a := apiTarget(t, s.d.State.get(t.Name, s.d.Now()).Last)
+	a.Alert = s.newAPIAlertState(t.Name)
+	if s.d.Store != nil {
+		up, err := uptime(r.Context(), s.d.Store, t, s.d.Now())
+		if err != nil {
+			s.apiError(w, http.StatusServiceUnavailable, "store: "+err.Error())
+			return
+		}
+		a.Uptime = up
+	}
+	s.writeJSON(w, http.StatusOK, a)
 }
 
 // parseResultsQuery reads since (RFC 3339) and limit (1..1000, default 100).

@@ -300,9 +300,11 @@ type targetPage struct {
 	WfLegend                    []legendItem
 	Findings                    []findingView
 	Chain                       *chainView
-	GRPC                        *grpcView // the latest run's gRPC call
-	H2                          *h2View   // the latest run's HTTP/2 frame timeline
-	WS                          *wsView   // the latest run's WebSocket session (ws.go)
+	GRPC                        *grpcView   // the latest run's gRPC call
+	H2                          *h2View     // the latest run's HTTP/2 frame timeline
+	WS                          *wsView     // the latest run's WebSocket session (ws.go)
+	Alert                       *alertView  // state with memory, maintenance, deliveries (alerts.go)
+	Uptime                      *uptimeView // availability over 24 h, 7 d, 30 d and the objective (uptime.go)
 	// DetailsFrom is the run the sections above come from when it is not
 	// the latest (which is not stored yet); nil when they are the latest's.
 	DetailsFrom    *runSummary
@@ -485,6 +487,7 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.newTargetPage(t, window)
+	p.Alert = s.newAlertView(t.Name, now)
 
 	snap := s.d.State.get(t.Name, now)
 	var runs []store.StoredResult
@@ -505,6 +508,12 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 			s.storeError(w, r, err, false)
 			return
 		}
+		up, err := uptime(ctx, s.d.Store, t, now)
+		if err != nil {
+			s.storeError(w, r, err, false)
+			return
+		}
+		p.Uptime = newUptimeView(up, t, cfg.Storage.Retention)
 		p.Chart = newStackedChart(rep, time.UTC)
 		p.Runs = rep.Runs
 		if rep.Runs > 0 {

@@ -49,6 +49,9 @@ type Deps struct {
 	// but loses its history (failing writes) does not look healthy. A nil
 	// Health is always ok.
 	Health func() error
+	// Alerts gives each target's state with memory, maintenance and
+	// webhook deliveries (nil: the pages leave them out).
+	Alerts Alerts
 	// Pprof serves the runtime profiles under /debug/pprof/ (serve
 	// --pprof): to loopback clients with the auth token only.
 	Pprof bool
