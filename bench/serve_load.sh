@@ -7,7 +7,8 @@
 # Usage: bench/serve_load.sh [N] [DURATION] [INTERVAL]
 #   N default 1000, DURATION (s) default 300, INTERVAL default 30s.
 #   BIN=path/to/pathlens measures that binary (e.g. an older build) instead
-#   of building this tree; CONCURRENCY (default 256) is defaults.concurrency.
+#   of building this tree; CONCURRENCY (default 256) is defaults.concurrency;
+#   MEMORY_LIMIT (e.g. 900MiB) sets memory_limit in the config.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
@@ -22,9 +23,9 @@ mkdir -p "$work/lab"
 labpid=$!
 for _ in $(seq 100); do [ -s "$work/manifest.json" ] && break; sleep 0.1; done
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/token"
-python3 - "$work" "$N" "$INTERVAL" "$CONCURRENCY" <<'PY'
+python3 - "$work" "$N" "$INTERVAL" "$CONCURRENCY" "${MEMORY_LIMIT:-}" <<'PY'
 import json, sys
-work, n, interval, conc = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+work, n, interval, conc, memlimit = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 m = json.load(open(f"{work}/manifest.json"))
 t = {s["name"]: s["target"] for s in m["scenarios"]}
 mix = [("ok-http", "web"), ("ok-h2", "web"), ("ok-https", "web"), ("ok-tcp", "tcp"), ("http-slow", "web")]
@@ -58,8 +59,17 @@ start_runs=$(metric pathlens_probe_runs_total); start_on=$(metric pathlens_sched
 start_late=$(metric pathlens_scheduler_runs_late_total)
 peak=0; sum=0; samples=0
 end=$(( $(date +%s) + DURATION ))
+mid=$(( $(date +%s) + DURATION / 2 ))
+profiled=""
 while [ "$(date +%s)" -lt "$end" ]; do
   sleep 5
+  if [ -n "$pprof" ] && [ -z "$profiled" ] && [ "$(date +%s)" -ge "$mid" ]; then
+    # Half way: a 20 s CPU profile and where the goroutines wait, in
+    # the background so the RSS samples go on.
+    profiled=1
+    curl -s -H "$auth" -o "$work/cpu.pb.gz" "${url}debug/pprof/profile?seconds=20" &
+    curl -s -H "$auth" -o "$work/goroutine.txt" "${url}debug/pprof/goroutine?debug=1"
+  fi
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
   [ "$rss" -gt "$peak" ] && peak=$rss
   sum=$((sum + rss)); samples=$((samples + 1))
@@ -74,6 +84,13 @@ read -r ft fs <<<"$(timed findings)"
 if [ -n "$pprof" ]; then
   curl -s -H "$auth" -o "$work/heap.pb.gz" "${url}debug/pprof/heap"
   go tool pprof -top -inuse_space -nodecount 15 "$work/heap.pb.gz" 2>/dev/null | sed -n '4,22p' > "$work/heap.txt" || true
+  if [ -s "$work/cpu.pb.gz" ]; then
+    go tool pprof -top -cum -nodecount 25 "$work/cpu.pb.gz" 2>/dev/null | sed -n '4,32p' > "$work/cpu.txt" || true
+  fi
+  if [ -s "$work/goroutine.txt" ]; then
+    # The five largest groups of goroutines waiting at the same place.
+    awk '/^[0-9]+ @/ {n=$1; getline; getline; print n, $0}' "$work/goroutine.txt" | sort -rn | head -5 > "$work/goroutines.top" || true
+  fi
 fi
 kill -INT $pid; wait $pid || true
 python3 - <<PY
@@ -93,3 +110,5 @@ if on + late > 0:
 print(f"/metrics {float('$mt')*1000:.0f} ms, {$ms/1e6:.1f} MB; overview {float('$ot')*1000:.0f} ms, {$os/1e6:.2f} MB; findings {float('$ft')*1000:.0f} ms, {$fs/1e6:.2f} MB")
 PY
 if [ -s "$work/heap.txt" ]; then echo "heap (inuse_space):"; cat "$work/heap.txt"; fi
+if [ -s "$work/cpu.txt" ]; then echo "CPU profile, 20 s half way (cumulative):"; cat "$work/cpu.txt"; fi
+if [ -s "$work/goroutines.top" ]; then echo "goroutines half way (count, where):"; cat "$work/goroutines.top"; fi
