@@ -39,6 +39,8 @@ lines = [
     f"  tcp: {{kind: tcp, dns: {{server: \"{m['dns_server']}\"}}}}",
     "targets:",
 ]
+if memlimit:
+    lines.insert(0, f"memory_limit: {memlimit}")
 for i in range(n):
     name, mod = mix[i % len(mix)]
     lines.append(f"  - {{name: t{i:06d}-{name}, url: \"{t[name]}\", module: {mod}}}")
