@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,6 +32,7 @@ import (
 	"github.com/pathlens/pathlens/serve/config"
 	"github.com/pathlens/pathlens/serve/demo"
 	"github.com/pathlens/pathlens/serve/metrics"
+	"github.com/pathlens/pathlens/serve/remotewrite"
 	"github.com/pathlens/pathlens/serve/sched"
 	"github.com/pathlens/pathlens/serve/store"
 	"github.com/pathlens/pathlens/serve/web"
@@ -73,7 +75,8 @@ type server struct {
 	writer  *store.Writer
 	metrics *metrics.Exporter
 	state   *web.State
-	alerts  *alert.Manager // states with memory, and who is told of them
+	alerts  *alert.Manager                     // states with memory, and who is told of them
+	rw      atomic.Pointer[remotewrite.Writer] // remote_write; swapped when a reload changes it
 	sched   *sched.Scheduler
 	reload  sync.Mutex     // held while a reload applies; guards closing
 	closing bool           // shutdown began: reloads no longer apply
@@ -193,6 +196,18 @@ func start(ctx context.Context, o Options, cfg *config.Config) (*server, error) 
 		return nil, &ConfigError{fmt.Errorf("serve: %w", err)}
 	}
 	s.metrics.SetAlertStats(alertStats(s.alerts))
+	rw, err := remotewrite.New(cfg.RemoteWrite, s.log)
+	if err != nil { // checked at load: only a token file gone since
+		s.alerts.Close()
+		s.writer.Close()
+		st.Close()
+		return nil, &ConfigError{fmt.Errorf("serve: %w", err)}
+	}
+	s.rw.Store(rw)
+	s.metrics.SetRemoteWriteStats(func() metrics.RemoteWriteStats {
+		st := s.rw.Load().Stats()
+		return metrics.RemoteWriteStats{Samples: st.Samples, Failed: st.Failed, Dropped: st.Dropped}
+	})
 	go s.alerts.Run(context.WithoutCancel(ctx)) // Close in shutdown stops it
 	names := make([]string, 0, len(cfg.Targets))
 	for _, t := range cfg.Targets {
@@ -205,6 +220,7 @@ func start(ctx context.Context, o Options, cfg *config.Config) (*server, error) 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.alerts.Close()
+		s.rw.Load().Close()
 		s.writer.Close()
 		st.Close()
 		return nil, fmt.Errorf("serve: listen %s: %w", cfg.Listen, err)
@@ -294,6 +310,7 @@ func (s *server) shutdown(serveErr error) error {
 	s.sched.Stop(s.o.Grace)
 	waitFor(&s.reloads, s.o.Grace) // a reload stuck reading its file is left behind, not waited on forever
 	s.alerts.Close()
+	s.rw.Load().Close()
 	werr := s.writer.Close()
 	cerr := s.store.Close()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
@@ -372,6 +389,7 @@ func (s *server) runTarget(ctx context.Context, t *config.Target, m *probe.Resum
 	s.metrics.Observe(t.Name, t.Module, r)
 	s.state.Record(t.Name, t.Module, r, 0)
 	s.alerts.Observe(t.Name, t.Module, t.Labels, r)
+	s.rw.Load().Observe(t.Name, t.Module, t.Labels, r)
 }
 
 // probeOnce serves /probe: one probe of an arbitrary (allowed) target.
@@ -445,8 +463,15 @@ func (s *server) Reload() {
 	if err == nil && (cfg.Listen != old.Listen || cfg.Storage.Path != old.Storage.Path) {
 		err = errors.New("listen and storage.path cannot change on reload; restart instead")
 	}
+	var rw *remotewrite.Writer
+	if err == nil && !slices.Equal(cfg.RemoteWrite, old.RemoteWrite) {
+		rw, err = remotewrite.New(cfg.RemoteWrite, s.log)
+	}
 	if err == nil {
 		err = s.alerts.Reload(cfg.AlertConfig())
+	}
+	if err != nil && rw != nil {
+		rw.Close()
 	}
 	if err != nil {
 		s.log.Error("reload failed; keeping the running config", "error", err)
@@ -456,6 +481,9 @@ func (s *server) Reload() {
 	s.metrics.SetSLOs(sloTargets(cfg))
 	s.metrics.SetTargetLabels(targetLabels(cfg))
 	applyMemoryLimit(cfg)
+	if rw != nil {
+		s.rw.Swap(rw).Close() // runs under way may still Observe the old one: a no-op once closed
+	}
 	s.sched.Set(s.jobs(cfg))
 	keep := map[string]bool{}
 	for _, t := range cfg.Targets {

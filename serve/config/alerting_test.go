@@ -28,6 +28,7 @@ maintenance:
   - {targets: [api, "db-*"], cron: "0 2 * * 0", duration: 2h}
   - {targets: [web], start: "2026-03-01T22:00:00Z", end: "2026-03-01T23:00:00Z"}
 memory_limit: 900MiB
+remote_write: [{url: "http://127.0.0.1:9090/api/v1/write", bearer_token_file: am.token}]
 defaults: {failures_before_down: 3, flap_window: 1h}
 targets:
   - {name: api, url: "http://127.0.0.1:1/", labels: {team: shop}, slo: {objective: 99.9%, window: 30d, latency: 300ms}}
@@ -39,6 +40,9 @@ targets:
 	}
 	if c.MemoryLimit != 900<<20 {
 		t.Errorf("memory_limit = %d", c.MemoryLimit)
+	}
+	if len(c.RemoteWrite) != 1 || c.RemoteWrite[0].URL != "http://127.0.0.1:9090/api/v1/write" || c.RemoteWrite[0].BearerTokenFile != filepath.Join(dir, "am.token") {
+		t.Errorf("remote_write %+v", c.RemoteWrite)
 	}
 	a := c.AlertConfig()
 	if a.ExternalURL != "https://pathlens.example.com/" || len(a.Alertmanagers) != 1 || a.Alertmanagers[0].BearerTokenFile != filepath.Join(dir, "am.token") ||
@@ -103,6 +107,10 @@ func TestAlertingConfigErrors(t *testing.T) {
 		"targets:\n  - {name: a, url: \"http://a/\", slo: {objective: 99%, window: 5m}}\n":   `c.yaml:2: targets[0].slo.window: 5m: want 1h to 90d`,
 		"targets:\n  - {name: a, url: \"http://a/\", slo: {objective: 99%, window: soon}}\n": `c.yaml:2: targets[0].slo.window: bad duration "soon" (want e.g. 6h, 7d or 30d)`,
 		"memory_limit: 1MiB\n":                                                               `c.yaml:1: memory_limit: 1MiB is below the minimum of 64MiB`,
+		"remote_write:\n  - {url: \"ftp://h/w\"}\n":                                          `c.yaml:2: remote_write[0].url: ftp://h/w: want an http or https URL`,
+		"remote_write:\n  - {url: \"https://u:hunter2@h/w\"}\n":                              `c.yaml:2: remote_write[0].url: https://xxxxx@h/w: put credentials in bearer_token_file`,
+		"remote_write:\n  - url: \"https://h/w\"\n    bearer_token_file: nope\n":             `c.yaml:3: remote_write[0].bearer_token_file: `,
+		"remote_write:\n  - {bearer_token_file: empty}\n":                                    `c.yaml:2: remote_write[0].url: url is required`,
 	} {
 		_, err := Parse(filepath.Join(dir, "c.yaml"), []byte(text))
 		if err == nil {

@@ -120,6 +120,7 @@ func (d *decoder) config(r *rawConfig) *Config {
 	}
 	d.probeEndpoint(c, &r.ProbeEndpoint)
 	d.alerting(c, &r.Alerting, r.Maintenance)
+	d.remoteWrite(c, r.RemoteWrite)
 	if n := r.MemoryLimit.set(&c.MemoryLimit); n != nil && c.MemoryLimit < 64<<20 {
 		d.failf(n, "memory_limit", "%s is below the minimum of 64MiB", n.Value)
 	}

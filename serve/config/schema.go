@@ -32,6 +32,7 @@ type (
 		Alerting      rawAlerting           `yaml:"alerting"`
 		Maintenance   []*rawWindow          `yaml:"maintenance"`
 		MemoryLimit   size                  `yaml:"memory_limit"`
+		RemoteWrite   []*rawRemoteWrite     `yaml:"remote_write"`
 	}
 	rawAuth struct {
 		TokenFile     str     `yaml:"token_file"`

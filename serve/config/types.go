@@ -12,6 +12,7 @@ import (
 	"github.com/pathlens/pathlens/assert"
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/serve/alert"
+	"github.com/pathlens/pathlens/serve/remotewrite"
 )
 
 // Defaults for fields the file leaves out.
@@ -66,6 +67,8 @@ type Config struct {
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (runtime/debug.SetMemoryLimit); 0 leaves it to GOMEMLIMIT.
 	MemoryLimit int64
+	// RemoteWrite are the receivers every run's series are sent to.
+	RemoteWrite []remotewrite.Config
 }
 
 // Auth protects the UI and API with a bearer token when TokenFile is set.

@@ -102,8 +102,9 @@ type Exporter struct {
 	mod         moduleMetrics        // module.go
 	ws          wsMetrics            // ws.go
 	handlerErrs *prometheus.CounterVec
-	slo         *sloCollector // slo.go
-	alerts      alertStats    // alerts.go
+	slo         *sloCollector    // slo.go
+	alerts      alertStats       // alerts.go
+	rw          remoteWriteStats // remotewrite.go
 
 	// storeErrs reads the store writer's failed batches for
 	// pathlens_store_write_errors_total; nil until SetStoreWriteErrors.
@@ -130,6 +131,7 @@ func New() *Exporter {
 	}
 	e.reg.MustRegister(e.slo)
 	e.alerts.register(e.reg)
+	e.rw.register(e.reg)
 	e.mod.register(e.reg)
 	e.ws.register(e.reg)
 	e.handlerErrs = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -141,6 +141,7 @@ type Writer struct {
 	log                      *slog.Logger
 	samples, failed, dropped atomic.Uint64
 	closing                  context.CancelFunc
+	closed                   atomic.Bool // Observe does nothing once set
 	wg                       sync.WaitGroup
 	once                     sync.Once
 }
@@ -178,9 +179,11 @@ func (w *Writer) Stats() Stats {
 }
 
 // Close stops sending: the batch in flight is given its request timeout,
-// queued samples are dropped. It waits for every goroutine.
+// queued samples are dropped, and Observe does nothing from then on. It
+// waits for every goroutine.
 func (w *Writer) Close() {
 	w.once.Do(func() {
+		w.closed.Store(true)
 		w.closing()
 		w.wg.Wait()
 		for _, s := range w.senders {
@@ -192,7 +195,7 @@ func (w *Writer) Close() {
 // Observe queues the samples of one run of target (its module and own
 // labels as configured). It never blocks.
 func (w *Writer) Observe(target, module string, labels map[string]string, r *probe.Result) {
-	if w == nil || len(w.senders) == 0 || r == nil {
+	if w == nil || len(w.senders) == 0 || r == nil || w.closed.Load() {
 		return
 	}
 	ts := Series(target, module, labels, r)
