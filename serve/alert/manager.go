@@ -489,6 +489,18 @@ func (m *Manager) Status(target string) (Status, bool) {
 	return e.tracker.Status(), true
 }
 
+// State returns target's state (pending when it has not been observed):
+// cheaper than Status for lists of many targets.
+func (m *Manager) State(target string) State {
+	m.mu.Lock()
+	e := m.targets[target]
+	m.mu.Unlock()
+	if e == nil {
+		return StatePending
+	}
+	return e.tracker.State()
+}
+
 // InMaintenance reports whether target is in a maintenance window now,
 // and until when: for the UI.
 func (m *Manager) InMaintenance(target string) (until time.Time, ok bool) {
