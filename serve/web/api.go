@@ -276,21 +276,29 @@ func sortSpans(spans []store.FindingSpan) {
 // apiFindings: GET /api/v1/findings — the findings of every target's
 // latest run (active), worst first, then those resolved lately (at most
 // maxResolved, most recently seen first); filtered and paged by the list
-// query (defaultAPILimit when no limit is given). X-Total-Count and Link
-// tell the whole list.
+// query (defaultAPILimit when no limit is given), id and sort (each part
+// sorted by it when given). X-Total-Count and Link tell the whole list.
 func (s *server) apiFindings(w http.ResponseWriter, r *http.Request) {
-	q, msg := parseListQuery(r, defaultAPILimit)
+	q, msg := parseFindingsQuery(r, defaultAPILimit)
 	if msg != "" {
 		s.apiError(w, http.StatusBadRequest, msg)
 		return
 	}
 	fl := s.listFindings(s.cfg(), q)
+	if q.needsTallies() {
+		if err := s.withTallies(r.Context(), fl.active, fl.resolved); err != nil {
+			s.storeError(w, r, err, true)
+			return
+		}
+	}
+	sortFindings(fl.active, q)
+	sortFindings(fl.resolved, q)
 	all := append(fl.active, fl.resolved...)
 	spans, err := s.findingSpans(r.Context(), all[min(q.offset(), len(all)):min(q.offset()+q.Limit, len(all))])
 	if err != nil {
 		s.storeError(w, r, err, true)
 		return
 	}
-	setPageHeaders(w, newPager(q, "/api/v1/findings", len(all)))
+	setPageHeaders(w, q.pager("/api/v1/findings", len(all)))
 	s.writeJSON(w, http.StatusOK, spans)
 }

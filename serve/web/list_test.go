@@ -236,15 +236,15 @@ func TestFindingsFilterAndPages(t *testing.T) {
 	// 400 targets: 60 warning (1 finding), 20 critical (2), 32 failing (1).
 	r := c.get("/findings?limit=50")
 	r.want(t, "findings", 200, "text/html")
-	if n := strings.Count(r.body, `<article class="finding`); n != 50 || !strings.Contains(r.body, "1–50 of 132") {
-		t.Errorf("%d cards on page 1", n)
+	if n := strings.Count(r.body, `<tr class="frow `); n != 50 || !strings.Contains(r.body, "1–50 of 132") {
+		t.Errorf("%d rows on page 1", n)
 	}
 	for _, want := range []string{`<span class="n">52</span> critical`, `<span class="n">80</span> warning`, `<span class="n">0</span> info`, `href="/findings?limit=50&amp;severity=critical"`} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("findings page lacks %q", want)
 		}
 	}
-	crit, warn := strings.Index(r.body, `<article class="finding sev-critical`), strings.Index(r.body, `<article class="finding sev-warning`)
+	crit, warn := strings.Index(r.body, `<tr class="frow sev-critical`), strings.Index(r.body, `<tr class="frow sev-warning`)
 	if crit < 0 || (warn >= 0 && warn < crit) {
 		t.Errorf("not worst first (critical at %d, warning at %d)", crit, warn)
 	}
@@ -259,7 +259,7 @@ func TestFindingsFilterAndPages(t *testing.T) {
 		t.Errorf("unstored finding: %s", r.body[strings.Index(r.body, "<main>"):])
 	}
 	r = c.get("/findings?severity=warning&module=internal&state=critical")
-	if n := strings.Count(r.body, `<article class="finding sev-warning`); n != 6 || strings.Contains(r.body, `<article class="finding sev-critical`) {
+	if n := strings.Count(r.body, `<tr class="frow sev-warning`); n != 6 || strings.Contains(r.body, `<tr class="frow sev-critical`) {
 		t.Errorf("%d warnings of critical internal targets", n)
 	}
 	// The API: the same list, then the resolved ones.

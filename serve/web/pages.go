@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pathlens/pathlens/diagnose"
 	"github.com/pathlens/pathlens/internal/units"
 	"github.com/pathlens/pathlens/probe"
 	"github.com/pathlens/pathlens/serve/config"
@@ -728,68 +727,6 @@ func (s *server) pageRun(w http.ResponseWriter, r *http.Request) {
 		p.Findings = append(p.Findings, findingView{Finding: f, Evidence: evidence(f.Evidence), Active: true})
 	}
 	s.render(w, r, http.StatusOK, "run", p)
-}
-
-// ---- findings page ----
-
-type findingsPage struct {
-	base
-	Counts    []countItem // active findings per severity, of every target
-	Filter    filterForm
-	Pager     pager // of the active findings
-	Active    []findingView
-	Inactive  []findingView
-	Catalogue []diagnose.Entry
-}
-
-func (s *server) pageFindings(w http.ResponseWriter, r *http.Request) {
-	q, msg := parseListQuery(r, defaultPageLimit)
-	if msg != "" {
-		s.pageError(w, r, http.StatusBadRequest, "Bad filter", msg)
-		return
-	}
-	now := s.d.Now()
-	p := &findingsPage{base: s.base("Findings", "findings"), Catalogue: diagnose.Catalogue()}
-	p.Refresh = 15
-	fl := s.listFindings(s.cfg(), q)
-	for _, sv := range severities {
-		p.Counts = append(p.Counts, countItem{State: string(sv), Class: "sev-" + string(sv), Label: string(sv),
-			N: fl.counts[string(sv)], Link: severityLink(q, "/findings", sv), Active: q.Severity == sv})
-	}
-	p.Filter = newFilterForm(q, "/findings", fl.modules)
-	p.Pager = newPager(q, "/findings", len(fl.active))
-	shown := fl.active[min(q.offset(), len(fl.active)):min(q.offset()+q.Limit, len(fl.active))]
-	var recent []listedFinding
-	for _, f := range fl.resolved {
-		if now.Sub(time.Unix(0, f.at)) <= recentInactive && len(recent) < maxInactiveRows {
-			recent = append(recent, f)
-		}
-	}
-	spans, err := s.findingSpans(r.Context(), append(slices.Clip(shown), recent...))
-	if err != nil {
-		s.storeError(w, r, err, false)
-		return
-	}
-	for i, sp := range spans {
-		fv := newFindingView(sp, now)
-		if i >= len(shown) {
-			fv.TargetLink = linkIfConfigured(recent[i-len(shown)])
-			p.Inactive = append(p.Inactive, fv)
-			continue
-		}
-		fv.TargetLink = linkIfConfigured(shown[i])
-		p.Active = append(p.Active, fv)
-	}
-	s.render(w, r, http.StatusOK, "findings", p)
-}
-
-// linkIfConfigured is the target page of f's target; "" when the target
-// left the config (no page to link).
-func linkIfConfigured(f listedFinding) string {
-	if f.target == nil {
-		return ""
-	}
-	return targetLink(f.name)
 }
 
 // runsLegend lists the phases that occur in runs, in order of first

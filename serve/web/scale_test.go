@@ -144,7 +144,7 @@ func decodeCopy(tb testing.TB, tmpl []byte) *probe.Result {
 // newFleet builds a fleet of n targets: an hour of runs each in State
 // (the latest one whole), and the latest run of every target with a
 // finding in a store that Cleanup closes.
-func newFleet(b *testing.B, n int) *fleet {
+func newFleet(b testing.TB, n int) *fleet {
 	now := time.Now().UTC().Truncate(time.Second)
 	f := &fleet{cfg: benchConfig(n), state: NewState(), now: now}
 	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"))
@@ -194,7 +194,7 @@ func BenchmarkScalePages(b *testing.B) {
 		b.Run(fmt.Sprintf("targets=%d", n), func(b *testing.B) {
 			f := newFleet(b, n)
 			h := New(Deps{Config: func() *config.Config { return f.cfg }, Store: f.st, State: f.state, Now: func() time.Time { return f.now }})
-			for _, path := range []string{"/", "/findings", "/?state=failing&q=svc-00", "/api/v1/targets", "/api/v1/findings"} {
+			for _, path := range []string{"/", "/findings", "/findings?sort=-runs", "/findings?sort=since&limit=1000", "/?state=failing&q=svc-00", "/api/v1/targets", "/api/v1/findings"} {
 				b.Run(path, func(b *testing.B) {
 					var size int
 					for b.Loop() {

@@ -540,8 +540,8 @@ func TestPages(t *testing.T) {
 	if !strings.Contains(r.body, "Finding catalogue") || !strings.Contains(r.body, "PROBE_TIMEOUT") {
 		t.Error("findings page lacks the catalogue")
 	}
-	crit := strings.Index(r.body, `<article class="finding sev-critical`)
-	warn := strings.Index(r.body, `<article class="finding sev-warning`)
+	crit := strings.Index(r.body, `<tr class="frow sev-critical`)
+	warn := strings.Index(r.body, `<tr class="frow sev-warning`)
 	if crit < 0 || warn < 0 || warn < crit {
 		t.Errorf("findings not worst first (critical at %d, warning at %d)", crit, warn)
 	}

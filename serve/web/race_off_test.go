@@ -1,0 +1,8 @@
+//go:build !race
+
+package web
+
+const (
+	raceEnabled  = false
+	raceSlowdown = 1
+)
