@@ -17,7 +17,9 @@ const (
 // dropped, in samples, over every receiver.
 type RemoteWriteStats struct{ Samples, Failed, Dropped uint64 }
 
-type remoteWriteStats struct{ f atomic.Pointer[func() RemoteWriteStats] }
+type remoteWriteStats struct {
+	f atomic.Pointer[func() RemoteWriteStats]
+}
 
 func (r *remoteWriteStats) get() RemoteWriteStats {
 	if f := r.f.Load(); f != nil {

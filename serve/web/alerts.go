@@ -10,6 +10,7 @@ import (
 // notifications (the serve wiring passes its alert.Manager).
 type Alerts interface {
 	Status(target string) (alert.Status, bool)
+	State(target string) alert.State
 	InMaintenance(target string) (until time.Time, ok bool)
 	Deliveries(target string) []alert.Delivery
 }

@@ -27,7 +27,7 @@ type APITarget struct {
 	Interval        string            `json:"interval"` // Go duration, e.g. "15s"
 	IntervalSeconds float64           `json:"interval_seconds"`
 	Labels          map[string]string `json:"labels"`
-	State           string            `json:"state"` // ok|warning|critical|failing|pending
+	State           string            `json:"state"` // up|degraded|down|flapping|pending
 	Last            *APILast          `json:"last"`  // null while pending
 	// Alert is the state with memory that alerts (docs/alerting.md);
 	// absent when serve runs without its alert manager.
@@ -72,7 +72,7 @@ func apiTarget(t *config.Target, l *lastRun) APITarget {
 	out := APITarget{
 		Name: t.Name, URL: t.URL, Module: t.Module,
 		Interval: t.Interval.String(), IntervalSeconds: t.Interval.Seconds(),
-		Labels: labels, State: stateOf(l),
+		Labels: labels, State: runTargetState(l),
 	}
 	if l != nil {
 		a := &APILast{ID: l.id, StartedAt: l.startedAt(), Success: l.success, TotalMS: l.totalMS, Error: l.err, Findings: make([]APIFindingRef, 0, len(l.findings))}
@@ -89,7 +89,7 @@ func apiTarget(t *config.Target, l *lastRun) APITarget {
 // list query (state, severity, module, q, page, limit: defaultAPILimit
 // when not given). X-Total-Count and Link tell the whole list.
 func (s *server) apiTargets(w http.ResponseWriter, r *http.Request) {
-	q, msg := parseListQuery(r, defaultAPILimit)
+	q, msg := s.listQuery(r, defaultAPILimit)
 	if msg != "" {
 		s.apiError(w, http.StatusBadRequest, msg)
 		return
@@ -103,6 +103,7 @@ func (s *server) apiTargets(w http.ResponseWriter, r *http.Request) {
 		}
 		if q.onPage(total) {
 			a := apiTarget(t, l)
+			a.State = s.targetState(t.Name, l)
 			a.Alert = s.newAPIAlertState(t.Name)
 			out = append(out, a)
 		}
@@ -119,7 +120,9 @@ func (s *server) apiTarget(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, http.StatusNotFound, "unknown target")
 		return
 	}
-	a := apiTarget(t, s.d.State.get(t.Name, s.d.Now()).Last)
+	l := s.d.State.get(t.Name, s.d.Now()).Last
+	a := apiTarget(t, l)
+	a.State = s.targetState(t.Name, l)
 	a.Alert = s.newAPIAlertState(t.Name)
 	if s.d.Store != nil {
 		up, err := uptime(r.Context(), s.d.Store, t, s.d.Now())

@@ -25,7 +25,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("rendered overview lacks %s", fs.name)
 		}
 	}
-	for _, want := range []string{"TLS_CHAIN_INCOMPLETE", "TCP_REFUSED", "healthy", "failing", "p99"} {
+	for _, want := range []string{"TLS_CHAIN_INCOMPLETE", "TCP_REFUSED", "up", "down", "degraded", "p99"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered overview lacks %q", want)
 		}

@@ -149,16 +149,16 @@ func TestOverviewFilterAndPages(t *testing.T) {
 		t.Fatalf("page 1 has %d rows", len(rows))
 	}
 	// Counts are of every target, whatever the page or filter.
-	for _, path := range []string{"/", "/?state=failing&page=2"} {
+	for _, path := range []string{"/", "/?state=down&page=2"} {
 		body := c.get(path).body
-		for _, want := range []string{`<span class="n">190</span> healthy`, `<span class="n">30</span> warning`, `<span class="n">10</span> critical`,
-			`<span class="n">16</span> failing`, `<span class="n">4</span> pending`} {
+		for _, want := range []string{`<span class="n">190</span> up`, `<span class="n">40</span> degraded`,
+			`<span class="n">16</span> down`, `<span class="n">4</span> pending`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s lacks count %q", path, want)
 			}
 		}
 	}
-	for _, want := range []string{`1–100 of 250`, `page 1 of 3`, `<a rel="next" href="/?page=2">`, `href="/?page=3">last`, `href="/?state=failing"`,
+	for _, want := range []string{`1–100 of 250`, `page 1 of 3`, `<a rel="next" href="/?page=2">`, `href="/?page=3">last`, `href="/?state=down"`,
 		`<form class="filters" method="get" action="/">`, `<option value="internal">internal</option>`} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("page 1 lacks %q", want)
@@ -170,9 +170,10 @@ func TestOverviewFilterAndPages(t *testing.T) {
 		t.Errorf("page 3: %d rows", len(rows))
 	}
 	// Filters, kept in the links.
+	// (failing is the older name of down: shared links keep working)
 	r = c.get("/?state=failing&module=internal&limit=2")
 	rows = rowLink.FindAllStringSubmatch(r.body, -1)
-	if len(rows) != 2 || !strings.Contains(r.body, "1–2 of 5") || !strings.Contains(r.body, `href="/?limit=2&amp;module=internal&amp;page=2&amp;state=failing"`) {
+	if len(rows) != 2 || !strings.Contains(r.body, "1–2 of 5") || !strings.Contains(r.body, `href="/?limit=2&amp;module=internal&amp;page=2&amp;state=down"`) {
 		t.Errorf("failing internal targets: %d rows", len(rows))
 	}
 	for _, m := range rows {
@@ -182,7 +183,7 @@ func TestOverviewFilterAndPages(t *testing.T) {
 			t.Errorf("%s does not match the filter", m[1])
 		}
 	}
-	if !strings.Contains(r.body, `<option value="failing" selected>`) || !strings.Contains(r.body, `<input type="hidden" name="limit" value="2">`) {
+	if !strings.Contains(r.body, `<option value="down" selected>`) || !strings.Contains(r.body, `<input type="hidden" name="limit" value="2">`) {
 		t.Error("the form does not show the filter")
 	}
 	r = c.get("/?q=SVC-00018&severity=critical")
@@ -209,18 +210,18 @@ func TestAPITargetsPages(t *testing.T) {
 	if r.header.Get("X-Total-Count") != "1200" || r.header.Get("Link") != `</api/v1/targets?page=2>; rel="next", </api/v1/targets?page=2>; rel="last"` {
 		t.Errorf("headers %v", r.header)
 	}
-	r = c.get("/api/v1/targets?state=critical&limit=5&page=2")
+	r = c.get("/api/v1/targets?state=degraded&severity=critical&limit=5&page=2")
 	got = nil
 	if err := json.Unmarshal([]byte(r.body), &got); err != nil || len(got) != 5 || got[0].Name != "svc-000185" {
 		t.Fatalf("critical page 2: %+v (%v)", got, err)
 	}
 	for _, tg := range got {
-		if tg.State != StateCritical || tg.Last == nil || len(tg.Last.Findings) != 2 || tg.Last.Findings[0].ID != "TLS_CHAIN_INCOMPLETE" {
+		if tg.State != TargetDegraded || tg.Last == nil || len(tg.Last.Findings) != 2 || tg.Last.Findings[0].ID != "TLS_CHAIN_INCOMPLETE" {
 			t.Errorf("%s: %+v", tg.Name, tg.Last)
 		}
 	}
-	if r.header.Get("X-Total-Count") != "60" || !strings.Contains(r.header.Get("Link"), `</api/v1/targets?limit=5&page=3&state=critical>; rel="next"`) ||
-		!strings.Contains(r.header.Get("Link"), `</api/v1/targets?limit=5&state=critical>; rel="first"`) {
+	if r.header.Get("X-Total-Count") != "60" || !strings.Contains(r.header.Get("Link"), `</api/v1/targets?limit=5&page=3&severity=critical&state=degraded>; rel="next"`) ||
+		!strings.Contains(r.header.Get("Link"), `</api/v1/targets?limit=5&severity=critical&state=degraded>; rel="first"`) {
 		t.Errorf("headers %v", r.header)
 	}
 	r = c.get("/api/v1/targets?page=99")
@@ -258,9 +259,10 @@ func TestFindingsFilterAndPages(t *testing.T) {
 	if strings.Contains(r.body, "first seen") || !strings.Contains(r.body, "expires in 9 days") {
 		t.Errorf("unstored finding: %s", r.body[strings.Index(r.body, "<main>"):])
 	}
-	r = c.get("/findings?severity=warning&module=internal&state=critical")
-	if n := strings.Count(r.body, `<tr class="frow sev-warning`); n != 6 || strings.Contains(r.body, `<tr class="frow sev-critical`) {
-		t.Errorf("%d warnings of critical internal targets", n)
+	// Degraded: the 20 warning targets' and the 6 critical ones' warnings.
+	r = c.get("/findings?severity=warning&module=internal&state=degraded")
+	if n := strings.Count(r.body, `<tr class="frow sev-warning`); n != 26 || strings.Contains(r.body, `<tr class="frow sev-critical`) {
+		t.Errorf("%d warnings of degraded internal targets", n)
 	}
 	// The API: the same list, then the resolved ones.
 	state.Record("svc-000070", "internal", benchFull("svc-000070", StateOK, time.Now().UTC()), 0)
@@ -314,7 +316,7 @@ func TestTargetPageLatestNotStored(t *testing.T) {
 	c := &client{t: t, base: srv.URL, header: http.Header{}, bodies: new([]string)}
 	r := c.get("/targets/api")
 	r.want(t, "target page", 200, "text/html")
-	for _, want := range []string{`<span class="badge st-failing">failing</span> api`, "connection refused", "the latest run is not stored yet",
+	for _, want := range []string{`<span class="badge st-down">down</span> api`, "connection refused", "the latest run is not stored yet",
 		fmt.Sprintf(`below from the run of <a href="/runs/%d">`, stored.ID) + fmtTime(old.StartedAt), "Run of " + fmtTime(old.StartedAt) + ": ", "TLS certificate chain"} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("target page lacks %q", want)
@@ -323,25 +325,25 @@ func TestTargetPageLatestNotStored(t *testing.T) {
 }
 
 func TestListQueryLinks(t *testing.T) {
-	req := httptest.NewRequest(http.MethodGet, "/?q=a+b%26c&state=ok&page=3&limit=100", nil)
+	req := httptest.NewRequest(http.MethodGet, "/?q=a+b%26c&state=up&page=3&limit=100", nil)
 	q, msg := parseListQuery(req, defaultPageLimit)
 	if msg != "" || q.Q != "a b&c" || q.offset() != 200 || !q.onPage(200) || q.onPage(300) {
 		t.Fatalf("%+v %q", q, msg)
 	}
-	if got := q.link("/", 4); got != "/?page=4&q=a+b%26c&state=ok" {
+	if got := q.link("/", 4); got != "/?page=4&q=a+b%26c&state=up" {
 		t.Errorf("link %q", got)
 	}
 	p := newPager(q, "/", 250)
-	if p.From != 201 || p.To != 250 || p.Pages != 3 || p.Next != "" || p.Prev != "/?page=2&q=a+b%26c&state=ok" || p.First != "/?q=a+b%26c&state=ok" {
+	if p.From != 201 || p.To != 250 || p.Pages != 3 || p.Next != "" || p.Prev != "/?page=2&q=a+b%26c&state=up" || p.First != "/?q=a+b%26c&state=up" {
 		t.Errorf("pager %+v", p)
 	}
-	if p := newPager(q, "/", 0); p.From != 0 || p.Pages != 1 || p.Prev != "/?q=a+b%26c&state=ok" {
+	if p := newPager(q, "/", 0); p.From != 0 || p.Pages != 1 || p.Prev != "/?q=a+b%26c&state=up" {
 		t.Errorf("empty pager %+v", p)
 	}
 	if !containsFold("svc-ÄBC.example", "äbc") || !containsFold("Svc-Abc", "ABC") || containsFold("ab", "abc") {
 		t.Error("containsFold")
 	}
-	if stateLink(q, "/", StateOK) != "/?q=a+b%26c" || stateLink(q, "/", StateFailing) != "/?q=a+b%26c&state=failing" {
+	if stateLink(q, "/", TargetUp) != "/?q=a+b%26c" || stateLink(q, "/", TargetDown) != "/?q=a+b%26c&state=down" {
 		t.Error("stateLink")
 	}
 }

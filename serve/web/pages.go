@@ -152,15 +152,16 @@ type overviewRow struct {
 	Error                   string
 	P50, P99                string
 	Spark                   *sparkline
+	Bar                     *uptimeBar // last 24 h by hour; nil without a store or past maxBarRows
 	Worst                   *probe.Finding
 	More                    int // further findings besides Worst
 }
 
 // stateLabels are the overview's names for the target states.
-var stateLabels = map[string]string{StateOK: "healthy", StateWarning: "warning", StateCritical: "critical", StateFailing: "failing", StatePending: "pending"}
+var stateLabels = map[string]string{TargetUp: "up", TargetDegraded: "degraded", TargetDown: "down", TargetFlapping: "flapping", TargetPending: "pending"}
 
 func (s *server) pageOverview(w http.ResponseWriter, r *http.Request) {
-	q, msg := parseListQuery(r, defaultPageLimit)
+	q, msg := s.listQuery(r, defaultPageLimit)
 	if msg != "" {
 		s.pageError(w, r, http.StatusBadRequest, "Bad filter", msg)
 		return
@@ -172,7 +173,7 @@ func (s *server) pageOverview(w http.ResponseWriter, r *http.Request) {
 	var page []*config.Target
 	total := 0
 	s.d.State.each(cfg.Targets, func(t *config.Target, l *lastRun) {
-		counts[stateOf(l)]++
+		counts[s.targetState(t.Name, l)]++
 		modules[t.Module] = true
 		if !q.matchTarget(t, l) || (q.Severity != "" && !l.hasSeverity(q.Severity)) {
 			return
@@ -183,10 +184,21 @@ func (s *server) pageOverview(w http.ResponseWriter, r *http.Request) {
 		total++
 	})
 	for _, t := range page {
-		p.Rows = append(p.Rows, newOverviewRow(t, s.d.State.get(t.Name, now), now))
+		snap := s.d.State.get(t.Name, now)
+		row := newOverviewRow(t, snap, now)
+		row.State = s.targetState(t.Name, snap.Last)
+		if s.d.Store != nil && len(p.Rows) < maxBarRows {
+			bar, err := newUptimeBar(r.Context(), s.d.Store, t.Name, now)
+			if err != nil {
+				s.storeError(w, r, err, false)
+				return
+			}
+			row.Bar = bar
+		}
+		p.Rows = append(p.Rows, row)
 	}
 	for _, st := range targetStates {
-		if n := counts[st]; n > 0 || st != StatePending {
+		if n := counts[st]; n > 0 || (st != TargetPending && st != TargetFlapping) {
 			c := countItem{State: st, Class: "st-" + st, Label: stateLabels[st], N: n, Active: q.State == st}
 			c.Link = stateLink(q, "/", st)
 			p.Counts = append(p.Counts, c)
@@ -199,7 +211,7 @@ func (s *server) pageOverview(w http.ResponseWriter, r *http.Request) {
 
 // newOverviewRow is target t's row, from its snapshot.
 func newOverviewRow(t *config.Target, snap snapshot, now time.Time) overviewRow {
-	row := overviewRow{Name: t.Name, Link: targetLink(t.Name), URL: t.URL, Module: t.Module, State: stateOf(snap.Last), P50: "—", P99: "—"}
+	row := overviewRow{Name: t.Name, Link: targetLink(t.Name), URL: t.URL, Module: t.Module, State: runTargetState(snap.Last), P50: "—", P99: "—"}
 	if l := snap.Last; l != nil {
 		row.LastMS = units.MS(l.totalMS)
 		row.LastAge = fmtAge(now, l.startedAt())
@@ -528,9 +540,11 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 			p.Findings = append(p.Findings, fv)
 		}
 	}
-	p.State = StatePending
+	p.State = s.targetState(t.Name, snap.Last)
 	if lr := pickLatest(snap, runs, now); lr != nil {
-		p.State = lr.state
+		if s.d.Alerts == nil && snap.Last == nil {
+			p.State = runTargetState(&lastRun{state: lr.state}) // the latest is stored, not in memory yet
+		}
 		p.setLatest(lr, runs, now)
 	}
 	s.render(w, r, http.StatusOK, "target", p)

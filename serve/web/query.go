@@ -40,6 +40,9 @@ type listQuery struct {
 	Page     int
 	Limit    int
 	defLimit int // the limit when none is given; not written back
+	// stateOf gives a target's state for the state filter (nil:
+	// runTargetState); the server sets it (server.listQuery).
+	stateOf func(name string, l *lastRun) string
 }
 
 // parseListQuery reads the list query of r; msg is why it is refused.
@@ -47,6 +50,9 @@ func parseListQuery(r *http.Request, defLimit int) (q listQuery, msg string) {
 	v := r.URL.Query()
 	q = listQuery{State: v.Get("state"), Severity: probe.Severity(v.Get("severity")), Module: v.Get("module"), Q: v.Get("q"),
 		Page: 1, Limit: defLimit, defLimit: defLimit}
+	if a, ok := stateAliases[q.State]; ok {
+		q.State = a
+	}
 	if q.State != "" && !slices.Contains(targetStates, q.State) {
 		return q, "state must be one of " + strings.Join(targetStates, ", ")
 	}
@@ -107,13 +113,38 @@ func (q listQuery) filtered() bool {
 // matchTarget reports whether target t, whose latest run l summarises
 // (nil while pending), passes the state, module and q filters.
 func (q listQuery) matchTarget(t *config.Target, l *lastRun) bool {
-	if q.State != "" && stateOf(l) != q.State {
+	if q.State != "" && q.targetState(t.Name, l) != q.State {
 		return false
 	}
 	if q.Module != "" && t.Module != q.Module {
 		return false
 	}
 	return q.Q == "" || containsFold(t.Name, q.Q) || containsFold(t.URL, q.Q)
+}
+
+// targetState is target name's state, whose latest run l summarises.
+func (q listQuery) targetState(name string, l *lastRun) string {
+	if q.stateOf != nil {
+		return q.stateOf(name, l)
+	}
+	return runTargetState(l)
+}
+
+// listQuery is parseListQuery with the state filter reading the states
+// with memory when there is an alert manager.
+func (s *server) listQuery(r *http.Request, defLimit int) (listQuery, string) {
+	q, msg := parseListQuery(r, defLimit)
+	q.stateOf = s.targetState
+	return q, msg
+}
+
+// targetState is target name's state: the alert manager's when there is
+// one, else what its latest run l says.
+func (s *server) targetState(name string, l *lastRun) string {
+	if s.d.Alerts != nil {
+		return string(s.d.Alerts.State(name))
+	}
+	return runTargetState(l)
 }
 
 // containsFold reports whether sub is within s, ignoring case.

@@ -12,17 +12,46 @@ import (
 	"github.com/pathlens/pathlens/serve/store"
 )
 
-// Target states shown in the UI and the API.
+// What a single run was: the classes of lastRun.state.
 const (
-	StateOK       = "ok"       // last run succeeded, no warning or critical finding
-	StateWarning  = "warning"  // last run succeeded with a warning finding
-	StateCritical = "critical" // last run succeeded with a critical finding
-	StateFailing  = "failing"  // last run failed
+	StateOK       = "ok"       // the run succeeded, no warning or critical finding
+	StateWarning  = "warning"  // the run succeeded with a warning finding
+	StateCritical = "critical" // the run succeeded with a critical finding
+	StateFailing  = "failing"  // the run failed
 	StatePending  = "pending"  // no run yet
 )
 
-// targetStates are the states in the order the UI counts them.
-var targetStates = []string{StateOK, StateWarning, StateCritical, StateFailing, StatePending}
+// Target states shown in the UI and the API: the states with memory of
+// the alert manager (docs/alerting.md), or, without one, the latest
+// run's class in the same words.
+const (
+	TargetUp       = "up"
+	TargetDegraded = "degraded"
+	TargetDown     = "down"
+	TargetFlapping = "flapping"
+	TargetPending  = StatePending
+)
+
+// targetStates are the target states in the order the UI counts them.
+var targetStates = []string{TargetUp, TargetDegraded, TargetDown, TargetFlapping, TargetPending}
+
+// stateAliases are the run classes a state filter took before target
+// states had memory; shared links keep working.
+var stateAliases = map[string]string{StateOK: TargetUp, StateWarning: TargetDegraded, StateCritical: TargetDegraded, StateFailing: TargetDown}
+
+// runTargetState is the target state the latest run l implies on its
+// own (no alert manager to remember more).
+func runTargetState(l *lastRun) string {
+	switch stateOf(l) {
+	case StateOK:
+		return TargetUp
+	case StateWarning, StateCritical:
+		return TargetDegraded
+	case StateFailing:
+		return TargetDown
+	}
+	return TargetPending
+}
 
 // What State keeps. stateWindow is how far back samples count for the
 // overview's percentiles; ringSize caps the samples per target whatever

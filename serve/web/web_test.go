@@ -82,8 +82,8 @@ func TestAPITargets(t *testing.T) {
 		}
 	}
 	wantState := map[string]string{
-		"ok-http": StateOK, "ok-h2": StateOK, "tls-expiring": StateWarning,
-		"tls-incomplete-chain": StateFailing, "http-500": StateFailing, "tcp-refused": StateFailing, "dns-nxdomain": StateFailing,
+		"ok-http": TargetUp, "ok-h2": TargetUp, "tls-expiring": TargetDegraded,
+		"tls-incomplete-chain": TargetDown, "http-500": TargetDown, "tcp-refused": TargetDown, "dns-nxdomain": TargetDown,
 	}
 	for i, tg := range got {
 		if tg.Name != fixtureScenarios[i].name {
@@ -438,7 +438,7 @@ func TestPages(t *testing.T) {
 	for _, m := range counts {
 		gotCounts[m[2]] = m[1]
 	}
-	if gotCounts["healthy"] != "2" || gotCounts["warning"] != "1" || gotCounts["critical"] != "0" || gotCounts["failing"] != "4" {
+	if gotCounts["up"] != "2" || gotCounts["degraded"] != "1" || gotCounts["down"] != "4" {
 		t.Errorf("overview counts %v", gotCounts)
 	}
 	if n := strings.Count(r.body, `<svg class="spark"`); n != len(fixtureScenarios) {
