@@ -25,7 +25,7 @@ import (
 // grpcEnded returns the gRPC block of a call that ended on its own.
 func grpcEnded(r *probe.Result) *probe.GRPCInfo {
 	g := r.GRPC
-	if g == nil || g.StatusOrigin == "" || errClass(r, probe.ClassTimeout, probe.ClassCanceled) {
+	if g == nil || g.StatusOrigin == "" || errClass(r, probe.ClassTimeout, probe.ClassCanceled) || tlsFailedApplies(r) {
 		return nil
 	}
 	return g

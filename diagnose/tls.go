@@ -51,9 +51,17 @@ func tlsHandshakeFailed(r *probe.Result) *Finding {
 	if d, ok := phaseOf(r, probe.PhaseTLS); ok {
 		ev["tls_ms"] = msEv(d.DurationMS)
 	}
+	if t.AlertAfterHandshake {
+		ev["after_handshake"] = true
+	}
+	if t.ClientCertRequested {
+		ev["client_cert_requested"], ev["client_cert_sent"] = true, t.ClientCertSent
+	}
 	alert := strings.ToLower(t.Alert)
 	var summary, advice string
 	switch {
+	case clientCertRejected(t):
+		summary, advice = clientCertWords(t)
 	case e.Cause == probe.CauseNotTLS:
 		summary = "the server answered with something that is not TLS (wrong port, or plain HTTP on a TLS port?)"
 		if t.Alert != "" {
@@ -79,12 +87,6 @@ func tlsHandshakeFailed(r *probe.Result) *Finding {
 			"tls_params cipher_suites, Go CipherSuites/CurvePreferences) against modern clients: it should allow ECDHE with " +
 			"AES-GCM or ChaCha20. An RSA-only key with an ECDSA-only cipher list (or the reverse) fails the same way. " +
 			"Some servers also send this alert when they have no certificate for the SNI name asked for."
-	case strings.Contains(alert, "certificate required") || strings.Contains(alert, "bad certificate") ||
-		strings.Contains(alert, "unknown certificate") || strings.Contains(alert, "unknown ca"):
-		summary = "the server rejected the client certificate (alert " + quoteAlert(t.Alert) + ")"
-		advice = "The server requires mutual TLS. Pass a client certificate the server's client CA trusts with " +
-			"--cert FILE --key FILE, and check the server's client-CA list (nginx ssl_client_certificate, envoy " +
-			"validation_context, Go ClientCAs) and that the client certificate is not expired."
 	case strings.Contains(alert, "unrecognized name"):
 		summary = "the server has no certificate for the name sent in SNI (alert \"unrecognized name\")"
 		advice = "The server does not know the SNI name " + fmt.Sprintf("%q", askedName(r)) + ": add it to the virtual host " +
@@ -98,11 +100,55 @@ func tlsHandshakeFailed(r *probe.Result) *Finding {
 		advice = "Reproduce with openssl s_client -connect HOST:PORT -servername NAME and read the server's TLS error log; " +
 			"a connection closed during the handshake usually means the server or a proxy in between gave up on the ClientHello."
 	}
+	if t.AlertAfterHandshake {
+		summary += "; the alert came after pathlens had finished its side of the TLS 1.3 handshake"
+	}
 	return &Finding{ID: IDTLSHandshakeFailed, Severity: probe.SeverityCritical, Phase: probe.PhaseTLS, Summary: summary, Evidence: ev, Advice: advice}
+}
+
+// clientCertRejected: the server ended the handshake over the client
+// certificate — an alert that names it, or (TLS 1.2 servers, Go and
+// OpenSSL alike, answer a missing certificate with handshake_failure)
+// any alert after the server asked for a certificate pathlens did not
+// have: by then version, cipher and group were agreed.
+func clientCertRejected(t *probe.TLSInfo) bool {
+	alert := strings.ToLower(t.Alert)
+	if strings.Contains(alert, "certificate required") || strings.Contains(alert, "bad certificate") ||
+		strings.Contains(alert, "unknown certificate") || strings.Contains(alert, "unknown ca") {
+		return true
+	}
+	return t.ClientCertRequested && !t.ClientCertSent &&
+		(strings.Contains(alert, "handshake failure") || t.AlertAfterHandshake)
+}
+
+// clientCertWords are the summary and advice of a handshake the server
+// ended over the client certificate: none sent, or not accepted.
+func clientCertWords(t *probe.TLSInfo) (summary, advice string) {
+	a := quoteAlert(t.Alert)
+	if t.ClientCertRequested && !t.ClientCertSent {
+		return "the server requires a client certificate and pathlens sent none (alert " + a + ")",
+			"The server requires mutual TLS. Pass a client certificate the server's client CA trusts with " +
+				"--cert FILE --key FILE (serve: tls.cert_file and tls.key_file). If clients are not meant to need " +
+				"one, make the server ask without requiring it (nginx ssl_verify_client optional, Go " +
+				"tls.VerifyClientCertIfGiven, envoy require_client_certificate: false)."
+	}
+	summary = "the server rejected the client certificate (alert " + a + ")"
+	advice = "The server requires mutual TLS. Pass a client certificate the server's client CA trusts with " +
+		"--cert FILE --key FILE, and check the server's client-CA list (nginx ssl_client_certificate, envoy " +
+		"validation_context, Go ClientCAs) and that the client certificate is not expired."
+	if t.ClientCertSent {
+		summary = "the server rejected the client certificate pathlens sent (alert " + a + ")"
+		advice = "The server did not accept the client certificate given with --cert: check that it is issued by a CA " +
+			"in the server's client-CA list (nginx ssl_client_certificate, envoy validation_context " +
+			"trusted_ca, Go ClientCAs), that it and its chain are not expired, and that it allows client " +
+			"authentication (extended key usage clientAuth). The server's TLS error log names the reason."
+	}
+	return summary, advice
 }
 
 func quoteAlert(a string) string {
 	a = strings.TrimPrefix(a, "remote error: ")
+	a = strings.TrimPrefix(a, "remote alert: ")
 	a = strings.TrimPrefix(a, "tls: ")
 	return fmt.Sprintf("%q", a)
 }
@@ -427,8 +473,8 @@ func tlsOldVersion(r *probe.Result) *Finding {
 // tlsNoResumption is TLS_NO_RESUMPTION.
 func tlsNoResumption(r *probe.Result) *Finding {
 	t := r.TLS
-	if t == nil || t.Resumption == nil || !t.Resumption.Tested || t.Resumption.Resumed {
-		return nil
+	if t == nil || t.Resumption == nil || !t.Resumption.Tested || t.Resumption.Resumed || tlsFailedApplies(r) {
+		return nil // (a handshake that failed had no session to resume)
 	}
 	ev := evidence{"second_handshake_ms": msEv(t.Resumption.HandshakeMS)}.set("version", t.Version).set("error", t.Resumption.Error)
 	if d, ok := completedPhase(r, probe.PhaseTLS); ok {

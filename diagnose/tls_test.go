@@ -561,6 +561,56 @@ func TestTLSHandshakeFailed(t *testing.T) {
 			wantEvidence(t, f, want)
 		})
 	}
+	clientCert := func(alert string, late, requested, sent bool) *probe.Result {
+		r := failed(healthy(), probe.ClassTLS, "tls", "alert", "remote error: tls: "+alert)
+		r.TLS.Alert = "remote alert: tls: " + alert
+		r.TLS.AlertAfterHandshake, r.TLS.ClientCertRequested, r.TLS.ClientCertSent = late, requested, sent
+		if late {
+			r.TLS.Version = "TLS 1.3"
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name                  string
+		r                     *probe.Result
+		wantSumm, wantAdvice  string
+		wantLate, wantRequest bool
+	}{
+		{"TLS 1.3 certificate_required after the handshake", clientCert("certificate required", true, true, false),
+			`the server requires a client certificate and pathlens sent none (alert "certificate required"); the alert came after pathlens had finished its side of the TLS 1.3 handshake`,
+			"--cert FILE --key FILE", true, true},
+		{"TLS 1.2 handshake_failure after a CertificateRequest: the missing certificate, not the ciphers",
+			clientCert("handshake failure", false, true, false),
+			`the server requires a client certificate and pathlens sent none (alert "handshake failure")`, "--cert FILE --key FILE", false, true},
+		{"handshake_failure without a CertificateRequest: the ciphers", clientCert("handshake failure", false, false, false),
+			"no cipher suite, group or signature algorithm in common", "ssl_ciphers", false, false},
+		{"a certificate sent and refused", clientCert("unknown certificate authority", true, true, true),
+			`the server rejected the client certificate pathlens sent (alert "unknown certificate authority")`, "clientAuth", true, true},
+		{"any late alert after a CertificateRequest left unanswered", clientCert("internal error", true, true, false),
+			"requires a client certificate and pathlens sent none", "--cert FILE --key FILE", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := diag(t, tc.r)
+			wantIDs(t, fs, IDTLSHandshakeFailed)
+			f := &fs[0]
+			if !strings.Contains(f.Summary, tc.wantSumm) || !strings.Contains(f.Advice, tc.wantAdvice) || f.Phase != probe.PhaseTLS {
+				t.Errorf("phase %s summary %q advice %q; want %q and %q", f.Phase, f.Summary, f.Advice, tc.wantSumm, tc.wantAdvice)
+			}
+			if late, _ := f.Evidence["after_handshake"].(bool); late != tc.wantLate {
+				t.Errorf("after_handshake = %v, want %v", f.Evidence["after_handshake"], tc.wantLate)
+			}
+			if req, _ := f.Evidence["client_cert_requested"].(bool); req != tc.wantRequest {
+				t.Errorf("client_cert_requested = %v, want %v", f.Evidence["client_cert_requested"], tc.wantRequest)
+			}
+		})
+	}
+	t.Run("the late rejection silences the findings of the call it ended", func(t *testing.T) {
+		r := clientCert("certificate required", true, true, false)
+		r.TLS.Resumption = &probe.ResumptionCheck{Tested: true, HandshakeMS: 1}
+		r.Kind, r.HTTP = "grpcs", nil
+		r.GRPC = &probe.GRPCInfo{StatusCode: 14, StatusName: "UNAVAILABLE", StatusOrigin: probe.GRPCStatusClient, Health: true}
+		wantIDs(t, diag(t, r), IDTLSHandshakeFailed)
+	})
 	t.Run("no tls block", func(t *testing.T) {
 		r := failed(healthy(), probe.ClassTLS, "tls", "reset", "read: connection reset by peer")
 		r.TLS = nil

@@ -152,6 +152,35 @@ func (a authority) issue(now time.Time, spec leafSpec) (*x509.Certificate, *ecds
 	return cert, key, nil
 }
 
+// ClientCert issues a client certificate (extended key usage clientAuth)
+// from the lab's trusted intermediate, with that intermediate in its
+// chain: the certificate the lab's servers that require one accept.
+func (l *Lab) ClientCert() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	now := l.pki.now
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "pathlens lab client", Organization: []string{labOrg}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(leafLifetime),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	inter := l.pki.inter
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, inter.cert, &key.PublicKey, inter.key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("lab: client certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der, inter.cert.Raw}, PrivateKey: key}, nil
+}
+
 // chainKind selects which certificates a TLS server sends after its leaf.
 type chainKind int
 

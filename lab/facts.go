@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pathlens/pathlens/probe"
 )
@@ -110,4 +111,34 @@ func findingIDs(r *probe.Result) []string {
 		ids = append(ids, f.ID)
 	}
 	return ids
+}
+
+// clientCertRefused checks a probe without a client certificate against a
+// server that requires one: the tls phase failed with the server's alert
+// (its text holding alert), after the server asked for a certificate and
+// none was sent, late (after the client's side of a TLS 1.3 handshake) or
+// not, and TLS_HANDSHAKE_FAILED tells the user to pass --cert and --key.
+// version is the negotiated version recorded ("" when the handshake
+// failed before it was).
+func clientCertRefused(version, alert string, late bool) func(*probe.Result) error {
+	return func(r *probe.Result) error {
+		var f facts
+		if e := r.Error; e == nil || e.Class != probe.ClassTLS || e.Phase != probe.PhaseTLS || e.Cause != probe.CauseAlert {
+			f.errorf("error = %+v, want class tls, cause alert in phase tls", e)
+		}
+		t := r.TLS
+		if t.Version != version || !strings.Contains(t.Alert, alert) || t.AlertAfterHandshake != late ||
+			!t.ClientCertRequested || t.ClientCertSent || !t.Verified {
+			f.errorf("tls version %q alert %q after handshake %v, client cert requested %v sent %v, verified %v; "+
+				"want %q, %q, %v, requested, not sent, the server verified",
+				t.Version, t.Alert, t.AlertAfterHandshake, t.ClientCertRequested, t.ClientCertSent, t.Verified, version, alert, late)
+		}
+		for _, fd := range r.Findings {
+			if fd.ID == "TLS_HANDSHAKE_FAILED" && (fd.Phase != probe.PhaseTLS || !strings.Contains(fd.Advice, "--cert FILE --key FILE") ||
+				!strings.Contains(fd.Summary, "client certificate")) {
+				f.errorf("TLS_HANDSHAKE_FAILED %+v, want phase tls naming the client certificate and --cert/--key", fd)
+			}
+		}
+		return f.err()
+	}
 }

@@ -249,6 +249,29 @@ var scenarioTable = []*scenarioDef{
 		},
 	},
 	{
+		name: "tls13-client-cert-required",
+		description: "HTTPS limited to TLS 1.3 that requires a client certificate from the lab CA (RequireAndVerifyClientCert); " +
+			"pathlens has none, and the server's certificate_required alert (116) arrives after the client's side of the " +
+			"handshake has finished, as the first record the client reads.",
+		expect: []string{"TLS_HANDSHAKE_FAILED"},
+		check:  clientCertRefused("TLS 1.3", "certificate required", true),
+		start: func(l *Lab, d *scenarioDef) (string, error) {
+			return l.startHTTPS(d.name, tlsOpts{chain: chainNormal, leaf: labLeaf(d.name),
+				minVersion: tls.VersionTLS13, clientAuth: tls.RequireAndVerifyClientCert})
+		},
+	},
+	{
+		name: "tls12-client-cert-required",
+		description: "The same server capped at TLS 1.2: it refuses the missing client certificate inside the handshake " +
+			"with a handshake_failure alert, as Go and OpenSSL servers do below TLS 1.3.",
+		expect: []string{"TLS_HANDSHAKE_FAILED"},
+		check:  clientCertRefused("", "handshake failure", false),
+		start: func(l *Lab, d *scenarioDef) (string, error) {
+			return l.startHTTPS(d.name, tlsOpts{chain: chainNormal, leaf: labLeaf(d.name),
+				maxVersion: tls.VersionTLS12, clientAuth: tls.RequireAndVerifyClientCert})
+		},
+	},
+	{
 		name:        "http-slow",
 		description: "Cleartext HTTP server that waits 400 ms before sending response headers.",
 		expect:      []string{"HTTP_SERVER_SLOW"},

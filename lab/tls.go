@@ -26,6 +26,8 @@ type tlsOpts struct {
 	noTickets              bool
 	handshakeDelay         time.Duration
 	handler                http.Handler // nil: okHandler
+	// clientAuth asks clients for a certificate; ClientCAs is then the lab root.
+	clientAuth tls.ClientAuthType
 }
 
 // startHTTPS serves HTTPS for scenario name on a new port and returns
@@ -41,6 +43,10 @@ func (l *Lab) startHTTPS(name string, o tlsOpts) (string, error) {
 		MaxVersion:             o.maxVersion,
 		CipherSuites:           o.cipherSuites,
 		SessionTicketsDisabled: o.noTickets,
+		ClientAuth:             o.clientAuth,
+	}
+	if o.clientAuth != tls.NoClientCert {
+		cfg.ClientCAs = l.CAPool()
 	}
 	if o.minVersion != 0 {
 		cfg.MinVersion = o.minVersion

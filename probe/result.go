@@ -240,6 +240,17 @@ type TLSInfo struct {
 	Analysis *ChainAnalysis `json:"analysis,omitempty"`
 	// Alert is the TLS alert or low-level cause of a failed handshake.
 	Alert string `json:"alert,omitempty"`
+	// AlertAfterHandshake is true when Alert arrived after pathlens's side
+	// of a TLS 1.3 handshake had finished, as the first record the server
+	// sent: a TLS 1.3 client finishes before the server has read its
+	// Certificate and Finished, so a server that rejects them (a client
+	// certificate required and missing, or not trusted) says so then.
+	AlertAfterHandshake bool `json:"alert_after_handshake,omitempty"`
+	// ClientCertRequested is true when the server asked for a client
+	// certificate (CertificateRequest); ClientCertSent when pathlens had
+	// one to send (Options.ClientCert, --cert/--key).
+	ClientCertRequested bool `json:"client_cert_requested,omitempty"`
+	ClientCertSent      bool `json:"client_cert_sent,omitempty"`
 	// HostnameError is set when the certificate does not cover the name
 	// asked for, even where verification failed for another reason first.
 	HostnameError string `json:"hostname_error,omitempty"`

@@ -42,9 +42,17 @@ func (d *Dialer) TLSConfig(serverName string, alpn []string) *tls.Config {
 		cfg.ServerName = "" // no SNI for IP literals (RFC 6066)
 		info.SNI = ""
 	}
-	if o.ClientCert != nil {
-		cert := o.ClientCert
-		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	// The callback runs only when the server sends a CertificateRequest:
+	// it records that the server asked, and whether pathlens had a
+	// certificate to give (an empty one sends none, as with no callback).
+	cert := o.ClientCert
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		info.ClientCertRequested = true
+		if cert == nil {
+			return &tls.Certificate{}, nil
+		}
+		info.ClientCertSent = true
+		return cert, nil
 	}
 	verifyName := serverName
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
@@ -299,6 +307,57 @@ func (d *Dialer) recordState(cs tls.ConnectionState) {
 	info.OCSPStapled = len(cs.OCSPResponse) > 0
 }
 
+// LateAlert turns err, met on this probe's TLS connection after Handshake
+// returned, into the tls phase's failure when the handshake was TLS 1.3
+// and err is a TLS alert from the server. The caller vouches that the
+// alert was the first thing the server sent after the handshake (no
+// application data before it): a TLS 1.3 client finishes its handshake
+// one flight before the server does, so a server that rejects the
+// client's Certificate or Finished — certificate_required (116) when a
+// client certificate is required and none was sent, bad_certificate or
+// unknown_ca when it is not trusted — sends its alert then, and the
+// client meets it on its first read, in the request or wait phase. Below
+// TLS 1.3 the server verifies the client before its own Finished, so an
+// alert after the handshake is not the handshake's. It records the alert
+// in Result.TLS (Alert, AlertAfterHandshake) and returns a class tls,
+// cause alert PhaseError in phase tls; nil when err is not such an alert.
+func (d *Dialer) LateAlert(err error) *PhaseError {
+	info := d.Res.TLS
+	alert := tlsAlert(err)
+	if alert == nil || info == nil || info.Version != "TLS 1.3" {
+		return nil
+	}
+	info.Alert = alertOf(alert)
+	info.AlertAfterHandshake = true
+	// Only the alert is quoted: what wraps it may name the request URL.
+	return &PhaseError{Phase: PhaseTLS, Class: ClassTLS, Cause: CauseAlert,
+		Err: fmt.Errorf("the server ended the TLS 1.3 handshake with an alert after pathlens had finished its side: %w", alert)}
+}
+
+// tlsAlert is the TLS alert from the peer that err holds (IsTLSAlert),
+// nil when it holds none.
+func tlsAlert(err error) error {
+	var ae tls.AlertError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "remote error" {
+		return oe
+	}
+	return nil
+}
+
+// AwaitsClientAuth reports whether the server's verdict on the client's
+// side of the handshake is still to come: TLS 1.3, and the server asked
+// for a client certificate. A prober that reads nothing after the
+// handshake (tls://) reads once then (DrainTickets), so that a rejection
+// (LateAlert) is not mistaken for success.
+func (d *Dialer) AwaitsClientAuth() bool {
+	info := d.Res.TLS
+	return info != nil && info.Version == "TLS 1.3" && info.ClientCertRequested
+}
+
 func alertOf(err error) string {
 	var ae tls.AlertError
 	if errors.As(err, &ae) {
@@ -365,10 +424,13 @@ func (d *Dialer) CheckResumption(ctx context.Context, addr string, cfg *tls.Conf
 
 // DrainTickets reads briefly from a TLS connection that carries no
 // application data so that post-handshake messages (session tickets) are
-// processed. It returns early when ctx ends.
-func DrainTickets(ctx context.Context, tc *tls.Conn, wait time.Duration) {
+// processed. It returns early when ctx ends, and returns the read's error
+// unless the wait simply ran out (nil then, and for TLS 1.2 and below,
+// where nothing is read): a TLS alert the server sent as its first record
+// after the handshake (Dialer.LateAlert), or the connection's end.
+func DrainTickets(ctx context.Context, tc *tls.Conn, wait time.Duration) error {
 	if tc.ConnectionState().Version < tls.VersionTLS13 {
-		return
+		return nil
 	}
 	dl := time.Now().Add(wait)
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
@@ -376,8 +438,12 @@ func DrainTickets(ctx context.Context, tc *tls.Conn, wait time.Duration) {
 	}
 	_ = tc.SetReadDeadline(dl)
 	var b [1]byte
-	_, _ = tc.Read(b[:])
+	_, err := tc.Read(b[:])
 	_ = tc.SetReadDeadline(time.Time{})
+	if isTimeout(err) {
+		return nil
+	}
+	return err
 }
 
 // cipherNames maps every suite crypto/tls knows to its name, built once:

@@ -110,6 +110,13 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	callErr := call(ctx, tap, creds, req, o, rec, info)
 	r.H2 = tap.Info()
 	rec.MarkDone()
+	if callErr != nil && tlsCfg != nil {
+		// grpc-go reports a TLS 1.3 server's rejection of the client
+		// (an alert as its first record) as a transport failure.
+		if pe := d.LateAlert(tap.ReadErrorBeforeData()); pe != nil {
+			return pe
+		}
+	}
 	if tlsCfg != nil && !o.SkipResumptionCheck && ctx.Err() == nil {
 		d.CheckResumption(ctx, c.RemoteAddr().String(), tlsCfg)
 	}

@@ -262,6 +262,9 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 	}
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
+		if pe := p.lateAlert(err, p.tap); pe != nil {
+			return nil, pe
+		}
 		return nil, classifyHTTP(ctx, rec, err)
 	}
 	// A reply with no body (HEAD, 204) may never fire GotFirstResponseByte
@@ -389,6 +392,9 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 		cc, err := h2ClientConn(ctx, o, tc)
 		if err != nil {
 			conn.Close()
+			if pe := p.lateAlert(err, tap); pe != nil {
+				return nil, pe
+			}
 			return nil, probe.Classify(ctx, probe.PhaseRequest, probe.ClassProtocol, err)
 		}
 		p.tap = tap
@@ -407,6 +413,27 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 		p.closers = append(p.closers, func() { tr.CloseIdleConnections(); conn.Close() })
 	}
 	return tr, nil
+}
+
+// lateAlert is the tls phase's failure when the exchange failed on a TLS
+// 1.3 connection this probe dialed because the server's first record
+// after the handshake was an alert (probe.Dialer.LateAlert): before any
+// HTTP/1 response, or, over HTTP/2, before the server's preface (the
+// HTTP/2 client may report that as a broken preface, so the tap's record
+// of the read is asked too).
+func (p *prober) lateAlert(err error, tap *h2tap.Conn) *probe.PhaseError {
+	if !p.fresh {
+		return nil
+	}
+	if tap != nil {
+		if rerr := tap.ReadErrorBeforeData(); rerr != nil {
+			return p.d.LateAlert(rerr)
+		}
+		if tap.Info().Counts[probe.H2Recv] != nil {
+			return nil // the server spoke HTTP/2: its side of the handshake was done
+		}
+	}
+	return p.d.LateAlert(err)
 }
 
 // tlsTap is a tapped TLS connection that still tells net/http's HTTP/2

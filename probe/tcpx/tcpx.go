@@ -29,7 +29,9 @@ func ProbeTCP(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.
 // ProbeTLS connects and completes a TLS handshake; ALPN offers h2 and
 // http/1.1 so the server's preference is visible. After the handshake it
 // reads briefly so TLS 1.3 session tickets arrive, then tests resumption
-// on a second connection.
+// on a second connection. It reads too when a TLS 1.3 server asked for a
+// client certificate: that server's verdict on it comes after the
+// client's handshake, and a rejection fails the tls phase.
 func ProbeTLS(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Recorder, r *probe.Result) error {
 	d := &probe.Dialer{Opts: o, Rec: rec, Res: r}
 	c, err := d.DialTCP(ctx, t.Host, t.Port)
@@ -48,8 +50,14 @@ func ProbeTLS(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.
 	}
 	defer tc.Close()
 	rec.MarkDone()
-	if addr := c.RemoteAddr().String(); d.ResumptionDue(addr) {
-		probe.DrainTickets(ctx, tc, probe.TicketWait)
+	addr := c.RemoteAddr().String()
+	due := d.ResumptionDue(addr)
+	if due || d.AwaitsClientAuth() {
+		if pe := d.LateAlert(probe.DrainTickets(ctx, tc, probe.TicketWait)); pe != nil {
+			return pe
+		}
+	}
+	if due {
 		d.CheckResumption(ctx, addr, cfg)
 	}
 	return nil

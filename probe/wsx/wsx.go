@@ -77,6 +77,7 @@ type session struct {
 	info *probe.WSInfo
 
 	tok   string // the bearer token; only ever sent, scrubbed from every message
+	d     *probe.Dialer
 	conn  net.Conn
 	c     *websocket.Conn
 	guard *frameGuard // checks the server's frame headers against the read limit
@@ -120,6 +121,7 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	}
 
 	d := &probe.Dialer{Opts: o, Rec: rec, Res: r}
+	s.d = d
 	raw, err := d.DialTCP(ctx, t.Host, t.Port)
 	if err != nil {
 		return err
@@ -145,7 +147,9 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	// The session is over: what follows is outside the total. The session
 	// read past the handshake, so TLS 1.3 tickets are in the cache.
 	rec.MarkDone()
-	if tlsCfg != nil && !o.SkipResumptionCheck && ctx.Err() == nil {
+	var pe *probe.PhaseError
+	tlsFailed := errors.As(err, &pe) && pe.Phase == probe.PhaseTLS // the server refused the handshake late (LateAlert)
+	if tlsCfg != nil && !o.SkipResumptionCheck && ctx.Err() == nil && !tlsFailed {
 		d.CheckResumption(ctx, raw.RemoteAddr().String(), tlsCfg)
 	}
 	return err
@@ -343,6 +347,11 @@ func (s *session) upgradeError(ctx context.Context, resp *http.Response, err err
 	}
 	if resp != nil {
 		return probe.Errorf(probe.PhaseUpgrade, probe.ClassProtocol, probe.CauseBadHandshake, "%s", s.scrub(rootText(err)))
+	}
+	if pe := s.d.LateAlert(err); pe != nil {
+		// No response came: the TLS 1.3 server rejected the client (its
+		// first record after the handshake was an alert).
+		return pe
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
