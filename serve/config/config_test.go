@@ -61,7 +61,7 @@ var invalidCases = map[string]string{
 	"syntax-tab":              `testdata/invalid-syntax-tab.yaml:3: YAML syntax error: found a tab character that violates indentation`,
 	"syntax-flow":             `testdata/invalid-syntax-flow.yaml:2: YAML syntax error: did not find expected ',' or ']'`,
 	"second-document":         `testdata/invalid-second-document.yaml:2: a config file holds one YAML document; remove the second (---)`,
-	"not-mapping":             `testdata/invalid-not-mapping.yaml:1: the config must be a mapping with the keys listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint, alerting, maintenance, memory_limit, remote_write, got a list`,
+	"not-mapping":             `testdata/invalid-not-mapping.yaml:1: the config must be a mapping with the keys listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint, alerting, maintenance, memory_limit, status_page, remote_write, got a list`,
 	"wrong-type":              `testdata/invalid-wrong-type.yaml:2: targets: want a list, got a mapping`,
 	"module-default":          `testdata/invalid-module-default.yaml:2: modules.default: the module name "default" is reserved for the built-in module (kind from the URL scheme)`,
 	"label-reserved":          `testdata/invalid-label-reserved.yaml:6: targets[0].labels.target: label name "target" is reserved (pathlens metrics use target, module, phase, id, severity, result, subject, class, direction, le, finding, alertname, location, agent)`,

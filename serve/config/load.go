@@ -119,6 +119,7 @@ func (d *decoder) config(r *rawConfig) *Config {
 		c.AllowedHosts = append(c.AllowedHosts, h)
 	}
 	d.probeEndpoint(c, &r.ProbeEndpoint)
+	d.statusPage(c, &r.StatusPage)
 	d.alerting(c, &r.Alerting, r.Maintenance)
 	d.remoteWrite(c, r.RemoteWrite)
 	if n := r.MemoryLimit.set(&c.MemoryLimit); n != nil && c.MemoryLimit < 64<<20 {

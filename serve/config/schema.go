@@ -32,6 +32,7 @@ type (
 		Alerting      rawAlerting           `yaml:"alerting"`
 		Maintenance   []*rawWindow          `yaml:"maintenance"`
 		MemoryLimit   size                  `yaml:"memory_limit"`
+		StatusPage    rawStatusPage         `yaml:"status_page"`
 		RemoteWrite   []*rawRemoteWrite     `yaml:"remote_write"`
 	}
 	rawAuth struct {

@@ -22,7 +22,7 @@ func TestSchemaErrors(t *testing.T) {
 		"modules: {m: {kind: http, http: {max_body: [1]}}}\n":     `s.yaml:1: modules.m.http.max_body: want a size, got a list`,
 		"modules: {m: {kind: http, http: {headers: {X: [1]}}}}\n": `s.yaml:1: modules.m.http.headers.X: want a string, got a list`,
 		"modules: {m: {kind: ws, ws: {jwt: 5}}}\n":                `s.yaml:1: modules.m.ws.jwt: want a mapping, got a number`,
-		"x: 1\nlisten: 2\n":                                       `s.yaml:1: x: unknown field "x" (allowed: listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint, alerting, maintenance, memory_limit, remote_write)`,
+		"x: 1\nlisten: 2\n":                                       `s.yaml:1: x: unknown field "x" (allowed: listen, allowed_hosts, auth, storage, defaults, modules, targets, probe_endpoint, alerting, maintenance, memory_limit, status_page, remote_write)`,
 		"modules:\n  m:\n    kind: http\n    tls: {insecure: true, sni: a}\n": `s.yaml:4: modules.m.tls.sni: unknown field "sni" (allowed: ca_file, cert_file, key_file, server_name, insecure, resumption_check, resumption_check_every)`,
 		"modules: {[a]: 1}\n":                                   `s.yaml:1: modules: a key must be a string, got a list`,
 		"modules: {m: {<<: 1}}\n":                               `s.yaml:1: modules.m: a merge (<<) takes a mapping or a list of mappings`,

@@ -67,6 +67,8 @@ type Config struct {
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (runtime/debug.SetMemoryLimit); 0 leaves it to GOMEMLIMIT.
 	MemoryLimit int64
+	// StatusPage configures the public status page (status.go).
+	StatusPage StatusPage
 	// RemoteWrite are the receivers every run's series are sent to.
 	RemoteWrite []remotewrite.Config
 }
