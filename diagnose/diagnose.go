@@ -96,7 +96,7 @@ var rules = []rule{
 	{Entry{IDHTTPServerSlow, "warning", probe.PhaseWait, "wait (time to first byte) is over half of the total and over 200 ms"}, httpServerSlow},
 	{Entry{IDHTTPBodyTruncated, "critical", probe.PhaseTransfer, "body shorter than Content-Length, or connection closed mid-body"}, httpBodyTruncated},
 	{Entry{IDHTTPBodyTooLarge, "warning", probe.PhaseTransfer, "body (after decoding) exceeded --max-body; reading stopped there"}, httpBodyTooLarge},
-	{Entry{IDHTTPNoKeepAlive, "info", probe.PhaseTransfer, "HTTP/1 server closes the connection after each response"}, httpNoKeepAlive},
+	{Entry{IDHTTPNoKeepAlive, "info", probe.PhaseTransfer, "the server closes the connection after each response: HTTP/1 Connection: close, or an HTTP/2 GOAWAY (NO_ERROR) as soon as every stream was answered"}, httpNoKeepAlive},
 	{Entry{IDHTTPNoH2, "info", probe.PhaseTLS, "https server did not pick h2 in ALPN although it was offered"}, httpNoH2},
 	{Entry{IDHTTPProtocolError, "critical", "request/wait/transfer", "malformed or hostile HTTP response (bad status line, oversized headers, read cap)"}, httpProtocolError},
 	{Entry{IDH2FlowControlStall, "warning", "request/transfer", "a sender waited over 100 ms with data to send and a zero HTTP/2 flow-control window"}, h2FlowControlStall},

@@ -188,6 +188,12 @@ func h2GoAway(r *probe.Result) *Finding {
 	if r.H2 == nil || r.H2.GoAway == nil {
 		return nil
 	}
+	if h2ClosedAfterResponse(r) != nil {
+		// A clean close once every response was done is how an HTTP/2
+		// server says "no keep-alive": HTTP_NO_KEEPALIVE carries it, and
+		// its code, last stream and debug data, as info.
+		return nil
+	}
 	g := r.H2.GoAway
 	ev := evidence{"code": g.Code, "last_stream": g.LastStream, "at_ms": msEv(g.AtMS), "streams": g.Streams}.set("debug", g.Debug)
 	summary := fmt.Sprintf("the server sent GOAWAY (%s, last stream %d)", g.Code, g.LastStream)

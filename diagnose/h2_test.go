@@ -148,7 +148,8 @@ func TestH2RSTStream(t *testing.T) {
 
 func TestH2GoAway(t *testing.T) {
 	r := h2Result()
-	r.H2.GoAway = &probe.H2GoAway{AtMS: 83.5, Code: "NO_ERROR", LastStream: 1, Debug: "draining", Streams: 1}
+	// Mid-response (the stream still owed its body): a drain.
+	r.H2.GoAway = &probe.H2GoAway{AtMS: 83.5, Code: "NO_ERROR", LastStream: 1, Debug: "draining", Streams: 1, Pending: 1}
 	fs := diag(t, r)
 	wantIDs(t, fs, IDH2GoAway)
 	f := &fs[0]
@@ -169,6 +170,60 @@ func TestH2GoAway(t *testing.T) {
 	if f == nil || !strings.Contains(f.Summary, "streams above it were not processed") || f.Phase != "wait" ||
 		!strings.Contains(f.Advice, "ENHANCE_YOUR_CALM") {
 		t.Errorf("got %+v", f)
+	}
+}
+
+// An HTTP/2 server that sends GOAWAY (NO_ERROR) as soon as its only
+// response is done closes after every response, as an HTTP/1 server with
+// Connection: close: HTTP_NO_KEEPALIVE (info), not the H2_GOAWAY warning.
+func TestH2GoAwayAfterResponse(t *testing.T) {
+	after := func(mod func(*probe.Result)) *probe.Result {
+		r := h2Result()
+		r.HTTP.KeepAlive = false
+		r.H2.GoAway = &probe.H2GoAway{AtMS: 12.25, Code: "NO_ERROR", LastStream: 1, Streams: 1, Pending: 0}
+		if mod != nil {
+			mod(r)
+		}
+		return r
+	}
+	fs := diag(t, after(nil))
+	wantIDs(t, fs, IDHTTPNoKeepAlive)
+	f := &fs[0]
+	if f.Severity != probe.SeverityInfo || f.Phase != probe.PhaseTransfer {
+		t.Errorf("severity %s phase %s, want info transfer", f.Severity, f.Phase)
+	}
+	if want := "the server closes the HTTP/2 connection after each response: GOAWAY (NO_ERROR) as soon as stream 1, the only one, " +
+		"had been answered; every request pays a new TCP and TLS handshake"; f.Summary != want {
+		t.Errorf("summary %q\nwant    %q", f.Summary, want)
+	}
+	if !strings.Contains(f.Advice, "keepalive_timeout 0") || !strings.Contains(f.Advice, "max_requests_per_connection") {
+		t.Errorf("advice: %s", f.Advice)
+	}
+	wantEvidence(t, f, map[string]any{"proto": "HTTP/2.0", "status": 200, "goaway_code": "NO_ERROR", "after_stream": 1,
+		"last_stream": 1, "streams": 1, "goaway_at_ms": 12.25})
+
+	for _, tc := range []struct {
+		name string
+		mod  func(*probe.Result)
+		want []string
+	}{
+		{"debug data goes with it", func(r *probe.Result) { r.H2.GoAway.Debug = "max requests" }, []string{IDHTTPNoKeepAlive}},
+		{"an error code is the warning's", func(r *probe.Result) { r.H2.GoAway.Code = "INTERNAL_ERROR" }, []string{IDH2GoAway}},
+		{"a response still owed: a drain", func(r *probe.Result) { r.H2.GoAway.Pending = 1 }, []string{IDH2GoAway}},
+		{"a stream above the last one was refused", func(r *probe.Result) { r.H2.GoAway.Streams = 2 }, []string{IDH2GoAway}},
+		{"before any stream", func(r *probe.Result) { r.H2.GoAway.Streams, r.H2.GoAway.LastStream = 0, 0 }, []string{IDH2GoAway}},
+		{"no response", func(r *probe.Result) {
+			r.HTTP.Status = 0
+			*r = *failed(r, probe.ClassProtocol, "wait", "h2", "http2: server sent GOAWAY and closed the connection")
+		}, []string{IDHTTPProtocolError, IDH2GoAway}},
+		{"gRPC keeps the warning", func(r *probe.Result) {
+			r.Kind, r.HTTP = "grpcs", nil
+			r.GRPC = &probe.GRPCInfo{StatusOrigin: probe.GRPCStatusServer, StatusName: "OK", Health: true, HealthStatus: "SERVING"}
+		}, []string{IDH2GoAway}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantIDs(t, diag(t, after(tc.mod)), tc.want...)
+		})
 	}
 }
 

@@ -178,9 +178,30 @@ func httpBodyTooLarge(r *probe.Result) *Finding {
 	}
 }
 
-// httpNoKeepAlive is HTTP_NO_KEEPALIVE.
+// httpNoKeepAlive is HTTP_NO_KEEPALIVE: an HTTP/1 server that closes
+// after the response, or an HTTP/2 server that sends GOAWAY as soon as
+// its responses are done (h2ClosedAfterResponse).
 func httpNoKeepAlive(r *probe.Result) *Finding {
 	h := r.HTTP
+	if g := h2ClosedAfterResponse(r); g != nil {
+		ev := evidence{"proto": h.Proto, "status": h.Status, "goaway_code": g.Code, "last_stream": g.LastStream,
+			"after_stream": g.LastStream, "streams": g.Streams, "goaway_at_ms": msEv(g.AtMS)}.set("debug", g.Debug)
+		which := fmt.Sprintf("stream %d", g.LastStream)
+		if g.Streams == 1 {
+			which += ", the only one,"
+		}
+		return &Finding{
+			ID: IDHTTPNoKeepAlive, Severity: probe.SeverityInfo, Phase: probe.PhaseTransfer,
+			Summary: fmt.Sprintf("the server closes the HTTP/2 connection after each response: GOAWAY (%s) as soon as %s had been answered; "+
+				"every request pays a new TCP and TLS handshake", g.Code, which),
+			Evidence: ev,
+			Advice: "The server (or a proxy in front) does not keep HTTP/2 connections for more than one request. nginx: " +
+				"keepalive_timeout 0 closes HTTP/2 connections too — set it above 0 — and keepalive_requests (http2_max_requests " +
+				"before 1.19.7) must be above 1; envoy: common_http_protocol_options max_requests_per_connection not 1; Go " +
+				"http.Server: nothing may call SetKeepAlivesEnabled(false), which makes its HTTP/2 server send GOAWAY once a " +
+				"connection is idle. A load balancer that drains every connection after a response does the same.",
+		}
+	}
 	if h == nil || h.Status <= 0 || h.KeepAlive || !strings.HasPrefix(h.Proto, "HTTP/1") {
 		return nil
 	}
@@ -194,6 +215,25 @@ func httpNoKeepAlive(r *probe.Result) *Finding {
 			"SetKeepAlivesEnabled(false) or sets a \"Connection: close\" header; envoy: common_http_protocol_options " +
 			"idle_timeout not 0. HTTP/1.0 servers close by default.",
 	}
+}
+
+// h2ClosedAfterResponse is the server's GOAWAY on an http(s) probe's
+// HTTP/2 connection when it closes the connection after its responses
+// the way an HTTP/1 server sends Connection: close: NO_ERROR, every
+// stream pathlens opened answered in full before it (none pending, none
+// above the last stream id) and a response read. Nil otherwise: a GOAWAY
+// with an error code, or in the middle of a response (a drain for a
+// restart), is H2_GOAWAY's.
+func h2ClosedAfterResponse(r *probe.Result) *probe.H2GoAway {
+	h := r.HTTP
+	if h == nil || h.Status <= 0 || r.H2 == nil || r.H2.GoAway == nil || r.GRPC != nil || isWS(r) {
+		return nil
+	}
+	g := r.H2.GoAway
+	if g.Code != "NO_ERROR" || g.Pending != 0 || g.Streams <= 0 || g.LastStream < uint32(2*g.Streams-1) {
+		return nil
+	}
+	return g
 }
 
 // httpNoH2 is HTTP_NO_H2.

@@ -169,9 +169,10 @@ var wantExpect = map[string]struct {
 	"hostile-giant-status":       {[]string{"--timeout", "3s"}, []string{"HTTP_PROTOCOL_ERROR"}},
 
 	// HTTP/2 frames; $DIR stands for the lab directory.
-	"h2-upload-stall": {[]string{"--data", "@$DIR/" + H2UploadFile, "--timeout", "5s"}, []string{"H2_FLOW_CONTROL_STALL", "H2_SMALL_WINDOW"}},
-	"h2-rst":          {nil, []string{"H2_RST_STREAM"}},
-	"h2-goaway":       {nil, []string{"H2_GOAWAY"}},
+	"h2-upload-stall":          {[]string{"--data", "@$DIR/" + H2UploadFile, "--timeout", "5s"}, []string{"H2_FLOW_CONTROL_STALL", "H2_SMALL_WINDOW"}},
+	"h2-rst":                   {nil, []string{"H2_RST_STREAM"}},
+	"h2-goaway":                {nil, []string{"H2_GOAWAY"}},
+	"h2-goaway-after-response": {nil, []string{"HTTP_NO_KEEPALIVE"}},
 
 	// gRPC.
 	"grpc-health-ok":          {nil, nil},

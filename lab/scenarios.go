@@ -395,13 +395,34 @@ var scenarioTable = []*scenarioDef{
 			"debug \"lab: draining for restart\"), then the body: the request completes, the connection is done.",
 		expect: []string{"H2_GOAWAY"},
 		check: func(r *probe.Result) error {
-			if g := r.H2.GoAway; g == nil || g.Code != "NO_ERROR" || g.LastStream != 1 || g.Debug != "lab: draining for restart" || !r.Success {
-				return fmt.Errorf("goaway %+v, success %v", g, r.Success)
+			if g := r.H2.GoAway; g == nil || g.Code != "NO_ERROR" || g.LastStream != 1 || g.Debug != "lab: draining for restart" || g.Pending != 1 ||
+				!r.Success || r.HTTP.KeepAlive {
+				return fmt.Errorf("goaway %+v, success %v, keep_alive %v; want the drain before stream 1's body", g, r.Success, r.HTTP.KeepAlive)
 			}
 			return nil
 		},
 		start: func(l *Lab, d *scenarioDef) (string, error) {
 			return l.startH2Raw(d.name, goAwayMidResponse)
+		},
+	},
+	{
+		name: "h2-goaway-after-response",
+		description: "HTTPS (ALPN h2) from a Go server with keep-alives disabled: once the only stream is answered it sends " +
+			"GOAWAY (NO_ERROR, last stream 1) and closes, as nginx does with keepalive_timeout 0: HTTP/2's Connection: close.",
+		expect: []string{"HTTP_NO_KEEPALIVE"},
+		check: func(r *probe.Result) error {
+			var f facts
+			g := r.H2.GoAway
+			if g == nil || g.Code != "NO_ERROR" || g.LastStream != 1 || g.Streams != 1 || g.Pending != 0 || !r.Success {
+				f.errorf("goaway %+v success %v, want NO_ERROR after stream 1 was answered", g, r.Success)
+			}
+			if r.HTTP.Proto != "HTTP/2.0" || r.HTTP.KeepAlive {
+				f.errorf("proto %s keep_alive %v, want HTTP/2.0 without keep-alive", r.HTTP.Proto, r.HTTP.KeepAlive)
+			}
+			return f.err()
+		},
+		start: func(l *Lab, d *scenarioDef) (string, error) {
+			return l.startHTTPS(d.name, tlsOpts{chain: chainNormal, leaf: labLeaf(d.name), noKeepAlive: true})
 		},
 	},
 

@@ -28,6 +28,9 @@ type tlsOpts struct {
 	handler                http.Handler // nil: okHandler
 	// clientAuth asks clients for a certificate; ClientCAs is then the lab root.
 	clientAuth tls.ClientAuthType
+	// noKeepAlive closes every connection after its response: HTTP/1.1
+	// Connection: close, HTTP/2 GOAWAY (NO_ERROR) once the stream is done.
+	noKeepAlive bool
 }
 
 // startHTTPS serves HTTPS for scenario name on a new port and returns
@@ -58,7 +61,7 @@ func (l *Lab) startHTTPS(name string, o tlsOpts) (string, error) {
 	if h == nil {
 		h = http.HandlerFunc(okHandler)
 	}
-	hopts := httpOpts{tls: cfg, h2: !o.h1Only}
+	hopts := httpOpts{tls: cfg, h2: !o.h1Only, noKeepAlive: o.noKeepAlive}
 	if o.handshakeDelay > 0 {
 		hopts.wrap = func(ln net.Listener) net.Listener {
 			return &delayListener{Listener: ln, delay: o.handshakeDelay, done: l.done}

@@ -124,4 +124,9 @@ type H2GoAway struct {
 	Debug      string  `json:"debug,omitempty"`
 	// Streams is how many streams pathlens had opened by then.
 	Streams int `json:"streams"`
+	// Pending is how many of them the server had not finished (no
+	// END_STREAM, no reset from it) when it sent the GOAWAY: 0 for a
+	// server that closes the connection right after its responses
+	// (nginx keepalive_timeout 0, a Go server without keep-alives).
+	Pending int `json:"pending"`
 }

@@ -321,7 +321,8 @@ type HTTPInfo struct {
 	ContentLength int64      `json:"content_length"` // -1 when unknown
 	Redirects     []Redirect `json:"redirects"`
 	// KeepAlive is false when the server closed, or said it would close,
-	// the connection after the response.
+	// the connection after the response (HTTP/1: closed it or sent
+	// Connection: close; HTTP/2: sent GOAWAY, H2Info.GoAway).
 	KeepAlive bool `json:"keep_alive"`
 	// Truncated is true when the body ended before Content-Length or the
 	// connection closed mid-body.

@@ -458,6 +458,20 @@ func eventOf(fr *probe.H2Frame) (*event, error) {
 }
 
 // reset forgets stalls and finished streams (Conn.Reset).
+// unanswered counts pathlens's (odd-numbered) streams the server has not
+// finished: neither ended (END_STREAM) nor reset by either side. Frames
+// of one direction are accounted in wire order, so at a server's GOAWAY
+// it counts the responses still owed.
+func (f *flow) unanswered() int {
+	n := 0
+	for _, x := range f.order {
+		if x.id%2 == 1 && x.open(dirRecv) {
+			n++
+		}
+	}
+	return n
+}
+
 func (f *flow) reset() {
 	f.stalls = nil
 	f.exhausted = [2]int{}

@@ -145,7 +145,7 @@ func TestParseSample(t *testing.T) {
 	if g.ErrCode != "NO_ERROR" || g.LastStream != 1 || !strings.HasPrefix(g.Debug, `bye\x00\x0axxx`) || !strings.HasSuffix(g.Debug, "…") || len(g.Debug) > 300 {
 		t.Errorf("GOAWAY %+v", g)
 	}
-	if in.GoAway == nil || in.GoAway.Code != "NO_ERROR" || in.GoAway.Streams != 1 || in.GoAway.Debug != g.Debug {
+	if in.GoAway == nil || in.GoAway.Code != "NO_ERROR" || in.GoAway.Streams != 1 || in.GoAway.Debug != g.Debug || in.GoAway.Pending != 0 {
 		t.Errorf("GoAway %+v", in.GoAway)
 	}
 	wantSettings := map[string]map[string]uint32{
@@ -477,5 +477,50 @@ func TestUnknownSettingsBounded(t *testing.T) {
 	}
 	if in.FramesTotal != 100 {
 		t.Errorf("frames total %d", in.FramesTotal)
+	}
+}
+
+// GoAway.Pending counts the streams pathlens opened that the server had
+// not finished when its GOAWAY came, in the wire order of what it sent.
+func TestGoAwayPending(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		server  func(w *wire)
+		pending int
+	}{
+		{"after the response", func(w *wire) {
+			must(t, w.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: w.block(":status", "200"), EndHeaders: true}))
+			must(t, w.fr.WriteData(1, true, []byte("ok\n")))
+			must(t, w.fr.WriteGoAway(3, http2.ErrCodeNo, nil))
+			must(t, w.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: w.block(":status", "204"), EndHeaders: true, EndStream: true}))
+		}, 1},
+		{"between headers and body, the other stream answered", func(w *wire) {
+			must(t, w.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: w.block(":status", "204"), EndHeaders: true, EndStream: true}))
+			must(t, w.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: w.block(":status", "200"), EndHeaders: true}))
+			must(t, w.fr.WriteGoAway(3, http2.ErrCodeNo, nil))
+			must(t, w.fr.WriteData(1, true, []byte("ok\n")))
+		}, 1},
+		{"both answered, one by a reset", func(w *wire) {
+			must(t, w.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: w.block(":status", "200"), EndHeaders: true, EndStream: true}))
+			must(t, w.fr.WriteRSTStream(3, http2.ErrCodeRefusedStream))
+			must(t, w.fr.WriteGoAway(1, http2.ErrCodeNo, nil))
+		}, 0},
+		{"before anything", func(w *wire) { must(t, w.fr.WriteGoAway(0, http2.ErrCodeNo, nil)) }, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newWire(true)
+			for _, id := range []uint32{1, 3} {
+				must(t, c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.block(":method", "GET", ":path", "/"), EndStream: true, EndHeaders: true}))
+			}
+			s := newWire(false)
+			tc.server(s)
+			tap := Wrap(nopConn{}, t0, Options{})
+			tap.t.p[dirSend].feed(c.buf.Bytes(), t0.Add(time.Millisecond))
+			tap.t.p[dirRecv].feed(s.buf.Bytes(), t0.Add(2*time.Millisecond))
+			g := tap.Info().GoAway
+			if g == nil || g.Pending != tc.pending || g.Streams != 2 {
+				t.Errorf("GoAway %+v, want %d pending of 2 streams", g, tc.pending)
+			}
+		})
 	}
 }

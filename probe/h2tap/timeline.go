@@ -118,7 +118,7 @@ func (t *tap) record(ev *event) {
 			}
 		case t.ownGoAway < 0 || ev.at < t.ownGoAway:
 			t.goaway = &probe.H2GoAway{AtMS: ms(ev.at), Code: codeName(ev.code), LastStream: ev.last,
-				Debug: ev.debug, Streams: t.flow.opened[dirSend]}
+				Debug: ev.debug, Streams: t.flow.opened[dirSend], Pending: t.flow.unanswered()}
 			t.goawayAt = ev.at
 		}
 	}

@@ -87,6 +87,10 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	defer func() {
 		if p.tap != nil {
 			r.H2 = p.tap.Info() // the final hop's connection, before it is released
+			if r.H2.GoAway != nil && r.HTTP != nil && r.HTTP.Status > 0 {
+				// The server's GOAWAY: this connection takes no more requests.
+				r.HTTP.KeepAlive = false
+			}
 		}
 	}()
 	ctx = context.WithValue(ctx, proberKey{}, p)
