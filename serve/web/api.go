@@ -282,7 +282,7 @@ func sortSpans(spans []store.FindingSpan) {
 // query (defaultAPILimit when no limit is given), id and sort (each part
 // sorted by it when given). X-Total-Count and Link tell the whole list.
 func (s *server) apiFindings(w http.ResponseWriter, r *http.Request) {
-	q, msg := parseFindingsQuery(r, defaultAPILimit)
+	q, msg := s.findingsQuery(r, defaultAPILimit)
 	if msg != "" {
 		s.apiError(w, http.StatusBadRequest, msg)
 		return

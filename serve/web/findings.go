@@ -47,10 +47,11 @@ var findingSorts = []string{"severity", "id", "target", "since", "runs"}
 // any a later version adds).
 var findingIDPattern = regexp.MustCompile(`^[A-Z0-9_]{1,64}$`)
 
-// parseFindingsQuery reads the findings query of r; msg is why it is
+// findingsQuery reads the findings query of r (its state filter reading
+// the states with memory, as server.listQuery does); msg is why it is
 // refused.
-func parseFindingsQuery(r *http.Request, defLimit int) (q findingsQuery, msg string) {
-	q.listQuery, msg = parseListQuery(r, defLimit)
+func (s *server) findingsQuery(r *http.Request, defLimit int) (q findingsQuery, msg string) {
+	q.listQuery, msg = s.listQuery(r, defLimit)
 	q.Sort = "severity"
 	if msg != "" {
 		return q, msg
@@ -380,7 +381,7 @@ type findingRow struct {
 }
 
 func (s *server) pageFindings(w http.ResponseWriter, r *http.Request) {
-	q, msg := parseFindingsQuery(r, defaultPageLimit)
+	q, msg := s.findingsQuery(r, defaultPageLimit)
 	if msg != "" {
 		s.pageError(w, r, http.StatusBadRequest, "Bad filter", msg)
 		return

@@ -309,6 +309,10 @@ type targetPage struct {
 	SuccessPct                  string
 	Waterfalls                  []runRow
 	WfLegend                    []legendItem
+	PhaseNote                   string // which runs the percentile table covers
+	Scale                       string // scaleRun or scaleShared: how the waterfalls are scaled
+	ScaleLink                   string // the page with the other scale
+	SharedScale                 string // what the full width stands for on the shared scale
 	Findings                    []findingView
 	Chain                       *chainView
 	GRPC                        *grpcView   // the latest run's gRPC call
@@ -333,6 +337,8 @@ type phaseRow struct {
 	Phase, Class  string
 	Count         int
 	P50, P90, P99 string
+	Failed        bool   // a row of the failed runs' time in the phase they failed in (hatched)
+	Note          string // what the row counts, when it is not the phase's own timings
 }
 
 // runSummary is the headline of one run.
@@ -497,7 +503,13 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, http.StatusBadRequest, "Bad window", "The window must be 1h, 24h or 7d.")
 		return
 	}
+	scale := r.URL.Query().Get("scale")
+	if scale != scaleRun && scale != scaleShared {
+		s.pageError(w, r, http.StatusBadRequest, "Bad scale", "The scale must be shared (every run on the slowest's axis) or left out (each run on its own).")
+		return
+	}
 	p := s.newTargetPage(t, window)
+	scaleLinks(p, t.Name, window, scale)
 	p.Alert = s.newAlertView(t.Name, now)
 
 	snap := s.d.State.get(t.Name, now)
@@ -509,6 +521,12 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 			s.storeError(w, r, err, false)
 			return
 		}
+		failed, more, err := s.d.Store.FailedRuns(ctx, t.Name, rep.From, rep.To, 0)
+		if err != nil {
+			s.storeError(w, r, err, false)
+			return
+		}
+		fails := newFailStats(&rep, failed, more)
 		runs, err = s.d.Store.Results(ctx, t.Name, time.Time{}, waterfallRuns)
 		if err != nil {
 			s.storeError(w, r, err, false)
@@ -525,13 +543,19 @@ func (s *server) pageTarget(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.Uptime = newUptimeView(up, t, cfg.Storage.Retention)
-		p.Chart = newStackedChart(rep, time.UTC)
+		p.Chart = newStackedChart(rep, time.UTC, fails)
 		p.Runs = rep.Runs
 		if rep.Runs > 0 {
 			p.SuccessPct = strconv.FormatFloat(rep.SuccessRatio*100, 'f', 1, 64) + " %"
 		}
-		p.PhaseRows = newPhaseRows(&rep)
-		p.Waterfalls = newRunRows(runs, now)
+		p.PhaseRows = withFailRows(newPhaseRows(&rep), fails)
+		p.PhaseNote = phaseNote(&rep, fails)
+		var shared float64
+		if scale == scaleShared {
+			shared = sharedScale(runs)
+			p.SharedScale = units.MS(shared)
+		}
+		p.Waterfalls = newRunRows(runs, now, shared)
 		p.WfLegend = runsLegend(runs)
 		sortSpans(spans)
 		for _, sp := range spans {
@@ -590,8 +614,9 @@ func newPhaseRows(rep *store.Report) []phaseRow {
 	return rows
 }
 
-// newRunRows is one small waterfall per stored run.
-func newRunRows(runs []store.StoredResult, now time.Time) []runRow {
+// newRunRows is one small waterfall per stored run, each on its own
+// scale, or on scale ms when it is more than the run's own (shared).
+func newRunRows(runs []store.StoredResult, now time.Time, scale float64) []runRow {
 	var rows []runRow
 	for _, sr := range runs {
 		if sr.Result == nil {
@@ -599,7 +624,7 @@ func newRunRows(runs []store.StoredResult, now time.Time) []runRow {
 		}
 		rows = append(rows, runRow{
 			runSummary: summarize(sr.ID, sr.Result, now),
-			Waterfall:  newSmallWaterfall(sr.Result),
+			Waterfall:  newSmallWaterfall(sr.Result, scale),
 			Findings:   sr.Result.Findings,
 		})
 	}
@@ -744,10 +769,12 @@ func (s *server) pageRun(w http.ResponseWriter, r *http.Request) {
 }
 
 // runsLegend lists the phases that occur in runs, in order of first
-// appearance in the oldest-to-newest phase lists.
+// appearance in the oldest-to-newest phase lists, and the hatching of a
+// phase a run failed in when one did.
 func runsLegend(runs []store.StoredResult) []legendItem {
 	seen := map[string]bool{}
 	var out []legendItem
+	failed := false
 	for _, sr := range runs {
 		if sr.Result == nil {
 			continue
@@ -758,8 +785,12 @@ func runsLegend(runs []store.StoredResult) []legendItem {
 				out = append(out, legendItem{Name: p.Name, Class: phaseClass(p.Name)})
 			}
 		}
+		failed = failed || failedPhase(sr.Result) >= 0
 	}
 	sort.SliceStable(out, func(i, j int) bool { return phaseOrder(out[i].Name) < phaseOrder(out[j].Name) })
+	if failed {
+		out = append(out, legendItem{Name: "the phase a run failed in", Class: "hatch-swatch"})
+	}
 	return out
 }
 

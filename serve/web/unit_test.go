@@ -161,7 +161,7 @@ func TestSparkline(t *testing.T) {
 func TestStackedChartGeometry(t *testing.T) {
 	from := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 	rep := store.Report{Window: "1h", From: from, BucketWidth: time.Minute, Buckets: 60}
-	if c := newStackedChart(rep, time.UTC); !c.Empty {
+	if c := newStackedChart(rep, time.UTC, nil); !c.Empty {
 		t.Error("a report without phases is not empty")
 	}
 	dns := store.PhaseSeries{Phase: "dns", Buckets: make([]store.Quantiles, 60)}
@@ -173,7 +173,7 @@ func TestStackedChartGeometry(t *testing.T) {
 		total.Buckets[i] = store.Quantiles{Count: 2, P50: 40, P90: 60, P99: 72}
 	}
 	rep.Phases = []store.PhaseSeries{dns, wait, total}
-	c := newStackedChart(rep, time.UTC)
+	c := newStackedChart(rep, time.UTC, nil)
 	if c.Empty || len(c.Bars) != 3 || len(c.Bars[0].Segs) != 2 || len(c.Legend) != 2 {
 		t.Fatalf("chart: %+v", c)
 	}
@@ -200,7 +200,7 @@ func TestWaterfalls(t *testing.T) {
 		{Name: "dns", StartMS: 0, DurationMS: 1}, {Name: "connect", StartMS: 1, DurationMS: 2},
 		{Name: "tls", StartMS: 3, DurationMS: 7, Incomplete: true}, {Name: "weird", StartMS: 10, DurationMS: 0},
 	}}
-	wf := newSmallWaterfall(r)
+	wf := newSmallWaterfall(r, 0)
 	if len(wf.Segs) != 4 || wf.Segs[1].X != "40" || wf.Segs[1].W != "80" || !wf.Segs[2].Incomplete || wf.Segs[3].Class != "ph-other" {
 		t.Errorf("small: %+v", wf.Segs)
 	}
@@ -208,7 +208,7 @@ func TestWaterfalls(t *testing.T) {
 		t.Errorf("last segment x %s", wf.Segs[3].X)
 	}
 	big := newBigWaterfall(r)
-	if len(big.Rows) != 4 || !strings.Contains(big.Rows[2].Duration, "in flight") {
+	if len(big.Rows) != 4 || big.Rows[2].Note != "failed in tls after 7.00 ms" || strings.Contains(big.Rows[2].Duration, " (") {
 		t.Errorf("big: %+v", big.Rows)
 	}
 }
