@@ -40,6 +40,8 @@ type Dialer struct {
 	Opts *Options
 	Rec  *Recorder
 	Res  *Result
+
+	app *appConn // the last AppConn on TLS 1.3 (LateAlert reads it)
 }
 
 // Resolve looks host up (phase dns) unless it is an IP literal or pinned

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -309,9 +310,11 @@ func (d *Dialer) recordState(cs tls.ConnectionState) {
 
 // LateAlert turns err, met on this probe's TLS connection after Handshake
 // returned, into the tls phase's failure when the handshake was TLS 1.3
-// and err is a TLS alert from the server. The caller vouches that the
-// alert was the first thing the server sent after the handshake (no
-// application data before it): a TLS 1.3 client finishes its handshake
+// and the first thing the server sent after it was a TLS alert: err's,
+// or the one the connection's AppConn met (the protocol above may report
+// a write's broken pipe instead). AppConn knows whether application data
+// came first; a caller that reads without one (tls://'s DrainTickets)
+// vouches that its read was the first. A TLS 1.3 client finishes its handshake
 // one flight before the server does, so a server that rejects the
 // client's Certificate or Finished — certificate_required (116) when a
 // client certificate is required and none was sent, bad_certificate or
@@ -323,8 +326,19 @@ func (d *Dialer) recordState(cs tls.ConnectionState) {
 // cause alert PhaseError in phase tls; nil when err is not such an alert.
 func (d *Dialer) LateAlert(err error) *PhaseError {
 	info := d.Res.TLS
+	if info == nil || info.Version != "TLS 1.3" {
+		return nil
+	}
 	alert := tlsAlert(err)
-	if alert == nil || info == nil || info.Version != "TLS 1.3" {
+	if w := d.app; w != nil {
+		if w.got.Load() {
+			return nil // the server had sent application data: its side of the handshake was done
+		}
+		if a := w.alert.Load(); a != nil {
+			alert = *a // met by a read the protocol above did not report (a write failed first)
+		}
+	}
+	if alert == nil {
 		return nil
 	}
 	info.Alert = alertOf(alert)
@@ -332,6 +346,66 @@ func (d *Dialer) LateAlert(err error) *PhaseError {
 	// Only the alert is quoted: what wraps it may name the request URL.
 	return &PhaseError{Phase: PhaseTLS, Class: ClassTLS, Cause: CauseAlert,
 		Err: fmt.Errorf("the server ended the TLS 1.3 handshake with an alert after pathlens had finished its side: %w", alert)}
+}
+
+// lateAlertWait bounds the read an AppConn makes when a write fails
+// before the server sent anything: the server's alert, if any, came
+// before the reset that failed the write, so it is already there.
+const lateAlertWait = 50 * time.Millisecond
+
+// AppConn is the connection a prober hands the protocol above TLS (HTTP,
+// HTTP/2, gRPC, WebSocket) after Handshake. On TLS 1.3 it watches the
+// first reads for the server's late verdict on the client (LateAlert):
+// it remembers whether any application data came, and a TLS alert met
+// before any did. A server that rejects the client sends its alert and
+// closes, so the client's first write (the request, the HTTP/2 preface)
+// may fail with a broken pipe or a reset before anything reads the alert,
+// and the protocol reports the write's error: then it reads once itself,
+// for at most lateAlertWait. Below TLS 1.3 it is tc itself.
+func (d *Dialer) AppConn(tc *tls.Conn) net.Conn {
+	d.app = nil
+	if tc.ConnectionState().Version < tls.VersionTLS13 {
+		return tc
+	}
+	d.app = &appConn{Conn: tc}
+	return d.app
+}
+
+// appConn is AppConn's watch on a TLS 1.3 connection.
+type appConn struct {
+	*tls.Conn
+	got   atomic.Bool           // a read returned application data
+	alert atomic.Pointer[error] // the TLS alert a read met before any
+}
+
+func (c *appConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.saw(n, err)
+	return n, err
+}
+
+func (c *appConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil && !c.got.Load() && c.alert.Load() == nil {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(lateAlertWait))
+		var one [1]byte
+		c.saw(c.Conn.Read(one[:]))
+		if a := c.alert.Load(); a != nil {
+			err = fmt.Errorf("%w (after %w)", *a, err)
+		}
+	}
+	return n, err
+}
+
+// saw records what a read returned.
+func (c *appConn) saw(n int, err error) {
+	if n > 0 {
+		c.got.Store(true)
+		return
+	}
+	if a := tlsAlert(err); a != nil && !c.got.Load() {
+		c.alert.CompareAndSwap(nil, &a)
+	}
 }
 
 // tlsAlert is the TLS alert from the peer that err holds (IsTLSAlert),

@@ -101,7 +101,7 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 			return probe.Errorf(probe.PhaseTLS, probe.ClassProtocol, probe.CauseNoH2,
 				"the server selected %q in ALPN, not h2: gRPC needs HTTP/2", cs.NegotiatedProtocol)
 		}
-		conn = tc
+		conn = d.AppConn(tc)
 		creds = tlsDone{state: cs}
 	}
 	// The frame tap sits beneath grpc-go's HTTP/2, after TLS.
@@ -113,7 +113,8 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 	if callErr != nil && tlsCfg != nil {
 		// grpc-go reports a TLS 1.3 server's rejection of the client
 		// (an alert as its first record) as a transport failure.
-		if pe := d.LateAlert(tap.ReadErrorBeforeData()); pe != nil {
+		if pe := d.LateAlert(callErr); pe != nil {
+			r.H2 = nil // the server never spoke HTTP/2
 			return pe
 		}
 	}

@@ -14,7 +14,6 @@ package h2tap
 
 import (
 	"net"
-	"sync/atomic"
 	"time"
 
 	"github.com/pathlens/pathlens/probe"
@@ -65,9 +64,6 @@ func other(d int) int { return 1 - d }
 type Conn struct {
 	net.Conn
 	t *tap
-
-	got     atomic.Bool           // a Read has returned bytes
-	readErr atomic.Pointer[error] // the error of a Read before any byte (ReadErrorBeforeData)
 }
 
 // Wrap taps c, the connection beneath HTTP/2 (after TLS). start is the
@@ -88,24 +84,9 @@ func Wrap(c net.Conn, start time.Time, o Options) *Conn {
 func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
-		c.got.Store(true)
 		c.t.p[dirRecv].feed(b[:n], time.Now())
-	} else if err != nil && !c.got.Load() {
-		c.readErr.CompareAndSwap(nil, &err)
 	}
 	return n, err
-}
-
-// ReadErrorBeforeData is the error that ended reading before the peer
-// sent a single byte through the tap (nil when a byte came, or no read
-// failed): on a TLS connection, a TLS alert the server sent as its first
-// record after the handshake (probe.Dialer.LateAlert), where the HTTP/2
-// client above may report it as a broken preface and lose the original.
-func (c *Conn) ReadErrorBeforeData() error {
-	if p := c.readErr.Load(); p != nil {
-		return *p
-	}
-	return nil
 }
 
 // Write writes to the wrapped connection and parses a copy of what went

@@ -266,7 +266,8 @@ func (p *prober) exchange(ctx context.Context, method string, u *url.URL, header
 	}
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
-		if pe := p.lateAlert(err, p.tap); pe != nil {
+		if pe := p.lateAlert(err); pe != nil {
+			p.tap = nil // the server never spoke HTTP/2: no h2 block, whichever frames pathlens had sent
 			return nil, pe
 		}
 		return nil, classifyHTTP(ctx, rec, err)
@@ -390,13 +391,13 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 		// The frame tap sits between TLS (or TCP, for h2c) and HTTP/2.
 		tap := h2tap.Wrap(conn, p.rec.Start(), h2tap.Options{})
 		var tc net.Conn = tap
-		if tlsc, ok := conn.(*tls.Conn); ok {
+		if tlsc, ok := conn.(tlsStater); ok {
 			tc = tlsTap{tap, tlsc}
 		}
 		cc, err := h2ClientConn(ctx, o, tc)
 		if err != nil {
 			conn.Close()
-			if pe := p.lateAlert(err, tap); pe != nil {
+			if pe := p.lateAlert(err); pe != nil {
 				return nil, pe
 			}
 			return nil, probe.Classify(ctx, probe.PhaseRequest, probe.ClassProtocol, err)
@@ -421,30 +422,24 @@ func (p *prober) roundTripper(ctx context.Context, u *url.URL) (http.RoundTrippe
 
 // lateAlert is the tls phase's failure when the exchange failed on a TLS
 // 1.3 connection this probe dialed because the server's first record
-// after the handshake was an alert (probe.Dialer.LateAlert): before any
-// HTTP/1 response, or, over HTTP/2, before the server's preface (the
-// HTTP/2 client may report that as a broken preface, so the tap's record
-// of the read is asked too).
-func (p *prober) lateAlert(err error, tap *h2tap.Conn) *probe.PhaseError {
+// after the handshake was an alert (probe.Dialer.LateAlert).
+func (p *prober) lateAlert(err error) *probe.PhaseError {
 	if !p.fresh {
 		return nil
 	}
-	if tap != nil {
-		if rerr := tap.ReadErrorBeforeData(); rerr != nil {
-			return p.d.LateAlert(rerr)
-		}
-		if tap.Info().Counts[probe.H2Recv] != nil {
-			return nil // the server spoke HTTP/2: its side of the handshake was done
-		}
-	}
 	return p.d.LateAlert(err)
+}
+
+// tlsStater is a TLS connection (a *tls.Conn or probe.Dialer.AppConn's).
+type tlsStater interface {
+	ConnectionState() tls.ConnectionState
 }
 
 // tlsTap is a tapped TLS connection that still tells net/http's HTTP/2
 // client its TLS state (it looks for a ConnectionState method).
 type tlsTap struct {
 	*h2tap.Conn
-	tls *tls.Conn
+	tls tlsStater
 }
 
 func (t tlsTap) ConnectionState() tls.ConnectionState { return t.tls.ConnectionState() }
@@ -541,7 +536,7 @@ func (p *prober) dial(ctx context.Context, u *url.URL, alpn []string) (net.Conn,
 	p.mu.Lock()
 	p.tlsCfg, p.tlsAddr = cfg, c.RemoteAddr().String()
 	p.mu.Unlock()
-	return tc, tc.ConnectionState().NegotiatedProtocol, nil
+	return p.d.AppConn(tc), tc.ConnectionState().NegotiatedProtocol, nil
 }
 
 // finish reads the final response's body through the cap and records the

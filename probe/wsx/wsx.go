@@ -141,7 +141,7 @@ func Probe(ctx context.Context, t probe.Target, o *probe.Options, rec *probe.Rec
 			return err
 		}
 		defer tc.Close()
-		conn = tc
+		conn = d.AppConn(tc)
 	}
 	err = s.run(conn)
 	// The session is over: what follows is outside the total. The session
