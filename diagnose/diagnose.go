@@ -41,6 +41,7 @@ const (
 	IDTLSOldVersion       = "TLS_OLD_VERSION"
 	IDTLSNoResumption     = "TLS_NO_RESUMPTION"
 	IDTLSHandshakeSlow    = "TLS_HANDSHAKE_SLOW"
+	IDTLSVerifySlow       = "TLS_VERIFY_SLOW"
 	IDHTTPStatus          = "HTTP_STATUS"
 	IDHTTPServerSlow      = "HTTP_SERVER_SLOW"
 	IDHTTPBodyTruncated   = "HTTP_BODY_TRUNCATED"
@@ -91,7 +92,8 @@ var rules = []rule{
 	{Entry{IDTLSCertExpiring, "warning", probe.PhaseTLS, "a certificate in the chain expires within 14 days"}, tlsCertExpiring},
 	{Entry{IDTLSOldVersion, "warning", probe.PhaseTLS, "TLS 1.0 or 1.1 negotiated"}, tlsOldVersion},
 	{Entry{IDTLSNoResumption, "warning", probe.PhaseTLS, "a second connection could not resume the session (full handshake every time)"}, tlsNoResumption},
-	{Entry{IDTLSHandshakeSlow, "warning", probe.PhaseTLS, "handshake took over 3× the TCP connect time (3 round trips) and over 100 ms"}, tlsHandshakeSlow},
+	{Entry{IDTLSHandshakeSlow, "warning", probe.PhaseTLS, "handshake took over 3× the TCP connect time (3 round trips) and over 100 ms on the wire (certificate verification left out)"}, tlsHandshakeSlow},
+	{Entry{IDTLSVerifySlow, "warning", probe.PhaseTLS, "verifying the server's certificates took over half the handshake and over 20 ms"}, tlsVerifySlow},
 	{Entry{IDHTTPStatus, "warning/critical", probe.PhaseWait, "HTTP status 4xx (warning) or 5xx (critical), or outside valid_status"}, httpStatus},
 	{Entry{IDHTTPServerSlow, "warning", probe.PhaseWait, "wait (time to first byte) is over half of the total and over 200 ms"}, httpServerSlow},
 	{Entry{IDHTTPBodyTruncated, "critical", probe.PhaseTransfer, "body shorter than Content-Length, or connection closed mid-body"}, httpBodyTruncated},

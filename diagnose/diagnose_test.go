@@ -379,7 +379,7 @@ var contractIDs = map[string]string{
 	"TLS_HANDSHAKE_FAILED": "critical", "TLS_CHAIN_INCOMPLETE": "critical", "TLS_CHAIN_ORDER": "warning",
 	"TLS_UNTRUSTED_ROOT": "critical", "TLS_HOSTNAME_MISMATCH": "critical", "TLS_CERT_EXPIRED": "critical",
 	"TLS_CERT_EXPIRING": "warning", "TLS_OLD_VERSION": "warning", "TLS_NO_RESUMPTION": "warning",
-	"TLS_HANDSHAKE_SLOW": "warning", "HTTP_STATUS": "warning/critical", "HTTP_SERVER_SLOW": "warning",
+	"TLS_HANDSHAKE_SLOW": "warning", "TLS_VERIFY_SLOW": "warning", "HTTP_STATUS": "warning/critical", "HTTP_SERVER_SLOW": "warning",
 	"HTTP_BODY_TRUNCATED": "critical", "HTTP_BODY_TOO_LARGE": "warning", "HTTP_NO_KEEPALIVE": "info",
 	"HTTP_NO_H2": "info", "PROBE_TIMEOUT": "critical", "ICMP_LOSS": "warning/critical",
 	"GRPC_STATUS": "critical", "GRPC_STREAM_TRUNCATED": "critical",

@@ -17,8 +17,16 @@ const (
 	// times is slow (TLS 1.3 needs one round trip, TLS 1.2 two)…
 	tlsSlowRoundTrips = 3.0
 	// tlsSlowFloorMS: …and only above this, so a 2 ms loopback handshake
-	// against a 0.1 ms connect is not an alarm.
+	// against a 0.1 ms connect is not an alarm. Both count the handshake's
+	// wire time: the tls phase minus tls.verify_ms, the client's own
+	// certificate verification.
 	tlsSlowFloorMS = 100.0
+	// tlsVerifySlowShare: certificate verification over this share of the
+	// tls phase dominates the handshake…
+	tlsVerifySlowShare = 0.5
+	// tlsVerifySlowFloorMS: …when it also took over this; a healthy
+	// two-certificate ECDSA chain verifies in well under 1 ms.
+	tlsVerifySlowFloorMS = 20.0
 )
 
 const day = 24 * time.Hour
@@ -71,6 +79,11 @@ func tlsHandshakeFailed(r *probe.Result) *Finding {
 			"whether the service speaks TLS at all (try http:// or tcp://), and for a proxy in between, that it is not " +
 			"terminating TLS and forwarding plain text to this port. For STARTTLS protocols (SMTP 587, IMAP 143) TLS does " +
 			"not start at once; use the implicit-TLS port (465, 993)."
+	case probe.IsVerifyCause(e.Cause) && strings.Contains(t.VerifyError, "signature check attempts limit"):
+		summary = fmt.Sprintf("the certificate chain is too long to verify: %s (the server sent %d certificates)", t.VerifyError, len(t.Chain))
+		advice = "Go's verifier gives up after 100 signature checks, and OpenSSL's default verify depth is 100: a " +
+			"chain this deep fails for them whatever it is made of. Serve the leaf and the intermediates up to the root " +
+			"clients trust, nothing more (nginx ssl_certificate, envoy certificate_chain, Go tls.Certificate.Certificate)."
 	case probe.IsVerifyCause(e.Cause):
 		summary = "certificate verification failed: " + firstNonEmpty(t.VerifyError, e.Message)
 		advice = "The certificate chain was rejected for a reason other than trust, name or dates (for example a " +
@@ -503,7 +516,18 @@ func tlsNoResumption(r *probe.Result) *Finding {
 	}
 }
 
-// tlsHandshakeSlow is TLS_HANDSHAKE_SLOW.
+// verifyMS is the part of the tls phase spent verifying certificates.
+func verifyMS(r *probe.Result) float64 {
+	if r.TLS == nil || r.TLS.VerifyMS < 0 {
+		return 0
+	}
+	return r.TLS.VerifyMS
+}
+
+// tlsHandshakeSlow is TLS_HANDSHAKE_SLOW: the handshake's wire time (the
+// tls phase without the client's certificate verification, which
+// TLS_VERIFY_SLOW judges) over tlsSlowRoundTrips connect times and
+// tlsSlowFloorMS.
 func tlsHandshakeSlow(r *probe.Result) *Finding {
 	hs, ok1 := completedPhase(r, probe.PhaseTLS)
 	conn, ok2 := phaseOf(r, probe.PhaseConnect)
@@ -511,16 +535,26 @@ func tlsHandshakeSlow(r *probe.Result) *Finding {
 		return nil
 	}
 	c := conn.DurationMS
-	if hs <= tlsSlowRoundTrips*c || hs <= tlsSlowFloorMS {
+	v := min(verifyMS(r), hs)
+	wire := hs - v
+	if wire <= tlsSlowRoundTrips*c || wire <= tlsSlowFloorMS {
 		return nil
 	}
 	ev := evidence{"tls_ms": msEv(hs), "connect_ms": msEv(c)}
 	summary := fmt.Sprintf("the TLS handshake took %s", fmtMS(hs))
+	if v > 0 {
+		ev["verify_ms"], ev["wire_ms"] = msEv(v), msEv(wire)
+		summary += fmt.Sprintf(", %s of it on the wire (%s verifying certificates)", fmtMS(wire), fmtMS(v))
+	}
+	normal := "1 (TLS 1.3) or 2 (TLS 1.2) are normal"
+	if r.TLS != nil && r.TLS.HelloRetryRequest {
+		ev["hello_retry_request"] = true
+		normal = "2 are normal for TLS 1.3 with a HelloRetryRequest"
+	}
 	if c > 0 {
-		ratio := round(hs/c, 1)
+		ratio := round(wire/c, 1)
 		ev["ratio"], ev["round_trips"] = ratio, ratio
-		summary += fmt.Sprintf(", %.1f× the TCP connect time (%s): about %.0f round trips where 1 (TLS 1.3) or 2 (TLS 1.2) are normal",
-			ratio, fmtMS(c), ratio)
+		summary += fmt.Sprintf(", %.1f× the TCP connect time (%s): about %.0f round trips where %s", ratio, fmtMS(c), ratio, normal)
 	}
 	if r.TLS != nil {
 		ev.set("version", r.TLS.Version)
@@ -535,4 +569,45 @@ func tlsHandshakeSlow(r *probe.Result) *Finding {
 			"certificate chain so large it overflows the initial congestion window (drop the root and unneeded " +
 			"cross-signs from the chain). Enable TLS 1.3 (one round trip) and session resumption.",
 	}
+}
+
+// tlsVerifySlow is TLS_VERIFY_SLOW: verifying the server's certificates
+// took over tlsVerifySlowShare of the tls phase and over
+// tlsVerifySlowFloorMS. It reads the phase as measured, complete or not:
+// verification that ate the budget is worth saying next to PROBE_TIMEOUT.
+func tlsVerifySlow(r *probe.Result) *Finding {
+	p, ok := phaseOf(r, probe.PhaseTLS)
+	v := verifyMS(r)
+	if !ok || p.DurationMS <= 0 || v <= tlsVerifySlowFloorMS || v <= tlsVerifySlowShare*p.DurationMS {
+		return nil
+	}
+	t := r.TLS
+	hs := p.DurationMS
+	v = min(v, hs)
+	share := v / hs
+	sent := len(t.Chain)
+	ev := evidence{"verify_ms": msEv(v), "tls_ms": msEv(hs), "wire_ms": msEv(hs - v), "share": round(share, 2),
+		"sent": sent, "verified": t.Verified}.set("verify_error", t.VerifyError)
+	if t.Analysis != nil {
+		ev["path_len"] = t.Analysis.PathLen
+	}
+	summary := fmt.Sprintf("verifying the server's certificates took %s, %s of the %s TLS handshake", fmtMS(v), pct(share), fmtMS(hs))
+	if sent > 0 {
+		summary += fmt.Sprintf(": the server sent %d certificate%s", sent, plural(sent))
+	}
+	advice := "The time went to checking the certificate chain on the client — every certificate's signature " +
+		"against its issuer's key — not to the network or the server, and every client pays it on every full " +
+		"handshake. "
+	if sent > 4 {
+		advice += fmt.Sprintf("A chain of %d certificates is the cause: serve the leaf and the intermediates up to the "+
+			"root clients trust, nothing more (nginx ssl_certificate, envoy certificate_chain, Go "+
+			"tls.Certificate.Certificate), and keep the CA hierarchy shallow. Deep chains do not verify at all for "+
+			"many clients: Go stops after 100 signature checks, OpenSSL at a verify depth of 100. ", sent)
+	} else {
+		advice += "The chain is short, so its keys are expensive to verify (RSA over 4096 bits, P-521) or the " +
+			"probing host was short of CPU (load, a throttled container): check the host before the server. "
+	}
+	advice += "TLS session resumption skips the certificates altogether."
+	return &Finding{ID: IDTLSVerifySlow, Severity: probe.SeverityWarning, Phase: probe.PhaseTLS,
+		Summary: summary, Evidence: ev, Advice: advice}
 }

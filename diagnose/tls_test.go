@@ -483,6 +483,47 @@ func TestTLSHandshakeSlow(t *testing.T) {
 			wantEvidence(t, f, map[string]any{"tls_ms": tc.tls, "connect_ms": tc.conn, "ratio": tc.wantRatio, "round_trips": tc.wantRatio})
 		})
 	}
+	// Round trips count the wire time only: the tls phase less the
+	// client's certificate verification (TLS_VERIFY_SLOW's).
+	for _, tc := range []struct {
+		name           string
+		tls, verify    float64
+		want           []string
+		wantRoundTrips float64
+	}{
+		{"a 200-certificate chain: the time went verifying", 123, 110, []string{IDTLSVerifySlow}, 0},
+		{"slow on the wire as well", 400, 220, []string{IDTLSHandshakeSlow, IDTLSVerifySlow}, 180},
+		{"slow on the wire, verification cheap", 400, 0.5, []string{IDTLSHandshakeSlow}, 399.5},
+		{"wire just under the floor", 120, 20.5, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := healthy()
+			setPhase(r, "connect", 0.1)
+			setPhase(r, "tls", tc.tls)
+			r.TLS.VerifyMS = tc.verify
+			r.TotalMS = tc.tls + 5
+			fs := diag(t, r)
+			wantIDs(t, fs, tc.want...)
+			if f := find(fs, IDTLSHandshakeSlow); f != nil {
+				wantEvidence(t, f, map[string]any{"tls_ms": tc.tls, "verify_ms": tc.verify, "wire_ms": tc.tls - tc.verify,
+					"round_trips": tc.wantRoundTrips * 10})
+				if want := fmt.Sprintf("the TLS handshake took %s, %s of it on the wire (%s verifying certificates)",
+					fmtMS(tc.tls), fmtMS(tc.tls-tc.verify), fmtMS(tc.verify)); !strings.HasPrefix(f.Summary, want) {
+					t.Errorf("summary %q, want it to start %q", f.Summary, want)
+				}
+			}
+		})
+	}
+	t.Run("a HelloRetryRequest makes two round trips normal", func(t *testing.T) {
+		r := healthy()
+		setPhase(r, "connect", 1)
+		setPhase(r, "tls", 150)
+		r.TLS.HelloRetryRequest = true
+		f := find(diag(t, r), IDTLSHandshakeSlow)
+		if f == nil || f.Evidence["hello_retry_request"] != true || !strings.Contains(f.Summary, "2 are normal for TLS 1.3 with a HelloRetryRequest") {
+			t.Errorf("got %+v", f)
+		}
+	})
 	t.Run("zero connect time: no ratio, no Inf", func(t *testing.T) {
 		r := healthy()
 		setPhase(r, "connect", 0)
@@ -622,5 +663,72 @@ func TestTLSHandshakeFailed(t *testing.T) {
 		r.TLS.Chain = []probe.Cert{cert(leafCN, interCN, -93*day, -3*day), interCert()}
 		r.TLS.SNI = "wrong.lab.test"
 		wantIDs(t, diag(t, r), IDTLSHostnameMismatch, IDTLSCertExpired)
+	})
+}
+
+func TestTLSVerifySlow(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		tls, verify float64
+		sent        int
+		timeout     bool
+		want        bool
+		wantAdvice  string
+	}{
+		{"healthy loopback", 1.7, 0.45, 2, false, false, ""},
+		{"half the handshake is not over half", 41, 20.5, 2, false, false, ""},
+		{"most of it, under the floor", 19, 18, 2, false, false, ""},
+		{"20 ms exactly is the floor", 30, 20, 2, false, false, ""},
+		{"over both", 30, 20.5, 2, false, true, "short of CPU"},
+		{"a long chain", 123, 110, 201, false, true, "A chain of 201 certificates is the cause"},
+		{"the budget ran out verifying", 5000, 4990, 201, true, true, "100 signature checks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := healthy()
+			setPhase(r, "tls", tc.tls)
+			r.TLS.VerifyMS = tc.verify
+			r.TLS.Chain = make([]probe.Cert, tc.sent)
+			for i := range r.TLS.Chain {
+				r.TLS.Chain[i] = interCert()
+			}
+			r.TLS.Chain[0] = leafCert()
+			r.TotalMS = tc.tls + 5
+			if tc.timeout {
+				r = failed(r, probe.ClassTimeout, "tls", "deadline", "deadline")
+			}
+			fs := diag(t, r)
+			f := find(fs, IDTLSVerifySlow)
+			if (f != nil) != tc.want {
+				t.Fatalf("TLS_VERIFY_SLOW: got %v, want %v (findings %v)", f != nil, tc.want, ids(fs))
+			}
+			if f == nil {
+				return
+			}
+			if f.Severity != probe.SeverityWarning || f.Phase != probe.PhaseTLS || !strings.Contains(f.Advice, tc.wantAdvice) {
+				t.Errorf("severity %s phase %s advice %q, want warning, tls, %q", f.Severity, f.Phase, f.Advice, tc.wantAdvice)
+			}
+			share := round(tc.verify/tc.tls, 2)
+			wantEvidence(t, f, map[string]any{"verify_ms": tc.verify, "tls_ms": tc.tls, "wire_ms": round(tc.tls-tc.verify, 3),
+				"share": share, "sent": tc.sent})
+			want := fmt.Sprintf("verifying the server's certificates took %s, %s of the %s TLS handshake: the server sent %d certificates",
+				fmtMS(tc.verify), pct(share), fmtMS(tc.tls), tc.sent)
+			if f.Summary != want {
+				t.Errorf("summary %q\nwant    %q", f.Summary, want)
+			}
+		})
+	}
+	t.Run("a chain too long for Go's verifier", func(t *testing.T) {
+		r := verifyFailed(healthy(), "other")
+		r.TLS.VerifyError = "x509: signature check attempts limit reached while verifying certificate chain"
+		r.TLS.Chain = make([]probe.Cert, 201)
+		r.TLS.Analysis = &probe.ChainAnalysis{OrderOK: true, PathLen: 201, EndsAt: interCN, IssuerInStore: true}
+		setPhase(r, "tls", 123)
+		r.TLS.VerifyMS = 110
+		fs := diag(t, r)
+		wantIDs(t, fs, IDTLSHandshakeFailed, IDTLSVerifySlow)
+		if f := &fs[0]; !strings.Contains(f.Summary, "the certificate chain is too long to verify") || !strings.Contains(f.Summary, "201 certificates") ||
+			!strings.Contains(f.Advice, "100 signature checks") {
+			t.Errorf("TLS_HANDSHAKE_FAILED %+v", f)
+		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -189,14 +190,105 @@ const (
 	chainLeafOnly                   // leaf
 	chainRootFirst                  // leaf, root, intermediate
 	chainUntrusted                  // untrusted leaf, untrusted intermediate, untrusted root
+	chainHuge                       // leaf, hugeChainDepth intermediates up to the trusted root
 )
+
+// hugeChainDepth is how many intermediates tls-chain-huge sends between
+// its leaf and the lab root. Their keys are P-384 (one key, shared), whose
+// signatures cost a Go client some ten times a P-256 one to verify, so
+// that verification dominates the handshake on any machine; at this
+// depth Go's verifier gives up (100 signature checks), as clients do.
+const hugeChainDepth = 200
+
+// hugeStack is tls-chain-huge's chain below its top intermediate: built
+// once per process (199 P-384 signatures take tens of milliseconds, too
+// long for every Start), under one P-384 key that every intermediate
+// shares. Each Start has its fresh root sign the top, whose key is that
+// same key, so the stack chains to the lab root of every Start.
+type hugeStack struct {
+	key   *ecdsa.PrivateKey
+	top   pkix.Name           // subject of the top intermediate, which the lab root issues
+	certs []*x509.Certificate // below the top, nearest it first
+}
+
+var buildHugeStack = sync.OnceValues(func() (*hugeStack, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	name := func(i int) pkix.Name {
+		return pkix.Name{CommonName: fmt.Sprintf("pathlens lab huge chain %d", i), Organization: []string{labOrg}}
+	}
+	h := &hugeStack{key: key, top: name(hugeChainDepth)}
+	start := time.Now().Add(-365 * day)
+	parent := &x509.Certificate{Subject: h.top, PublicKey: &key.PublicKey}
+	for i := hugeChainDepth - 1; i >= 1; i-- {
+		c, err := caCert(name(i), parent, &key.PublicKey, key, start, start.AddDate(10, 0, 0))
+		if err != nil {
+			return nil, err
+		}
+		h.certs = append(h.certs, c)
+		parent = c
+	}
+	return h, nil
+})
+
+// caCert signs a CA certificate (no path length limit) for subject and
+// pub with parent's key priv.
+func caCert(subject pkix.Name, parent *x509.Certificate, pub any, priv *ecdsa.PrivateKey, notBefore, notAfter time.Time) (*x509.Certificate, error) {
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               subject,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, priv)
+	if err != nil {
+		return nil, fmt.Errorf("lab: certificate %q: %w", subject.CommonName, err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// hugeChain is tls-chain-huge's issuer for a leaf (the bottom
+// intermediate, with the stack's key) and the intermediates to send after
+// the leaf, bottom first, ending with the top this pki's root issued.
+func (p *pki) hugeChain() (authority, [][]byte, error) {
+	h, err := buildHugeStack()
+	if err != nil {
+		return authority{}, nil, err
+	}
+	top, err := caCert(h.top, p.root.cert, &h.key.PublicKey, p.root.key, p.now.Add(-365*day), p.now.AddDate(5, 0, 0))
+	if err != nil {
+		return authority{}, nil, err
+	}
+	chain := make([][]byte, 0, hugeChainDepth)
+	for i := len(h.certs) - 1; i >= 0; i-- {
+		chain = append(chain, h.certs[i].Raw)
+	}
+	chain = append(chain, top.Raw)
+	return authority{cert: h.certs[len(h.certs)-1], key: h.key}, chain, nil
+}
 
 // serverCert issues a leaf for spec and assembles the certificate chain a
 // TLS server presents, as selected by kind.
 func (p *pki) serverCert(kind chainKind, spec leafSpec) (tls.Certificate, error) {
 	issuer := p.inter
-	if kind == chainUntrusted {
+	var huge [][]byte
+	switch kind {
+	case chainUntrusted:
 		issuer = p.untrustedInter
+	case chainHuge:
+		var err error
+		if issuer, huge, err = p.hugeChain(); err != nil {
+			return tls.Certificate{}, err
+		}
 	}
 	leaf, key, err := issuer.issue(p.now, spec)
 	if err != nil {
@@ -204,6 +296,8 @@ func (p *pki) serverCert(kind chainKind, spec leafSpec) (tls.Certificate, error)
 	}
 	chain := [][]byte{leaf.Raw}
 	switch kind {
+	case chainHuge:
+		chain = append(chain, huge...)
 	case chainNormal:
 		chain = append(chain, p.inter.cert.Raw)
 	case chainLeafOnly:

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"net"
@@ -27,6 +28,8 @@ import (
 
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // startLab starts a lab for t. Cleanups run Close and then check that no
@@ -153,6 +156,7 @@ var wantExpect = map[string]struct {
 	"tls-wrong-host":             {nil, []string{"TLS_HOSTNAME_MISMATCH"}},
 	"tls-no-resumption":          {nil, []string{"TLS_NO_RESUMPTION"}},
 	"tls-old-version":            {nil, []string{"TLS_OLD_VERSION", "HTTP_NO_H2"}},
+	"tls-chain-huge":             {nil, []string{"TLS_HANDSHAKE_FAILED", "TLS_VERIFY_SLOW"}},
 	"tls13-client-cert-required": {nil, []string{"TLS_HANDSHAKE_FAILED"}},
 	"tls12-client-cert-required": {nil, []string{"TLS_HANDSHAKE_FAILED"}},
 	"http-slow":                  {nil, []string{"HTTP_SERVER_SLOW"}},
@@ -1056,4 +1060,113 @@ func TestDocsListEveryScenario(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The servers behind the client-certificate, huge-chain and
+// GOAWAY-after-response scenarios, seen by a plain Go client.
+func TestClientCertChainAndGoAwayServers(t *testing.T) {
+	l := startLab(t, Options{Only: []string{"tls13-client-cert-required", "tls12-client-cert-required", "tls-chain-huge", "h2-goaway-after-response"}})
+	cert, err := l.ClientCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := func(c *tls.Config) { c.Certificates = []tls.Certificate{cert} }
+
+	t.Run("client certificate required", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, alert string
+			late        bool
+		}{
+			{"tls13-client-cert-required", "certificate required", true},
+			{"tls12-client-cert-required", "handshake failure", false},
+		} {
+			name := tc.name
+			// Without a certificate: TLS 1.3 finishes the client's side and
+			// fails the first read; TLS 1.2 fails the handshake itself.
+			st, _, herr := handshake(t, l, name, nil)
+			if tc.late && (herr != nil || st.Version != tls.VersionTLS13) {
+				t.Fatalf("%s: handshake %v version %x, want a finished TLS 1.3 handshake", name, herr, st.Version)
+			}
+			if !tc.late && (herr == nil || !strings.Contains(herr.Error(), tc.alert)) {
+				t.Fatalf("%s: handshake error %v, want %q", name, herr, tc.alert)
+			}
+			// (A Go client may report the write the server's close broke
+			// rather than the TLS 1.3 alert; pathlens reads the alert.)
+			if _, err := client(t, l, nil).Get(target(t, l, name).String()); err == nil || (!tc.late && !strings.Contains(err.Error(), tc.alert)) {
+				t.Errorf("%s: GET without a certificate: %v, want a failure (%q)", name, err, tc.alert)
+			}
+			// With the lab's client certificate: 200.
+			c := client(t, l, func(tr *http.Transport) { withCert(tr.TLSClientConfig) })
+			if resp, body := get(t, c, target(t, l, name).String()); resp.StatusCode != 200 || string(body) != "ok\n" {
+				t.Errorf("%s: GET with the certificate: %s %q", name, resp.Status, body)
+			}
+		}
+	})
+
+	t.Run("tls-chain-huge", func(t *testing.T) {
+		st, _, err := handshake(t, l, "tls-chain-huge", insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc := st.PeerCertificates
+		if len(pc) != hugeChainDepth+1 {
+			t.Fatalf("sent %d certificates, want %d", len(pc), hugeChainDepth+1)
+		}
+		for i := 0; i+1 < len(pc); i++ {
+			if err := pc[i].CheckSignatureFrom(pc[i+1]); err != nil {
+				t.Fatalf("certificate %d is not signed by %d: %v", i, i+1, err)
+			}
+		}
+		if err := pc[len(pc)-1].CheckSignatureFrom(l.Root()); err != nil {
+			t.Errorf("the top is not signed by the lab root: %v", err)
+		}
+		if _, _, err := handshake(t, l, "tls-chain-huge", nil); err == nil || !strings.Contains(err.Error(), "signature check attempts limit") {
+			t.Errorf("verifying handshake: %v, want Go's signature check limit", err)
+		}
+	})
+
+	t.Run("h2-goaway-after-response", func(t *testing.T) {
+		// The response ends, then GOAWAY (NO_ERROR, last stream 1) comes
+		// without another request, then the server closes.
+		u := target(t, l, "h2-goaway-after-response")
+		raw, err := dialLab(context.Background(), "tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		_ = raw.SetDeadline(time.Now().Add(5 * time.Second))
+		tc := tls.Client(raw, &tls.Config{RootCAs: l.CAPool(), ServerName: u.Hostname(), NextProtos: []string{"h2"}})
+		if _, err := io.WriteString(tc, http2.ClientPreface); err != nil {
+			t.Fatal(err)
+		}
+		fr := http2.NewFramer(tc, tc)
+		var hb bytes.Buffer
+		enc := hpack.NewEncoder(&hb)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", u.Host}, {":path", "/"}} {
+			_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		if fr.WriteSettings() != nil || fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}) != nil {
+			t.Fatal("write request")
+		}
+		var got []string
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("after %q: %v", got, err)
+			}
+			if f.Header().Flags.Has(http2.FlagDataEndStream) && (f.Header().Type == http2.FrameData || f.Header().Type == http2.FrameHeaders) {
+				got = append(got, "END_STREAM")
+			}
+			if s, ok := f.(*http2.SettingsFrame); ok && !s.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+			if g, ok := f.(*http2.GoAwayFrame); ok {
+				got = append(got, fmt.Sprintf("GOAWAY %s last=%d", g.ErrCode, g.LastStreamID))
+				break
+			}
+		}
+		if want := []string{"END_STREAM", "GOAWAY NO_ERROR last=1"}; !slices.Equal(got, want) {
+			t.Errorf("frames %q, want %q", got, want)
+		}
+	})
 }

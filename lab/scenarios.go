@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -246,6 +247,30 @@ var scenarioTable = []*scenarioDef{
 					tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
 				},
 			})
+		},
+	},
+	{
+		name: "tls-chain-huge",
+		description: "HTTPS server that sends its leaf and 200 intermediates (P-384) up to the lab root: verifying them " +
+			"takes most of the handshake, and Go's verifier gives up after 100 signature checks.",
+		expect: []string{"TLS_HANDSHAKE_FAILED", "TLS_VERIFY_SLOW"},
+		check: func(r *probe.Result) error {
+			var f facts
+			t := r.TLS
+			hs, err := phaseMS(r, "tls")
+			f.add(err)
+			if len(t.Chain) != hugeChainDepth+1 || t.Analysis == nil || t.Analysis.PathLen != hugeChainDepth+1 || !t.Analysis.IssuerInStore ||
+				t.Verified || !strings.Contains(t.VerifyError, "signature check attempts limit") {
+				f.errorf("chain of %d, analysis %+v, verified %v (%s); want %d certificates in order up to the lab root, "+
+					"refused by Go's verifier", len(t.Chain), t.Analysis, t.Verified, t.VerifyError, hugeChainDepth+1)
+			}
+			if t.VerifyMS <= hs/2 || t.VerifyMS > hs {
+				f.errorf("verify_ms %.1f of a %.1f ms tls phase, want most of it", t.VerifyMS, hs)
+			}
+			return f.err()
+		},
+		start: func(l *Lab, d *scenarioDef) (string, error) {
+			return l.startHTTPS(d.name, tlsOpts{chain: chainHuge, leaf: labLeaf(d.name)})
 		},
 	},
 	{

@@ -222,6 +222,14 @@ type TLSInfo struct {
 	Resumed     bool   `json:"resumed"`
 	OCSPStapled bool   `json:"ocsp_stapled"`
 	Verified    bool   `json:"verified"`
+	// Curve is the key exchange group (tls.ConnectionState.CurveID:
+	// X25519MLKEM768, X25519, CurveP256, …); empty for RSA key exchange
+	// and when the handshake failed.
+	Curve string `json:"curve,omitempty"`
+	// HelloRetryRequest is true when the TLS 1.3 server answered the
+	// ClientHello with a HelloRetryRequest (it wanted a key share for a
+	// group the client had not sent one for): one more round trip.
+	HelloRetryRequest bool `json:"hello_retry_request,omitempty"`
 	// OfferedALPN is what the client offered.
 	OfferedALPN []string `json:"offered_alpn,omitempty"`
 	// Chain is the certificate chain exactly as the server sent it, order kept.
@@ -238,6 +246,11 @@ type TLSInfo struct {
 	// Analysis is pathlens's own reading of the sent chain (Go accepts
 	// misordered chains and never fetches missing intermediates).
 	Analysis *ChainAnalysis `json:"analysis,omitempty"`
+	// VerifyMS is the part of the tls phase pathlens spent verifying the
+	// server's certificates (x509 verification, the chain analysis and
+	// recording the certificates, or a VerifyCache lookup): CPU time on
+	// the client, not the wire. 0 when no certificate was verified.
+	VerifyMS float64 `json:"verify_ms,omitempty"`
 	// Alert is the TLS alert or low-level cause of a failed handshake.
 	Alert string `json:"alert,omitempty"`
 	// AlertAfterHandshake is true when Alert arrived after pathlens's side

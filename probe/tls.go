@@ -77,6 +77,8 @@ func (d *Dialer) verify(cs tls.ConnectionState, name string) error {
 	if cs.DidResume && len(cs.PeerCertificates) == 0 {
 		return nil
 	}
+	start := d.now()
+	defer func() { info.VerifyMS = ms(d.now().Sub(start)) }()
 	sent := cs.PeerCertificates
 	if len(sent) == 0 {
 		info.Chain = []Cert{}
@@ -226,17 +228,30 @@ func analyzeChain(sent []*x509.Certificate, roots *x509.CertPool, now time.Time)
 			break
 		}
 	}
+	// The order check has verified sent[i]'s signature by sent[i+1] for
+	// every i below ordered (and found it wanting at ordered itself, when
+	// misordered): the walk below reuses those verdicts rather than check
+	// each signature twice (a long chain is mostly signature checks).
+	ordered := len(sent) - 1
+	if !a.OrderOK {
+		ordered = a.MisorderedAt
+	}
+	issues := func(i, j int) bool {
+		if j == i+1 && i <= ordered {
+			return i < ordered
+		}
+		return issuedBy(sent[i], sent[j])
+	}
 	// Follow issuers among the sent certificates, in any order.
 	path := []*x509.Certificate{sent[0]}
 	used := map[int]bool{0: true}
-	for {
-		cur := path[len(path)-1]
-		if selfSigned(cur) {
+	for cur := 0; ; {
+		if selfSigned(sent[cur]) {
 			break
 		}
 		found := -1
-		for j, c := range sent {
-			if !used[j] && issuedBy(cur, c) {
+		for j := range sent {
+			if !used[j] && issues(cur, j) {
 				found = j
 				break
 			}
@@ -246,6 +261,7 @@ func analyzeChain(sent []*x509.Certificate, roots *x509.CertPool, now time.Time)
 		}
 		used[found] = true
 		path = append(path, sent[found])
+		cur = found
 	}
 	last := path[len(path)-1]
 	a.PathLen = len(path)
@@ -299,10 +315,22 @@ func (d *Dialer) Handshake(ctx context.Context, conn net.Conn, cfg *tls.Config) 
 	return tc, nil
 }
 
+// now reads the clock the phases are timed on.
+func (d *Dialer) now() time.Time {
+	if d.Rec != nil {
+		return d.Rec.Now()
+	}
+	return time.Now()
+}
+
 func (d *Dialer) recordState(cs tls.ConnectionState) {
 	info := d.tlsInfo()
 	info.Version = tls.VersionName(cs.Version)
 	info.Cipher = CipherSuiteName(cs.CipherSuite)
+	if cs.CurveID != 0 {
+		info.Curve = cs.CurveID.String()
+	}
+	info.HelloRetryRequest = cs.HelloRetryRequest
 	info.ALPN = cs.NegotiatedProtocol
 	info.Resumed = cs.DidResume
 	info.OCSPStapled = len(cs.OCSPResponse) > 0

@@ -120,15 +120,21 @@ func TestTLS(t *testing.T) {
 		wantVersion string
 		wantALPN    string
 		wantResumed bool
+		wantCurve   string // "": X25519MLKEM768, what Go clients and servers prefer
+		wantHRR     bool
 	}{
 		{name: "TLS 1.3, http/1.1", wantVersion: "TLS 1.3", wantALPN: "http/1.1", wantResumed: true},
 		{name: "h2 preferred", configure: func(c *tls.Config) { c.NextProtos = []string{"h2", "http/1.1"} },
 			wantVersion: "TLS 1.3", wantALPN: "h2", wantResumed: true},
 		{name: "TLS 1.2", configure: func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 },
-			wantVersion: "TLS 1.2", wantALPN: "http/1.1", wantResumed: true},
+			wantVersion: "TLS 1.2", wantALPN: "http/1.1", wantResumed: true, wantCurve: "X25519"},
 		{name: "no session tickets", configure: func(c *tls.Config) { c.SessionTicketsDisabled = true },
 			wantVersion: "TLS 1.3", wantALPN: "http/1.1", wantResumed: false},
 		{name: "resumption check skipped", skip: true, wantVersion: "TLS 1.3", wantALPN: "http/1.1"},
+		// The client sends key shares for X25519MLKEM768 and X25519 only:
+		// a server that takes P-256 alone asks again for one.
+		{name: "HelloRetryRequest", configure: func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.CurveP256} },
+			wantVersion: "TLS 1.3", wantALPN: "http/1.1", wantResumed: true, wantCurve: "CurveP256", wantHRR: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,6 +168,17 @@ func TestTLS(t *testing.T) {
 			}
 			if ti.SNI != "" {
 				t.Errorf("sni = %q, want none for an IP literal", ti.SNI)
+			}
+			wantCurve := tt.wantCurve
+			if wantCurve == "" {
+				wantCurve = tls.X25519MLKEM768.String()
+			}
+			if ti.Curve != wantCurve || ti.HelloRetryRequest != tt.wantHRR {
+				t.Errorf("curve %q hello_retry_request %v, want %q %v", ti.Curve, ti.HelloRetryRequest, wantCurve, tt.wantHRR)
+			}
+			// Verification is timed inside the handshake: part of the tls phase.
+			if hs, _ := r.PhaseDuration(probe.PhaseTLS); ti.VerifyMS <= 0 || ti.VerifyMS > hs {
+				t.Errorf("verify_ms = %v of a %v ms tls phase, want a part of it", ti.VerifyMS, hs)
 			}
 			if tt.skip {
 				if ti.Resumption != nil {
