@@ -67,7 +67,7 @@ func TestEscaping(t *testing.T) {
 	for _, p := range pages {
 		res := c.get(p)
 		res.want(t, p, 200, "text/html")
-		if strings.Contains(res.body, "<script") {
+		if strings.Contains(res.body, "<script>") || strings.Contains(res.body, "alert(1)</script") {
 			t.Errorf("%s contains a raw <script>", p)
 		}
 		if !strings.Contains(res.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {

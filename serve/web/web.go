@@ -1,11 +1,13 @@
 // Package web serves the HTTP side of `pathlens serve`: the web UI (server
-// rendered html/template pages with inline SVG charts, no JavaScript), the
-// JSON API under /api/v1, /metrics, the blackbox-compatible /probe and
-// /healthz, behind an optional bearer token.
+// rendered html/template pages with inline SVG charts; one small static
+// script, live.js, updates states in place from /api/v1/events, and every
+// page works without it), the public status page (/status), the JSON API
+// under /api/v1, /metrics, the blackbox-compatible /probe and /healthz,
+// behind an optional bearer token.
 //
 // Every string that reaches a page goes through html/template, so target
-// names, URLs and anything a probed server said are escaped. Pages use a
-// static stylesheet and no inline script or style, so the
+// names, URLs and anything a probed server said are escaped. Pages use
+// static stylesheets and scripts and no inline script or style, so the
 // Content-Security-Policy can stay strict.
 package web
 
@@ -55,11 +57,16 @@ type Deps struct {
 	// Pprof serves the runtime profiles under /debug/pprof/ (serve
 	// --pprof): to loopback clients with the auth token only.
 	Pprof bool
+	// Events feeds GET /api/v1/events (nil: 404).
+	Events *Events
+	// ReloadError reports the last config reload's failure and when it
+	// was, nil once a reload succeeds: every page says so while it lasts.
+	ReloadError func() (time.Time, error)
 }
 
 // Security headers set on every response.
 const (
-	contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; " +
+	contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
 		"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
@@ -68,6 +75,7 @@ type server struct {
 	pages  map[string]*template.Template
 	mux    *http.ServeMux
 	probes *probeLimiter // caps concurrent /probe requests
+	status statusCache   // the status page's per-day counts (status.go)
 }
 
 // New returns the handler for every route of `pathlens serve`.
@@ -82,6 +90,7 @@ func New(d Deps) http.Handler {
 		d.State = NewState()
 	}
 	s := &server{d: d, pages: parsePages(), probes: newProbeLimiter()}
+	s.addReloadBanner()
 	mux := http.NewServeMux()
 
 	static, err := fs.Sub(uiFS, "ui/static")
@@ -121,6 +130,7 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("GET /api/v1/targets/{name}/percentiles", s.apiPercentiles)
 	mux.HandleFunc("GET /api/v1/runs/{id}", s.apiRun)
 	mux.HandleFunc("GET /api/v1/findings", s.apiFindings)
+	mux.HandleFunc("GET /api/v1/events", s.apiEvents)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
 		s.apiError(w, http.StatusNotFound, "no such API endpoint")
 	})
@@ -129,6 +139,8 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("GET /targets/{name}", s.pageTarget)
 	mux.HandleFunc("GET /runs/{id}", s.pageRun)
 	mux.HandleFunc("GET /findings", s.pageFindings)
+	mux.HandleFunc("GET /status", s.pageStatus)
+	mux.HandleFunc("GET /status.json", s.apiStatus)
 	if d.Pprof {
 		mux.Handle("/debug/pprof/", s.pprofHandler())
 	}
@@ -152,7 +164,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		misdirected(w, r.Host)
 		return
 	}
-	if tok := cfg.Auth.Token; tok != "" && needsAuth(r.URL.Path, cfg.Auth.OpenEndpoints, cfg.ProbeEndpoint.Open) && !authorized(r, tok) {
+	if tok := cfg.Auth.Token; tok != "" && needsAuth(r.URL.Path, cfg.Auth.OpenEndpoints, cfg.ProbeEndpoint.Open) && !statusPublic(cfg, r.URL.Path) && !authorized(r, tok) {
 		s.unauthorized(w, r)
 		return
 	}
