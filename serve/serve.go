@@ -91,6 +91,9 @@ type server struct {
 	srv      *http.Server
 	served   chan error     // srv.Serve's return
 	hup      chan os.Signal // SIGHUP: reload
+	events   *web.Events    // GET /api/v1/events
+	// reloadFail is the last reload's failure, nil once one succeeds.
+	reloadFail atomic.Pointer[reloadFailure]
 }
 
 // Run serves until ctx is cancelled; it returns nil after a clean shutdown.
@@ -196,6 +199,7 @@ func start(ctx context.Context, o Options, cfg *config.Config) (*server, error) 
 		return nil, &ConfigError{fmt.Errorf("serve: %w", err)}
 	}
 	s.metrics.SetAlertStats(alertStats(s.alerts))
+	s.events = web.NewEvents(s.state, s.alerts)
 	rw, err := remotewrite.New(cfg.RemoteWrite, s.log)
 	if err != nil { // checked at load: only a token file gone since
 		s.alerts.Close()
@@ -226,16 +230,18 @@ func start(ctx context.Context, o Options, cfg *config.Config) (*server, error) 
 		return nil, fmt.Errorf("serve: listen %s: %w", cfg.Listen, err)
 	}
 	handler := web.New(web.Deps{
-		Config:  s.cfg.Load,
-		Store:   st,
-		State:   s.state,
-		Metrics: s.metrics.Handler(),
-		Probe:   s.probeOnce,
-		Version: o.Version,
-		Logf:    func(format string, args ...any) { s.log.Info(fmt.Sprintf(format, args...)) },
-		Health:  s.writer.Health,
-		Alerts:  s.alerts,
-		Pprof:   o.Pprof,
+		Config:      s.cfg.Load,
+		Store:       st,
+		State:       s.state,
+		Metrics:     s.metrics.Handler(),
+		Probe:       s.probeOnce,
+		Version:     o.Version,
+		Logf:        func(format string, args ...any) { s.log.Info(fmt.Sprintf(format, args...)) },
+		Health:      s.writer.Health,
+		Alerts:      s.alerts,
+		Pprof:       o.Pprof,
+		Events:      s.events,
+		ReloadError: s.reloadError,
 	})
 	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	s.served = make(chan error, 1)
@@ -306,6 +312,7 @@ func (s *server) shutdown(serveErr error) error {
 	s.log.Info("shutting down", "grace", s.o.Grace)
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.o.Grace)
 	defer cancel()
+	s.events.Close() // Shutdown waits for handlers; an event stream's would not end
 	_ = s.srv.Shutdown(shutCtx)
 	s.sched.Stop(s.o.Grace)
 	waitFor(&s.reloads, s.o.Grace) // a reload stuck reading its file is left behind, not waited on forever
@@ -387,8 +394,10 @@ func (s *server) runTarget(ctx context.Context, t *config.Target, m *probe.Resum
 	}
 	s.writer.Add(store.Record{Target: t.Name, Module: t.Module, Result: r})
 	s.metrics.Observe(t.Name, t.Module, r)
+	prior := s.events.Before(t.Name)
 	s.state.Record(t.Name, t.Module, r, 0)
 	s.alerts.Observe(t.Name, t.Module, t.Labels, r)
+	s.events.After(prior, t.Name, r)
 	s.rw.Load().Observe(t.Name, t.Module, t.Labels, r)
 }
 
@@ -475,8 +484,10 @@ func (s *server) Reload() {
 	}
 	if err != nil {
 		s.log.Error("reload failed; keeping the running config", "error", err)
+		s.reloadFail.Store(&reloadFailure{at: time.Now(), err: err})
 		return
 	}
+	s.reloadFail.Store(nil)
 	s.metrics.SetModuleOptions(moduleMetrics(cfg.Modules))
 	s.metrics.SetSLOs(sloTargets(cfg))
 	s.metrics.SetTargetLabels(targetLabels(cfg))
@@ -503,7 +514,7 @@ func (s *server) Reload() {
 func (s *server) prune(ctx context.Context) {
 	cfg := s.cfg.Load()
 	now := time.Now()
-	n, err := s.store.PruneKeeping(ctx, now.Add(-cfg.Storage.Retention), rollupsKept(cfg, now))
+	n, err := s.store.PruneKeeping(ctx, now.Add(-cfg.Storage.Retention), statusRollupsKept(cfg, now, rollupsKept(cfg, now)))
 	if err != nil {
 		s.log.Error("prune failed", "error", err)
 	} else if n > 0 {
