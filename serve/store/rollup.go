@@ -111,7 +111,8 @@ func (ss *sketchSet) add(sh *shape, totalUS int64, durs []uint64) {
 // name and the sketch (sketches-go Encode format without the index
 // mapping, which is always sketchMapping), each behind its length.
 func (ss *sketchSet) encode() []byte {
-	var b, sk []byte
+	b := []byte{} // not nil: an hour with no completed phase and no success still has a row (NOT NULL)
+	var sk []byte
 	for _, name := range orderPhases(ss.sk) {
 		sk = sk[:0]
 		ss.sk[name].Encode(&sk, true)
