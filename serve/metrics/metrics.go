@@ -177,8 +177,15 @@ func (e *Exporter) SetModuleOptions(opts map[string]ModuleMetrics) {
 			cp[m] = o
 		}
 	}
+	e.updateTargets(func() { e.opts = cp }, func(ts *targetSeries) { ts.dropOptedOut(cp[ts.mod.name]) })
+}
+
+// updateTargets runs set under the Exporter's lock, then apply to every
+// target's series under that target's own lock, so that scrapes and
+// Observes of other targets do not wait for the whole pass.
+func (e *Exporter) updateTargets(set func(), apply func(*targetSeries)) {
 	e.mu.Lock()
-	e.opts = cp
+	set()
 	all := make([]*targetSeries, 0, len(e.targets))
 	for _, ts := range e.targets {
 		all = append(all, ts)
@@ -186,7 +193,7 @@ func (e *Exporter) SetModuleOptions(opts map[string]ModuleMetrics) {
 	e.mu.Unlock()
 	for _, ts := range all {
 		ts.mu.Lock()
-		ts.dropOptedOut(cp[ts.mod.name])
+		apply(ts)
 		ts.mu.Unlock()
 	}
 }
@@ -220,18 +227,7 @@ func (e *Exporter) SetTargetLabels(labels map[string]map[string]string) {
 		}
 		byTarget[target] = pairs
 	}
-	e.mu.Lock()
-	e.labels = byTarget
-	all := make([]*targetSeries, 0, len(e.targets))
-	for _, ts := range e.targets {
-		all = append(all, ts)
-	}
-	e.mu.Unlock()
-	for _, ts := range all {
-		ts.mu.Lock()
-		ts.labels = byTarget[ts.name]
-		ts.mu.Unlock()
-	}
+	e.updateTargets(func() { e.labels = byTarget }, func(ts *targetSeries) { ts.labels = byTarget[ts.name] })
 }
 
 // Registry returns the Exporter's registry: the per-module, ws, store,
