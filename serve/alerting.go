@@ -18,7 +18,7 @@ func alertStats(m *alert.Manager) func() metrics.AlertStats {
 		return metrics.AlertStats{
 			AlertsSent: st.AlertsSent, WebhooksSent: st.WebhooksSent,
 			AlertmanagerErrors: st.AlertmanagerErrors, WebhookErrors: st.WebhookErrors,
-			Dropped: st.Dropped, Firing: len(m.Alerts()),
+			Dropped: st.Dropped, Firing: m.Firing(),
 		}
 	}
 }

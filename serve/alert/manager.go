@@ -545,6 +545,18 @@ func (m *Manager) Alerts() []*Alert {
 	return m.firingAlerts()
 }
 
+// Firing counts the alerts Alertmanagers have been told are firing
+// (len(Alerts()) without building and sorting the list).
+func (m *Manager) Firing() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, e := range m.firing {
+		n += len(e.notified)
+	}
+	return n
+}
+
 // firingAlerts lists the notified alerts. Callers hold m.mu.
 func (m *Manager) firingAlerts() []*Alert {
 	var out []*Alert

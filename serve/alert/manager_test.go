@@ -80,8 +80,8 @@ func TestMaintenanceHoldsAndSendsAfter(t *testing.T) {
 	if _, ok := m.InMaintenance("shop-api"); ok {
 		t.Error("still in maintenance")
 	}
-	if got := len(m.Alerts()); got != 2 {
-		t.Errorf("%d alerts firing, want web's and shop-api's", got)
+	if got := len(m.Alerts()); got != 2 || m.Firing() != got {
+		t.Errorf("%d alerts firing (Firing says %d), want web's and shop-api's", got, m.Firing())
 	}
 }
 
